@@ -1,0 +1,69 @@
+"""Keep secrets (stream keys, tokens, passphrases) out of every log line and error message.
+
+Secrets are registered as they are loaded (config, environment) and scrubbed from any text
+that is about to be shown; URLs are also scrubbed structurally, because an RTMP stream key
+or an SRT passphrase sits inside the URL the user typed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+MASK = "***"
+_SECRET_QUERY_KEYS = {"passphrase", "key", "token", "access_token", "api_key", "apikey",
+                      "secret", "password", "streamid", "auth", "sig", "signature"}
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_pattern: re.Pattern[str] | None = None
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret so that redact() masks it wherever it appears (min. 4 chars)."""
+    global _pattern
+    if not value or len(value) < 4:
+        return
+    with _lock:
+        if value in _secrets:
+            return
+        _secrets.add(value)
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def redact_url(url: str) -> str:
+    """Mask the parts of a media URL that carry credentials.
+
+    rtmp(s)://host/app/KEY -> rtmp(s)://host/app/***; user:password@ and secret query values
+    are masked for every scheme. A plain file path is returned unchanged.
+    """
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = MASK + "@" + netloc.rsplit("@", 1)[1]
+    path = parts.path
+    if parts.scheme.lower() in ("rtmp", "rtmps", "rtmpt", "rtmpe", "rtmpte", "rtmpts"):
+        segments = path.split("/")
+        # rtmp://host/app/streamkey: everything after the application name is the key.
+        if len(segments) > 2 and any(segments[2:]):
+            path = "/".join(segments[:2] + [MASK])
+    query = parts.query
+    if query:
+        pairs = [(k, MASK if k.lower() in _SECRET_QUERY_KEYS else v)
+                 for k, v in parse_qsl(query, keep_blank_values=True)]
+        query = urlencode(pairs, safe="*")
+    return redact(urlunsplit((parts.scheme, netloc, path, query, parts.fragment)))
+
+
+def redact(text: str) -> str:
+    """Mask every registered secret in text."""
+    pattern = _pattern
+    if pattern is None or not text:
+        return text
+    return pattern.sub(MASK, text)
