@@ -1,0 +1,195 @@
+"""Command line: run, check, snapshot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .config import Config, check_output_url, load_config, parse_size
+from .errors import BroadcasterError, ConfigError
+from .logsetup import configure_logging
+from .redact import redact
+from .scene import Scene, list_scenes, load_scene, scene_path
+
+log = logging.getLogger("broadcaster")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="broadcaster", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="go on air (records to a file by default)")
+    _common(run)
+    run.add_argument("--scene", help="scene name (scenes/NAME.yaml) or path")
+    run.add_argument("--output", help="rtmp://host/app/KEY, rtmps://..., srt://host:port, or a file (.flv/.ts/.mkv)")
+    run.add_argument("--duration", type=float, help="stop after this many seconds (default: run until stopped)")
+    run.add_argument("--size", help="canvas size WxH, overriding the scene")
+    run.add_argument("--fps", type=int, help="frames per second, overriding the scene")
+    run.add_argument("--bitrate", type=int, metavar="KBITS", help="video bitrate ceiling in kbit/s")
+    run.add_argument("--control-port", type=int, help="local control endpoint port (0: any free port)")
+
+    check = sub.add_parser("check", help="validate the config and every scene")
+    _common(check)
+
+    snap = sub.add_parser("snapshot", help="render one frame of a scene to a PNG")
+    _common(snap)
+    snap.add_argument("--scene", help="scene name or path")
+    snap.add_argument("--size", help="canvas size WxH")
+    snap.add_argument("-o", "--output", required=True, help="PNG file to write")
+    snap.add_argument("--caption", default="Hello! This is what a caption looks like on air.",
+                      help="caption text to show in the snapshot ('' for none)")
+    return parser
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-c", "--config", help="config file (default: the packaged config.yaml)")
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        configure_logging(args.log_level or config.logging.level, config.logging.format)
+        return {"run": cmd_run, "check": cmd_check, "snapshot": cmd_snapshot}[args.command](args, config)
+    except BroadcasterError as exc:
+        print(f"broadcaster: error: {redact(str(exc))}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        return 130
+
+
+def _scene(config: Config, name: str | None, size: str | None = None, fps: int | None = None) -> Scene:
+    path = scene_path(config.scenes_dir, name or config.scene)
+    if not path.is_file():
+        available = ", ".join(p.stem for p in list_scenes(config.scenes_dir)) or "none"
+        raise ConfigError(str(path), "scene", f"scene not found (available in {config.scenes_dir}: {available})")
+    scene = load_scene(path)
+    w, h = parse_size(size) if size else (None, None)
+    if fps is not None and not 1 <= fps <= 60:
+        raise ConfigError("command line", "--fps", f"must be between 1 and 60, got {fps}")
+    if w or fps:
+        scene = scene.with_canvas(w, h, fps)
+    return scene
+
+
+def cmd_check(args, config: Config) -> int:
+    checked = [config.source]
+    scenes = list_scenes(config.scenes_dir)
+    if not scenes:
+        raise ConfigError(str(config.scenes_dir), "scenes_dir", "holds no scene files (*.yaml)")
+    for path in scenes:
+        load_scene(path)
+        checked.append(str(path))
+    _scene(config, None)   # the configured scene must exist
+    print("ok: " + ", ".join(checked))
+    return 0
+
+
+def cmd_snapshot(args, config: Config) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from .compose import Compositor
+    from .pipeline import build_anchor
+    from .yuv import yuv420_to_rgb
+
+    scene = _scene(config, args.scene, args.size)
+    compositor = Compositor(scene, build_anchor(scene))
+    frame = compositor.compose(0, np.zeros(2400, np.float32), args.caption or None)
+    rgb = yuv420_to_rgb(frame, scene.canvas.width, scene.canvas.height)
+    out = Path(args.output)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgb).save(out, format="PNG")
+    except (OSError, ValueError) as exc:
+        raise BroadcasterError(f"cannot write {out}: {exc}") from None
+    print(f"wrote {out} ({scene.canvas.width}x{scene.canvas.height}, scene {scene.name})")
+    return 0
+
+
+def cmd_run(args, config: Config) -> int:
+    from dataclasses import replace
+
+    from .control import ControlServer
+    from .pipeline import Broadcast
+
+    if args.bitrate is not None:
+        if not 100 <= args.bitrate <= 50000:
+            raise ConfigError("command line", "--bitrate", f"must be 100..50000 kbit/s, got {args.bitrate}")
+        floor = min(config.video.min_bitrate_kbps, args.bitrate)
+        config = replace(config, video=replace(config.video, bitrate_kbps=args.bitrate, min_bitrate_kbps=floor))
+    if args.output:
+        from .config import apply_stream_key
+        import os
+        url = apply_stream_key(args.output, os.environ.get("BROADCASTER_STREAM_KEY"), "command line")
+        check_output_url(url, "command line", "--output")
+        config = replace(config, output=replace(config.output, url=url))
+    if args.control_port is not None:
+        config = replace(config, control=replace(config.control, port=args.control_port, enabled=True))
+    if args.duration is not None and args.duration <= 0:
+        raise ConfigError("command line", "--duration", f"must be positive, got {args.duration}")
+    scene = _scene(config, args.scene, args.size, args.fps)
+
+    broadcast = Broadcast(config, scene, duration_s=args.duration)
+    control = None
+    if config.control.enabled:
+        control = ControlServer(config.control.host, config.control.port)
+        _add_health_route(control, broadcast)
+        control.start()
+
+    stop_signals = {"count": 0}
+
+    def on_signal(signum, _frame):
+        stop_signals["count"] += 1
+        log.info("received %s: ending the broadcast", signal.Signals(signum).name)
+        broadcast.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    try:
+        broadcast.start()
+        while not broadcast.wait(0.5):
+            pass
+        broadcast.join()
+    finally:
+        if control is not None:
+            control.stop()
+    if broadcast.publisher.fatal is not None:
+        fatal = broadcast.publisher.fatal
+        if isinstance(fatal, BroadcasterError):
+            raise fatal
+        return 1
+    if broadcast.output_path is not None:
+        print(f"recorded {broadcast.output_path}")
+    return 0
+
+
+def _add_health_route(control, broadcast) -> None:
+    from aiohttp import web
+
+    async def healthz(_request):
+        stats = broadcast.stats
+        body = {
+            "live": not broadcast.finished,
+            "on_air": stats.connected,
+            "frames_out": stats.frames_out,
+            "reconnects": stats.reconnects,
+            "bitrate_kbps": stats.bitrate_kbps,
+            "media_seconds": round(stats.pts_seconds, 3),
+        }
+        if stats.last_error and not stats.connected:
+            body["reason"] = redact(stats.last_error)
+        return web.json_response(body, status=200 if stats.connected else 503)
+
+    control.app.router.add_get("/healthz", healthz)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

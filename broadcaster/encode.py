@@ -1,0 +1,119 @@
+"""One encoding session per connection: libx264 + AAC-LC on PyAV, muxed into the output.
+
+libx264 is opened with bit_rate == maxrate (the ceiling) and a VBV buffer, the only way its
+bitrate can be lowered later while it runs (setting `bit_rate` is picked up within ~0.5-1 s;
+see DESIGN.md). A new session starts with an IDR frame and pts at zero, which is what an
+ingest expects after a reconnect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from .config import AudioSettings, VideoSettings
+
+
+@dataclass
+class MediaSlot:
+    """One frame slot of the broadcast: its video (None = repeat the last one) and its audio."""
+
+    index: int
+    video: np.ndarray | None     # yuv420p (h*3/2, w) uint8
+    audio: np.ndarray            # (n, 2) float32
+
+
+class EncoderSession:
+    def __init__(self, container, width: int, height: int, fps: int, video: VideoSettings,
+                 audio: AudioSettings, bitrate_kbps: int | None = None):
+        self.container = container
+        self.width, self.height, self.fps = width, height, fps
+        self.ceiling_kbps = video.bitrate_kbps
+        gop = max(1, round(fps * video.keyframe_interval_s))
+        vs = container.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        cc = vs.codec_context
+        cc.time_base = Fraction(1, fps)
+        cc.gop_size = gop
+        cc.max_b_frames = 0
+        ceiling = video.bitrate_kbps * 1000
+        cc.bit_rate = ceiling
+        cc.options = {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "profile": video.profile,
+            "maxrate": str(ceiling),
+            "bufsize": str(int(ceiling * video.buffer_s)),
+            # ultrafast turns CABAC off, which makes the stream Constrained Baseline; ingests
+            # ask for Main/High, and CABAC (+8x8 transform for High) costs ~0.6 ms a frame.
+            "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:cabac=1:"
+                           + ("8x8dct=1:" if video.profile == "high" else "")
+                           + "colorprim=bt709:transfer=bt709:colormatrix=bt709",
+        }
+        astream = container.add_stream("aac", rate=audio.sample_rate)
+        acc = astream.codec_context
+        acc.layout = "stereo"
+        acc.bit_rate = audio.bitrate_kbps * 1000
+        acc.time_base = Fraction(1, audio.sample_rate)
+        acc.options = {"aac_coder": "fast"}
+        self.video_stream, self.audio_stream = vs, astream
+        self.sample_rate = audio.sample_rate
+        self._frames = 0
+        self._samples = 0
+        self._last_frame: av.VideoFrame | None = None
+        self.bytes_video = 0
+        self.bytes_audio = 0
+        self.bitrate_kbps = video.bitrate_kbps
+        if bitrate_kbps is not None:
+            self.set_bitrate(bitrate_kbps)
+
+    @property
+    def media_seconds(self) -> float:
+        return self._samples / self.sample_rate
+
+    def set_bitrate(self, kbps: int) -> int:
+        """Retarget the video encoder live (capped at the ceiling it was opened with)."""
+        kbps = max(1, min(int(kbps), self.ceiling_kbps))
+        self.video_stream.codec_context.bit_rate = kbps * 1000
+        self.bitrate_kbps = kbps
+        return kbps
+
+    def write(self, slot: MediaSlot) -> int:
+        """Encode and mux one slot; returns bytes muxed. Raises on a broken output."""
+        written = 0
+        if slot.video is not None:
+            frame = av.VideoFrame.from_numpy_buffer(slot.video, format="yuv420p")
+            self._last_frame = frame
+        else:
+            frame = self._last_frame
+        if frame is not None:
+            frame.pts = self._frames
+            self._frames += 1
+            for packet in self.video_stream.encode(frame):
+                self.bytes_video += packet.size
+                written += packet.size
+                self.container.mux(packet)
+        planar = np.ascontiguousarray(slot.audio.T)
+        aframe = av.AudioFrame.from_ndarray(planar, format="fltp", layout="stereo")
+        aframe.sample_rate = self.sample_rate
+        aframe.pts = self._samples
+        aframe.time_base = Fraction(1, self.sample_rate)
+        self._samples += planar.shape[1]
+        for packet in self.audio_stream.encode(aframe):
+            self.bytes_audio += packet.size
+            written += packet.size
+            self.container.mux(packet)
+        return written
+
+    def close(self, flush: bool = True) -> None:
+        """Flush both encoders (so a file plays to its end) and close the container."""
+        try:
+            if flush:
+                for stream in (self.video_stream, self.audio_stream):
+                    for packet in stream.encode(None):
+                        self.container.mux(packet)
+        finally:
+            self.container.close()

@@ -1,0 +1,128 @@
+"""The broadcast: a paced media loop (mix audio, render video) feeding the encoder thread.
+
+    mixer.pull(samples of slot n) ──> speech drives the anchor ──> compositor ──> SlotQueue ──> Publisher
+            (audio master clock)                                    (yuv420p)              (encode, mux, reconnect)
+
+The loop never blocks on the network or the encoder; when rendering is late the slot repeats
+the previous picture, and the audio of every slot is always produced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from .clock import FrameClock, Pacer
+from .compose import Compositor
+from .config import Config, resolve_output_path
+from .encode import MediaSlot
+from .mixer import AudioMixer, load_bed
+from .publisher import Publisher
+from .scene import Scene
+from .slotqueue import SlotQueue
+from .stats import BroadcastStats
+from .transport.output import parse_target
+
+log = logging.getLogger(__name__)
+
+
+def build_anchor(scene: Scene):
+    """The anchor renderer the scene asks for (a still portrait until speech renderers exist)."""
+    spec = scene.anchor
+    if spec is None:
+        return None
+    if spec.portrait is not None:
+        from .anchor_static import StaticAnchor
+        return StaticAnchor(spec.portrait, spec.width, spec.height)
+    return None
+
+
+class Broadcast:
+    def __init__(self, config: Config, scene: Scene, output_url: str | None = None, anchor=None,
+                 duration_s: float | None = None):
+        self.config = config
+        self.scene = scene
+        self.width, self.height, self.fps = scene.canvas.width, scene.canvas.height, scene.canvas.fps
+        self.clock = FrameClock(self.fps, config.audio.sample_rate)
+        bed = load_bed(scene.audio.file, config.audio.sample_rate) if scene.audio.file else None
+        self.mixer = AudioMixer(config.audio.sample_rate, bed, scene.audio.volume, scene.audio.duck)
+        self.anchor = anchor if anchor is not None else build_anchor(scene)
+        self.compositor = Compositor(scene, self.anchor)
+        self.stats = BroadcastStats()
+        self.queue = SlotQueue(soft_limit=max(2, self.fps // 2), hard_limit=self.fps * 10)
+        self.target = parse_target(resolve_output_path(output_url or config.output.url))
+        self.publisher = Publisher(config, self.target, self.width, self.height, self.fps,
+                                   self.queue, self.stats)
+        self.duration_s = duration_s
+        self._stop = threading.Event()
+        self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._media_loop, name="media", daemon=True)
+        self.frame_index = 0
+        self.on_tick = None          # called after each slot with (n, chunk): rate control, etc.
+
+    @property
+    def output_path(self) -> Path | None:
+        return Path(self.target.url) if self.target.kind == "file" else None
+
+    def start(self) -> None:
+        self.publisher.start()
+        self._thread.start()
+        log.info("broadcast started: scene %s, %dx%d@%d fps, output %s", self.scene.name,
+                 self.width, self.height, self.fps, self.target.shown)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._finished.wait(timeout)
+
+    def join(self) -> None:
+        """Wait for the media loop and the encoder to finish (files flushed and closed)."""
+        self._thread.join()
+        self.publisher.join()
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def _media_loop(self) -> None:
+        pacer = Pacer(self.clock)
+        end_slot = None if self.duration_s is None else round(self.duration_s * self.fps)
+        n = 0
+        try:
+            while not self._stop.is_set() and (end_slot is None or n < end_slot):
+                if self.publisher.fatal is not None:
+                    break
+                wait, render = pacer.plan(n, time.monotonic())
+                if wait > 0:
+                    self._stop.wait(wait)
+                    if self._stop.is_set():
+                        break
+                chunk = self.mixer.pull(self.clock.samples_in(n))
+                video = None
+                if render:
+                    video = self.compositor.compose(n, chunk.speech, chunk.caption)
+                    self.stats.frames_rendered += 1
+                else:
+                    self.stats.frames_repeated += 1
+                video_dropped, lost = self.queue.put(MediaSlot(n, video, chunk.stereo))
+                if video_dropped:
+                    self.stats.frames_dropped += 1
+                if lost is not None:
+                    self.stats.audio_samples_dropped += len(lost.audio)
+                    log.warning("encoder %d slots behind: dropped slot %d (audio included)",
+                                len(self.queue), lost.index)
+                if self.on_tick is not None:
+                    self.on_tick(n, chunk)
+                n += 1
+                self.frame_index = n
+        except BaseException:
+            log.exception("media loop stopped by an unexpected error")
+            raise
+        finally:
+            self.queue.close()
+            self.publisher.join()
+            self._finished.set()
+            log.info("broadcast ended after %d frames (%.1f s of media)", n, n / self.fps)

@@ -1,0 +1,214 @@
+"""The encoder/mux thread: keeps one output session alive and reconnects with backoff.
+
+The broadcast clock never waits for the network: while no ingest is connected, slots are
+discarded (and counted), the connection is retried in the background (~2 s, x1.5, jitter,
+capped), and the next session starts with a keyframe and fresh timestamps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+import av
+
+from .backoff import Backoff
+from .config import Config
+from .encode import EncoderSession
+from .errors import OutputError
+from .redact import redact
+from .slotqueue import SlotQueue
+from .stats import BroadcastStats
+from .transport.output import OutputHandle, Target, open_output
+
+log = logging.getLogger(__name__)
+STABLE_SESSION_S = 10.0   # a session that carried this much media resets the backoff
+
+
+class Publisher:
+    def __init__(self, config: Config, target: Target, width: int, height: int, fps: int,
+                 queue: SlotQueue, stats: BroadcastStats,
+                 opener: Callable[[Target], OutputHandle] | None = None):
+        self.config = config
+        self.target = target
+        self.width, self.height, self.fps = width, height, fps
+        self.queue = queue
+        self.stats = stats
+        self._open = opener or (lambda t: open_output(t, config.output))
+        rc = config.output.reconnect
+        self.backoff = Backoff(rc.initial_s, rc.factor, rc.max_s, rc.jitter)
+        self.bitrate_kbps = config.video.bitrate_kbps
+        self._requested_kbps: int | None = None
+        self._session: EncoderSession | None = None
+        self._handle: OutputHandle | None = None
+        self._pending: dict | None = None     # a connection attempt running in the background
+        self._next_attempt = 0.0
+        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self.on_session_open: Callable[[OutputHandle], None] | None = None
+        self.on_packet_bytes: Callable[[int], None] | None = None
+        self.fatal: BaseException | None = None
+
+    # -- control -----------------------------------------------------------------------
+    def start(self) -> None:
+        if not self.target.is_network:
+            handle = self._open(self.target)                # a file error is fatal, at once
+            try:
+                self._begin_session(handle, self._new_session(handle))
+            except (OSError, av.error.FFmpegError) as exc:
+                handle.close()
+                raise OutputError(f"cannot write {self.target.shown}: {_why(exc)}") from None
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def request_bitrate(self, kbps: int) -> None:
+        """Ask for a new video bitrate; applied by the encoder thread at the next slot."""
+        self._requested_kbps = int(kbps)
+
+    @property
+    def connected(self) -> bool:
+        return self._session is not None
+
+    @property
+    def handle(self) -> OutputHandle | None:
+        return self._handle
+
+    # -- the thread --------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            while True:
+                slot = self.queue.get(timeout=0.1)
+                self.stats.queue_slots = len(self.queue)
+                if slot is None:
+                    if self.queue.closed:
+                        break
+                    self._poll_connection()
+                    continue
+                if self._session is None:
+                    self._poll_connection()
+                if self._session is None:
+                    self.stats.slots_offline += 1
+                    continue
+                self._write(slot)
+        except BaseException as exc:   # a bug: report it, the supervisor decides
+            self.fatal = exc
+            log.exception("publisher stopped by an unexpected error")
+        finally:
+            self._end_session(flush=True, reason=None)
+
+    def _write(self, slot) -> None:
+        session = self._session
+        if self._requested_kbps is not None:
+            self.stats.bitrate_kbps = session.set_bitrate(self._requested_kbps)
+            self._requested_kbps = None
+        try:
+            written = session.write(slot)
+        except (OSError, av.error.FFmpegError) as exc:
+            self._end_session(flush=False, reason=f"ingest connection lost: {_why(exc)}")
+            return
+        self.stats.frames_out += 1
+        self.stats.bytes_out += written
+        self.stats.video_bytes_out = session.bytes_video
+        self.stats.audio_bytes_out = session.bytes_audio
+        self.stats.pts_seconds = session.media_seconds
+        if written and self.stats.first_packet_at is None:
+            self.stats.first_packet_at = time.monotonic()
+        if self.on_packet_bytes and written:
+            self.on_packet_bytes(written)
+        if session.media_seconds >= STABLE_SESSION_S and self.backoff.attempt:
+            self.backoff.reset()
+
+    def _poll_connection(self) -> None:
+        if not self.target.is_network or self._session is not None:
+            return
+        pending = self._pending
+        if pending is not None:
+            if not pending["done"].is_set():
+                return
+            self._pending = None
+            if pending["session"] is not None:
+                self._begin_session(pending["handle"], pending["session"])
+                return
+            error = pending["error"]
+            self.stats.last_error = str(error)
+            if isinstance(error, OutputError):
+                self.fatal = error
+            delay = self.backoff.next_delay()
+            self._next_attempt = time.monotonic() + delay
+            log.warning("connect failed: %s; retrying in %.1f s (attempt %d)", redact(str(error)),
+                        delay, self.backoff.attempt)
+            return
+        if time.monotonic() < self._next_attempt:
+            return
+        state = {"done": threading.Event(), "handle": None, "session": None, "error": None}
+        self._pending = state
+        log.info("connecting to %s", self.target.shown)
+
+        def attempt():
+            handle = None
+            try:
+                handle = self._open(self.target)
+                state["session"] = self._new_session(handle)   # connects, handshakes, sends headers
+                state["handle"] = handle
+            except BaseException as exc:
+                if handle is not None:
+                    _close_quietly(handle)
+                state["error"] = exc if isinstance(exc, (OutputError, ConnectionError)) else \
+                    ConnectionError(f"cannot publish to {self.target.shown}: {_why(exc)}")
+            finally:
+                state["done"].set()
+
+        threading.Thread(target=attempt, name="connect", daemon=True).start()
+
+    def _new_session(self, handle: OutputHandle) -> EncoderSession:
+        session = EncoderSession(handle.container, self.width, self.height, self.fps,
+                                 self.config.video, self.config.audio, self.bitrate_kbps)
+        handle.container.start_encoding()   # opens the connection and writes the header now
+        return session
+
+    def _begin_session(self, handle: OutputHandle, session: EncoderSession) -> None:
+        self._handle = handle
+        self._session = session
+        self.stats.bitrate_kbps = self._session.bitrate_kbps
+        if self.stats.connects:
+            self.stats.reconnects += 1
+        self.stats.connects += 1
+        self.stats.connected = True
+        log.info("on air: %s (%dx%d@%d, video ceiling %d kbit/s)", self.target.shown, self.width,
+                 self.height, self.fps, self.config.video.bitrate_kbps)
+        if self.on_session_open:
+            self.on_session_open(handle)
+
+    def _end_session(self, flush: bool, reason: str | None) -> None:
+        session, handle = self._session, self._handle
+        self._session = None
+        self._handle = None
+        self.stats.connected = False
+        if session is not None:
+            self.bitrate_kbps = session.bitrate_kbps
+            try:
+                session.close(flush=flush)
+            except (OSError, av.error.FFmpegError) as exc:
+                log.debug("closing the output: %s", _why(exc))
+        if handle is not None:
+            handle.close()
+        if reason:
+            self.stats.last_error = reason
+            delay = self.backoff.next_delay()
+            self._next_attempt = time.monotonic() + delay
+            log.warning("%s; reconnecting in %.1f s", reason, delay)
+
+
+def _close_quietly(handle: OutputHandle) -> None:
+    try:
+        handle.container.close()
+    except (OSError, av.error.FFmpegError):
+        pass
+    handle.close()
+
+
+def _why(exc: BaseException) -> str:
+    return redact(getattr(exc, "strerror", None) or str(exc))

@@ -1,0 +1,99 @@
+"""Opening an output container for a target URL: RTMP/RTMPS (FLV), SRT (MPEG-TS) or a file.
+
+Errors leave here with the stream key masked: FFmpeg puts the URL in its messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from ..config import FILE_EXTENSIONS, OutputSettings
+from ..errors import OutputError
+from ..redact import redact, redact_url
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Target:
+    url: str
+    kind: str            # rtmp | srt | file
+
+    @property
+    def shown(self) -> str:
+        return redact_url(self.url)
+
+    @property
+    def is_network(self) -> bool:
+        return self.kind != "file"
+
+
+def parse_target(url: str) -> Target:
+    lower = url.lower()
+    if lower.startswith(("rtmp://", "rtmps://")):
+        return Target(url, "rtmp")
+    if lower.startswith("srt://"):
+        return Target(url, "srt")
+    if lower.startswith("file://"):
+        return Target(url[len("file://"):], "file")
+    return Target(url, "file")
+
+
+class OutputHandle:
+    """An open container plus what it was opened on (for link measurement and closing)."""
+
+    def __init__(self, container, target: Target, sink=None):
+        self.container = container
+        self.target = target
+        self.sink = sink     # the SRT socket sink, when there is one
+
+    def close(self) -> None:
+        if self.sink is not None:
+            try:
+                self.sink.close()
+            except OSError:
+                pass
+
+
+def open_output(target: Target, settings: OutputSettings) -> OutputHandle:
+    """Open (connect) the output. Raises ConnectionError/OSError for retryable failures,
+    OutputError for ones that retrying cannot fix."""
+    if target.kind == "file":
+        path = Path(target.url)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            container = av.open(str(path), mode="w", format=FILE_EXTENSIONS[path.suffix.lower()])
+        except (OSError, av.error.FFmpegError) as exc:
+            raise OutputError(f"cannot write {path}: {redact(str(exc))}") from None
+        return OutputHandle(container, target)
+    if target.kind == "rtmp":
+        options = {"rw_timeout": str(int(settings.write_timeout_s * 1_000_000)), "tcp_nodelay": "1"}
+        try:
+            container = av.open(target.url, mode="w", format="flv", options=options,
+                                timeout=(settings.connect_timeout_s, settings.write_timeout_s))
+        except av.error.FFmpegError as exc:
+            raise ConnectionError(f"cannot connect to {target.shown}: {_reason(exc)}") from None
+        except OSError as exc:
+            raise ConnectionError(f"cannot connect to {target.shown}: {_reason(exc)}") from None
+        return OutputHandle(container, target)
+    if target.kind == "srt":
+        try:
+            from .srt import open_srt  # libsrt binding (optional system library)
+        except ImportError as exc:
+            raise OutputError(f"SRT output is not available: {exc}") from None
+        sink = open_srt(target.url, connect_timeout_s=settings.connect_timeout_s)
+        container = av.open(sink, mode="w", format="mpegts")
+        return OutputHandle(container, target, sink)
+    raise OutputError(f"unsupported output {target.shown}")
+
+
+def _reason(exc: BaseException) -> str:
+    """The OS-level reason without FFmpeg's copy of the URL."""
+    strerror = getattr(exc, "strerror", None)
+    if strerror:
+        return redact(str(strerror))
+    return redact(str(exc))

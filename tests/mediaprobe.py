@@ -1,0 +1,86 @@
+"""Decode what was sent (with PyAV) and measure it: codecs, size, fps, keyframes, pts gaps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+@dataclass
+class StreamReport:
+    video_codec: str = ""
+    audio_codec: str = ""
+    width: int = 0
+    height: int = 0
+    profile: str = ""
+    audio_rate: int = 0
+    audio_channels: int = 0
+    video_pts: list = field(default_factory=list)      # seconds, decode order
+    keyframes: list = field(default_factory=list)      # seconds
+    audio_pts: list = field(default_factory=list)
+    audio_durations: list = field(default_factory=list)
+    frames_decoded: int = 0
+    audio_rms: list = field(default_factory=list)      # per decoded audio frame
+
+    @property
+    def fps(self) -> float:
+        d = np.diff(sorted(self.video_pts))
+        return float(1.0 / np.median(d)) if len(d) else 0.0
+
+    @property
+    def video_duration(self) -> float:
+        pts = sorted(self.video_pts)
+        return pts[-1] - pts[0] + (1.0 / self.fps if self.fps else 0.0)
+
+    @property
+    def audio_duration(self) -> float:
+        return self.audio_pts[-1] - self.audio_pts[0] + self.audio_durations[-1]
+
+    def max_video_gap(self) -> float:
+        return float(np.max(np.diff(sorted(self.video_pts))))
+
+    def max_audio_gap(self) -> float:
+        starts = np.array(self.audio_pts)
+        ends = starts + np.array(self.audio_durations)
+        return float(np.max(starts[1:] - ends[:-1])) if len(starts) > 1 else 0.0
+
+    def max_keyframe_interval(self) -> float:
+        k = sorted(self.keyframes)
+        return float(np.max(np.diff(k))) if len(k) > 1 else float("inf")
+
+
+def probe(path: Path | str, decode_audio: bool = False) -> StreamReport:
+    report = StreamReport()
+    with av.open(str(path)) as container:
+        vstreams, astreams = container.streams.video, container.streams.audio
+        if vstreams:
+            vs = vstreams[0]
+            report.video_codec = vs.codec_context.name
+            report.width, report.height = vs.codec_context.width, vs.codec_context.height
+            report.profile = vs.codec_context.profile or ""
+        if astreams:
+            a = astreams[0]
+            report.audio_codec = a.codec_context.name
+            report.audio_rate = a.codec_context.sample_rate
+            report.audio_channels = a.codec_context.channels
+        for packet in container.demux():
+            if packet.pts is None or packet.size == 0:
+                continue
+            t = float(packet.pts * packet.time_base)
+            if packet.stream.type == "video":
+                report.video_pts.append(t)
+                if packet.is_keyframe:
+                    report.keyframes.append(t)
+                report.frames_decoded += len(packet.decode())
+            elif packet.stream.type == "audio":
+                report.audio_pts.append(t)
+                dur = float(packet.duration * packet.time_base) if packet.duration else 1024 / report.audio_rate
+                report.audio_durations.append(dur)
+                if decode_audio:
+                    for frame in packet.decode():
+                        pcm = frame.to_ndarray()
+                        report.audio_rms.append(float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))))
+    return report
