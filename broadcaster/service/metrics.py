@@ -139,6 +139,10 @@ class Metrics:
         self._start_time.set(time.time())
         for stage in STAGES:
             self._stage_latency.labels(stage)
+        # Last values set, for the status view (None until the core reports one).
+        self.last_encoder_bitrate_bps: float | None = None
+        self.last_send_rate_bps: float | None = None
+        self.last_queue_delay_s: float | None = None
         self.fps_meter = RateMeter(window_s=2.0)
         self.link_meters: dict[tuple[str, str], RateMeter] = {}
         for link in LINKS:
@@ -162,13 +166,16 @@ class Metrics:
 
     def set_encoder_bitrate(self, bits_per_second: float) -> None:
         self._encoder_bitrate.set(bits_per_second)
+        self.last_encoder_bitrate_bps = float(bits_per_second)
 
     # transport
     def set_send_rate(self, bits_per_second: float) -> None:
         self._send_rate.set(bits_per_second)
+        self.last_send_rate_bps = float(bits_per_second)
 
     def set_queue_delay(self, seconds: float) -> None:
         self._queue_delay.set(seconds)
+        self.last_queue_delay_s = float(seconds)
 
     def reconnect(self) -> None:
         self._reconnects.inc()
