@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import IO, Any
 
 from broadcaster.redact import redact, redact_text
@@ -155,3 +157,34 @@ def configure_logging(level: str = "info", fmt: str = "text",
     root.setLevel(level_name.upper())
     logging.captureWarnings(True)
     return handler
+
+
+def install_exception_hooks() -> Callable[[], None]:
+    """Route uncaught exceptions (main thread and other threads) through logging.
+
+    Python's default hooks print the traceback straight to stderr, past the redaction
+    filter; after this, a crash prints one redacted log line instead. Returns a function
+    that restores the previous hooks.
+    """
+    previous_sys, previous_threading = sys.excepthook, threading.excepthook
+    crash_log = logging.getLogger("broadcaster.uncaught")
+
+    def sys_hook(exc_type, exc, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            previous_sys(exc_type, exc, tb)
+            return
+        crash_log.critical("uncaught exception", exc_info=(exc_type, exc, tb))
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        crash_log.critical("uncaught exception in thread %s", name,
+                           exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+    sys.excepthook, threading.excepthook = sys_hook, thread_hook
+
+    def restore() -> None:
+        sys.excepthook, threading.excepthook = previous_sys, previous_threading
+
+    return restore

@@ -21,14 +21,24 @@ SECRETS = (STREAM_KEY, API_KEY, PASSPHRASE, UNREGISTERED_KEY)
 @pytest.fixture
 def log_stream():
     root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
+    saved_handlers, saved_level = list(root.handlers), root.level
     stream = io.StringIO()
     yield stream
     for handler in list(root.handlers):
-        if handler not in saved[0]:
+        if handler not in saved_handlers:
             root.removeHandler(handler)
             handler.close()
-    root.setLevel(saved[1])
+    root.setLevel(saved_level)
+
+
+def _configure_alone(level, fmt, stream):
+    """configure_logging with every other root handler detached first: pytest adds its
+    capture handlers to the root logger for each test phase, and a filter on them would
+    scrub the shared record before our handler sees it, hiding a missing filter of ours."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    return configure_logging(level, fmt, stream=stream)
 
 
 def _emit_everything(log: logging.Logger) -> None:
@@ -54,7 +64,7 @@ def _emit_everything(log: logging.Logger) -> None:
 def test_no_secret_reaches_any_line(fmt, log_stream):
     for value in (STREAM_KEY, API_KEY, PASSPHRASE):
         redact.register_secret(value)
-    configure_logging("debug", fmt, stream=log_stream)
+    _configure_alone("debug", fmt, log_stream)
     _emit_everything(logging.getLogger("broadcaster.test"))
     output = log_stream.getvalue()
     lines = output.splitlines()
@@ -97,7 +107,7 @@ def test_bad_level_and_format_are_named():
 
 
 def test_control_characters_cannot_forge_a_line(log_stream):
-    configure_logging("info", "text", stream=log_stream)
+    _configure_alone("info", "text", log_stream)
     logging.getLogger("chat").info("viewer said %s", "hi\nts=x level=critical msg=forged")
     lines = log_stream.getvalue().splitlines()
     assert len(lines) == 1 and "\\n" in lines[0]
@@ -111,3 +121,27 @@ def test_redact_text_keeps_ordinary_text():
     assert redact.redact_text("OPENAI_API_KEY=abc --stream-key=def x") == \
         "OPENAI_API_KEY=*** --stream-key=*** x"
     assert redact.redact_text("to rtmp://h/app/k, then") == "to rtmp://h/app/***, then"
+
+
+def test_uncaught_exceptions_in_threads_are_logged_redacted(log_stream):
+    import threading
+
+    from broadcaster.logsetup import install_exception_hooks
+
+    redact.register_secret(API_KEY)
+    _configure_alone("info", "json", log_stream)
+    restore = install_exception_hooks()
+    try:
+        def crash():
+            raise RuntimeError(f"401 for api_key {API_KEY} at rtmp://h/app/{UNREGISTERED_KEY}")
+
+        worker = threading.Thread(target=crash, name="tts-worker")
+        worker.start()
+        worker.join()
+    finally:
+        restore()
+    events = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    assert len(events) == 1
+    assert events[0]["level"] == "critical"
+    assert events[0]["msg"] == "uncaught exception in thread tts-worker"
+    assert "RuntimeError: 401 for api_key *** at rtmp://h/app/***" in events[0]["exc"]

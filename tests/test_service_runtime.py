@@ -40,6 +40,8 @@ def test_a_run_reports_ready_watchdog_metrics_health_and_leaks_nothing(tmp_path)
     logs = io.StringIO()
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
+    for other in saved_handlers:  # pytest's capture handlers would scrub records for us
+        root.removeHandler(other)
     handler = configure_logging("debug", "json", stream=logs)
     try:
         creds = read_credentials(env)
@@ -85,9 +87,8 @@ def test_a_run_reports_ready_watchdog_metrics_health_and_leaks_nothing(tmp_path)
     finally:
         listener.close()
         root.removeHandler(handler)
-        for h in root.handlers:
-            if h not in saved_handlers:
-                root.removeHandler(h)
+        for other in saved_handlers:
+            root.addHandler(other)
         root.setLevel(saved_level)
 
     assert notes[0].startswith("READY=1\nSTATUS=on air: srt://ingest.example.com:9000")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pty
+import select
 import time
 
 from broadcaster import redact
@@ -80,3 +81,31 @@ def test_view_is_inert_when_not_a_terminal():
     view.start()
     view.stop()
     assert not view.enabled and out.getvalue() == ""
+
+
+def _read_all(fd: int) -> str:
+    chunks = []
+    while select.select([fd], [], [], 0.2)[0]:
+        chunks.append(os.read(fd, 65536))
+    return b"".join(chunks).decode()
+
+
+def test_log_lines_never_share_the_status_line():
+    master, slave = pty.openpty()
+    try:
+        with os.fdopen(slave, "w", closefd=False) as tty:
+            view = StatusView(lambda: SNAPSHOT, stream=tty, interval_s=10, env={})
+            view.draw_once()
+            line = view._line
+            logs = view.wrap_log_stream(tty)
+            logs.write("ts=1 level=info msg=hello\n")
+            logs.flush()
+            assert StatusView(lambda: SNAPSHOT, stream=io.StringIO(),
+                              env={}).wrap_log_stream(tty) is tty
+        output = _read_all(master).replace("\r\n", "\n")
+        assert "ON AIR" in line
+        # status, erased, the log line, then the status again below it
+        assert output == "\r\x1b[2K" + line + "\r\x1b[2K" + "ts=1 level=info msg=hello\n" + line
+    finally:
+        os.close(master)
+        os.close(slave)

@@ -90,6 +90,8 @@ class StatusView:
         self.enabled = status_view_enabled(self._stream, env)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # one writer at a time on the terminal
+        self._line = ""  # the status line currently shown ("" when none)
 
     def start(self) -> None:
         if not self.enabled or self._thread is not None:
@@ -100,9 +102,19 @@ class StatusView:
     def draw_once(self) -> None:
         width = shutil.get_terminal_size((120, 24)).columns - 1
         line = render_status_line(self._get_snapshot(), width=width, color=True)
-        # \r + erase line: log lines on stderr scroll above, the status is redrawn below.
-        self._stream.write("\r\x1b[2K" + line)
-        self._stream.flush()
+        with self._lock:
+            # \r + erase line: the status line always sits below the last log line.
+            self._stream.write("\r\x1b[2K" + line)
+            self._stream.flush()
+            self._line = line
+
+    def wrap_log_stream(self, stream: IO[str]) -> IO[str]:
+        """A stream for configure_logging(stream=...) that keeps logs and status apart.
+
+        Each log write first erases the status line, then the status is redrawn under the
+        log line, so the two never share a terminal line. Unchanged when the view is off.
+        """
+        return _StatusAwareStream(self, stream) if self.enabled else stream
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -117,5 +129,34 @@ class StatusView:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-            self._stream.write("\r\x1b[2K")
+            with self._lock:
+                self._stream.write("\r\x1b[2K")
+                self._stream.flush()
+                self._line = ""
+
+
+class _StatusAwareStream:
+    """Wraps the log stream: erase the status line, write the log, redraw the status."""
+
+    def __init__(self, view: StatusView, stream: IO[str]) -> None:
+        self._view = view
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        view = self._view
+        with view._lock:
+            if view._line:
+                view._stream.write("\r\x1b[2K")
+                view._stream.flush()
+            written = self._stream.write(text)
             self._stream.flush()
+            if view._line and text.endswith("\n"):
+                view._stream.write(view._line)
+                view._stream.flush()
+            return written
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
