@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -88,3 +89,21 @@ def test_credentials_are_read_and_registered_as_secrets(tmp_path):
     assert read_credentials(env) == {"stream_key": "live_cred_key_1234",
                                      "openai_api_key": "sk-cred-5678"}
     assert redact.redact("key live_cred_key_1234 and sk-cred-5678") == "key *** and ***"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                    reason="systemd-analyze is not installed")
+def test_hardening_exposure_is_low(tmp_path):
+    binary = tmp_path / "broadcaster"
+    binary.write_text("#!/bin/sh\nexit 0\n")
+    binary.chmod(0o755)
+    (tmp_path / "broadcaster.service").write_text(render_unit(False, binary=str(binary)))
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes", "--no-pager",
+                             "./broadcaster.service"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    if "--offline" in result.stderr and "unrecognized" in result.stderr:
+        pytest.skip("this systemd-analyze has no --offline (needs systemd >= 250)")
+    match = re.search(r"Overall exposure level for broadcaster\.service: ([0-9.]+)",
+                      result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= 3.0  # systemd rates 2.1 as "OK"; a default unit is 9.6

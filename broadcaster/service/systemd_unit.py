@@ -28,7 +28,7 @@ _INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 _TEMPLATE = """\
 # {unit_name}: {description}
-# Install: see README ("Run as a service"), or `broadcaster install-service{install_arg}`.
+# Install: see tools/systemd/README.md, or `broadcaster install-service{install_arg}`.
 [Unit]
 Description={description}
 Wants=network-online.target
@@ -67,6 +67,9 @@ EnvironmentFile=-{config_dir}/{stem}.env
 DynamicUser=yes
 StateDirectory={state_dir}
 WorkingDirectory=%S/{state_dir}
+# No home directory: libraries that cache (fonts, models) write under CacheDirectory.
+CacheDirectory={state_dir}
+Environment=XDG_CACHE_HOME=%C/{state_dir}
 UMask=0027
 
 # Hardening. Not set on purpose: MemoryDenyWriteExecute (CTranslate2/oneDNN JIT-compile
