@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from broadcaster import redact
 from broadcaster.service.systemd_unit import (DEFAULT_BINARY, ServiceInstallError,
                                               install_instructions, install_service,
+                                              install_service_main,
                                               read_credential, read_credentials, render_unit)
 
 TOOLS = Path(__file__).resolve().parent.parent / "tools" / "systemd"
@@ -107,3 +109,15 @@ def test_hardening_exposure_is_low(tmp_path):
                       result.stdout)
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= 3.0  # systemd rates 2.1 as "OK"; a default unit is 9.6
+
+
+def test_install_service_main_prints_next_steps_or_the_error(tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    assert install_service_main("news", unit_dir=tmp_path, binary="/usr/bin/true",
+                                out=out, err=err) == 0
+    assert f"wrote {tmp_path / 'broadcaster@.service'}" in out.getvalue()
+    assert "ExecStart=/usr/bin/true run -c /etc/broadcaster/%i.yaml" in \
+        (tmp_path / "broadcaster@.service").read_text()
+    assert install_service_main("news", unit_dir=tmp_path, out=out, err=err) == 1
+    assert "exists" in err.getvalue() and "--force" in err.getvalue()
+    assert install_service_main("news", unit_dir=tmp_path, force=True, out=out, err=err) == 0

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 from broadcaster.redact import register_secret
 
@@ -192,3 +194,26 @@ def read_credentials(env: Mapping[str, str] | None = None) -> dict[str, str]:
         if value is not None:
             found[name] = value
     return found
+
+
+def default_binary() -> str:
+    """The console script of the environment running now, else DEFAULT_BINARY."""
+    candidate = Path(sys.prefix) / "bin" / "broadcaster"
+    return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) \
+        else DEFAULT_BINARY
+
+
+def install_service_main(channel: str | None = None, unit_dir: Path | str = DEFAULT_UNIT_DIR,
+                         binary: str | None = None, force: bool = False,
+                         out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    """`broadcaster install-service [--channel NAME] [--unit-dir DIR] [--force]`: 0 or 1."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    try:
+        path = install_service(channel, binary=binary or default_binary(), unit_dir=unit_dir,
+                               overwrite=force)
+    except ServiceInstallError as exc:
+        print(f"broadcaster install-service: {exc}", file=err)
+        return 1
+    print(install_instructions(path, channel), file=out)
+    return 0
