@@ -51,7 +51,8 @@ class SdNotifier:
         with self._lock:
             try:
                 if self._sock is None:
-                    self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                    self._sock = socket.socket(socket.AF_UNIX,
+                                               socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
                 self._sock.sendto(state.encode("utf-8"), self._address)
                 return True
             except OSError as exc:
