@@ -1,0 +1,1 @@
+"""Running as a service: sd_notify, health, metrics, the status view, systemd units."""
