@@ -178,3 +178,23 @@ def test_settings_errors_name_the_key(monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(ValueError, match="no API key; set OPENAI_API_KEY"):
         LlmResponder(LlmSettings(model="m"))
+
+
+def test_caller_interrupting_the_turn_closes_the_stream_cleanly():
+    server = FakeOpenAI([("stream", "A long answer. " * 20)], chunk_delay=0.02)
+
+    async def main():
+        base = await server.start()
+        responder = LlmResponder(LlmSettings(model="m", base_url=base, api_key="k" * 8))
+        gen = responder.respond(msg("a", "hi"))
+        first = await gen.__anext__()
+        await gen.aclose()  # the director cut the anchor off (barge-in)
+        again = [d async for d in responder.respond(msg("b", "still there?"))]
+        await responder.close()
+        await server.close()
+        return responder, first, again
+
+    responder, first, again = asyncio.run(main())
+    assert first == "A long"
+    assert "".join(again) == "A long answer. " * 20
+    assert responder.counters["ok"] == 1 and responder.counters["other"] == 0
