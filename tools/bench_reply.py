@@ -1,9 +1,10 @@
 """Benchmark the chat-to-reply path up to the LLM's first sentence (the part before TTS).
 
 A local OpenAI-compatible server (tests/chat_helpers/fake_openai.py) answers instantly, unless
---base-url points at a real one. For each of N messages: POST /chat on a real loopback aiohttp
-server (ingest, client round trip), offer()+pick() on the selector while background chat keeps its queue busy
-(selection), then the llm responder until the first complete sentence (llm_first_sentence).
+--base-url points at a real one. For each of N messages: POST /chat on a real loopback
+aiohttp server (ingest_post: client round trip), offer()+pick() on the selector while
+background chat keeps its queue busy (selection), then the llm responder until the first
+complete sentence (llm_first_sentence); chat_to_first_sentence spans arrival to that point.
 Prints p50/p95 per stage. NOT measured here yet (needs the core): TTS first audio, render, mux;
 the lead extends this to first audio muxed after integration.
 
