@@ -90,3 +90,58 @@ def test_intake_runs_several_sources_and_http_into_one_selector():
     assert sorted(picked) == [("http", "web", "hi from web"), ("stdin", "sam", "hi from stdin"),
                               ("twitch", "Zed", "hi tw")]
     assert sorted(seen) == ["http", "stdin", "twitch"]
+
+
+def test_irc_flood_through_intake_keeps_the_anchor_answering():
+    """20k tagged PRIVMSGs as fast as loopback carries them; a 'director' picks every 20 ms."""
+    async def main():
+        irc = FakeTwitchServer()
+        port = await irc.start()
+        settings = chat_settings_from_dict({"sources": [
+            {"type": "twitch", "channel": "ronni", "host": "127.0.0.1", "port": port,
+             "tls": False, "token_env": ""}]})
+        intake = ChatIntake(ChatSelector(settings.selection), settings.sources)
+        stop = asyncio.Event()
+        task = asyncio.create_task(intake.run(stop))
+        await asyncio.wait_for(irc.joined.wait(), 5)
+        picks = []
+
+        async def director():
+            while not stop.is_set():
+                await asyncio.sleep(0.02)
+                m = intake.pick()
+                if m:
+                    picks.append((time.monotonic(), m.user))
+
+        directing = asyncio.create_task(director())
+        start = time.monotonic()
+        lines = []
+        for i in range(20_000):
+            user = "spammer" if i % 2 else f"viewer{i % 5000}"
+            lines.append(f"@display-name={user};mod=0;id=m{i} :{user}!{user}@x PRIVMSG #ronni "
+                         f":message {i} number {i * 7}")
+        writer = irc.clients[0]
+        for k in range(0, len(lines), 1000):
+            writer.write(("\r\n".join(lines[k:k + 1000]) + "\r\n").encode())
+            await writer.drain()
+        source = settings.sources[0]
+        while source.counters["messages"] < 20_000 and time.monotonic() - start < 20:
+            await asyncio.sleep(0.01)
+        flood_s = time.monotonic() - start
+        await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(task, directing), 3)
+        await irc.close()
+        return intake, source, picks, start, flood_s
+
+    intake, source, picks, start, flood_s = asyncio.run(main())
+    assert source.counters["messages"] == 20_000
+    sizes = intake.selector.state_sizes()
+    cfg = intake.selector.config
+    assert sizes["queue"] <= cfg.max_queue and sizes["rate_users"] <= cfg.tracked_users
+    during = [u for t, u in picks if t - start <= flood_s]
+    # the source yields to the loop during a flood: the director's 20 ms ticks keep coming
+    assert len(during) >= 0.3 * flood_s / 0.02, (len(during), flood_s)
+    assert sum(u == "spammer" for _, u in picks) <= 2
+    print(f"irc flood: 20000 messages in {flood_s:.2f} s "
+          f"({20_000 / flood_s:.0f}/s), {len(during)} picks during it")

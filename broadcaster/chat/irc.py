@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from broadcaster.chat.backoff import Backoff
 from broadcaster.chat.message import ChatMessage
-from broadcaster.chat.source import Emit, race_stop, run_with_reconnect
+from broadcaster.chat.source import Emit, read_with_timeout, run_with_reconnect
 from broadcaster.redact import register_secret
 
 log = logging.getLogger(__name__)
@@ -144,11 +144,8 @@ class TwitchIrcSource:
 
     async def _session(self, emit: Emit, stop: asyncio.Event) -> None:
         context = ssl.create_default_context() if self.tls else None
-        opened = await race_stop(asyncio.open_connection(self.host, self.port, ssl=context),
-                                 stop, self.connect_timeout_s)
-        if opened is None:
-            return
-        reader, writer = opened
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(self.host, self.port, ssl=context), self.connect_timeout_s)
         try:
             await self._login(writer)
             await self._read_loop(reader, writer, emit, stop)
@@ -172,10 +169,16 @@ class TwitchIrcSource:
 
     async def _read_loop(self, reader, writer, emit: Emit, stop: asyncio.Event) -> None:
         waiting_pong = False
+        lines = 0
         while not stop.is_set():
+            lines += 1
+            if lines % 32 == 0:
+                # readline() does not suspend while the buffer holds lines: during a flood,
+                # give the rest of the control loop (director, TTS, HTTP) its turn.
+                await asyncio.sleep(0)
             timeout = self.pong_timeout_s if waiting_pong else self.idle_timeout_s
             try:
-                raw = await race_stop(reader.readline(), stop, timeout)
+                raw = await read_with_timeout(reader.readline(), timeout)
             except asyncio.TimeoutError:
                 if waiting_pong:
                     raise ConnectionError("no answer to keepalive PING")
@@ -183,8 +186,6 @@ class TwitchIrcSource:
                 await writer.drain()
                 waiting_pong = True
                 continue
-            if raw is None:
-                return
             if not raw:
                 raise ConnectionError("server closed the connection")
             waiting_pong = False

@@ -40,26 +40,51 @@ async def run_with_reconnect(name: str, session: Callable[[], Awaitable[None]],
                              log: logging.Logger, counters: dict[str, int]) -> None:
     """Call session() until stop is set; after each failure or drop wait backoff.next_delay().
 
+    session() runs as a task that is cancelled as soon as stop is set, so sessions need no
+    stop checks of their own in their read loops (their `finally` closes the connection).
     session() returns normally when the peer closed the connection (also counted as a
     reconnect) and should call backoff.reset() itself once the connection proved healthy.
-    Exceptions are logged (redacted) and counted, never propagated; cancellation is.
+    Exceptions are logged (redacted) and counted, never propagated.
     """
-    while not stop.is_set():
-        try:
-            await session()
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            task = asyncio.ensure_future(session())
+            try:
+                await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not task.done():
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
             if stop.is_set():
                 break
-            log.warning("%s: connection closed, reconnecting", name)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a chat source must survive anything
-            counters["errors"] = counters.get("errors", 0) + 1
-            log.warning("%s: %s: %s", name, type(exc).__name__, redact(str(exc)))
-        counters["reconnects"] = counters.get("reconnects", 0) + 1
-        delay = backoff.next_delay()
-        log.info("%s: retrying in %.1f s", name, delay)
-        if await sleep_or_stop(stop, delay):
-            break
+            exc = None if task.cancelled() else task.exception()
+            if exc is None:
+                log.warning("%s: connection closed, reconnecting", name)
+            else:
+                counters["errors"] = counters.get("errors", 0) + 1
+                log.warning("%s: %s: %s", name, type(exc).__name__, redact(str(exc)))
+            counters["reconnects"] = counters.get("reconnects", 0) + 1
+            delay = backoff.next_delay()
+            log.info("%s: retrying in %.1f s", name, delay)
+            if await sleep_or_stop(stop, delay):
+                break
+    finally:
+        stopper.cancel()
+
+
+async def read_with_timeout(aw: Awaitable, timeout: float):
+    """await aw with a timeout (asyncio.TimeoutError), cheaply on Python >= 3.11."""
+    if _timeout is not None:
+        try:
+            async with _timeout(timeout):
+                return await aw
+        except TimeoutError:
+            raise asyncio.TimeoutError from None
+    return await asyncio.wait_for(aw, timeout)
+
+
+_timeout = getattr(asyncio, "timeout", None)
 
 
 async def race_stop(aw: Awaitable, stop: asyncio.Event, timeout: float | None):
