@@ -36,3 +36,20 @@ def test_factory_builds_llm_with_override_and_reports_bad_config(monkeypatch):
         make_responder({"kind": "llm"})
     with pytest.raises(ValueError, match="responder.read_aloud.template"):
         make_responder({"read_aloud": {"template": "{name} says {text}"}})
+
+
+def test_read_aloud_default_does_not_need_openai():
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['openai'] = None\n"
+            "from broadcaster.reply import make_responder\n"
+            "print(type(make_responder({})).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ReadAloudResponder"
+
+
+def test_llm_settings_repr_hides_a_literal_key():
+    from broadcaster.reply.llm import LlmSettings
+    assert "sk-literal" not in repr(LlmSettings(model="m", api_key="sk-literal-123"))

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from broadcaster.reply.llm import LlmResponder, LlmSettings
 from broadcaster.reply.read_aloud import ReadAloudResponder
 
 TYPES = ("llm", "read-aloud")
@@ -26,6 +25,8 @@ def make_responder(config: dict | None, *, persona: str = "", rules: str = "",
         raise ValueError(f"{where}: unknown key(s) {unknown}; known: llm, read_aloud, type")
     kind = override or config.get("type", "read-aloud")
     if kind == "llm":
+        # imported here: the read-aloud default must work without the openai package
+        from broadcaster.reply.llm import LlmResponder, LlmSettings
         return LlmResponder(LlmSettings.from_dict(config.get("llm"), f"{where}.llm"),
                             persona=persona, rules=rules)
     if kind == "read-aloud":

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 import openai
@@ -37,7 +37,7 @@ class LlmSettings:
 
     model: str
     base_url: str | None = None        # None: OPENAI_BASE_URL, else api.openai.com
-    api_key: str | None = None         # prefer api_key_env; a literal key is redacted anyway
+    api_key: str | None = field(default=None, repr=False)  # prefer api_key_env
     api_key_env: str = "OPENAI_API_KEY"
     temperature: float = 0.7
     max_tokens: int = 160
