@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .config import Config, check_output_url, load_config, parse_size
 from .errors import BroadcasterError, ConfigError
-from .logsetup import configure_logging
+from .logsetup import configure_logging, install_exception_hooks
 from .redact import redact
 from .scene import Scene, list_scenes, load_scene, scene_path
 
@@ -44,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     snap.add_argument("-o", "--output", required=True, help="PNG file to write")
     snap.add_argument("--caption", default="Hello! This is what a caption looks like on air.",
                       help="caption text to show in the snapshot ('' for none)")
+    bw = sub.add_parser("bandwidth", help="up/downlink each link needs (and, with --measure, uses)")
+    _common(bw)
+    bw.add_argument("--measure", type=float, metavar="SECONDS",
+                    help="also measure a running broadcaster's links over SECONDS (from its /metrics)")
+
+    inst = sub.add_parser("install-service", help="write the systemd unit (see README)")
+    _common(inst)
+    inst.add_argument("--channel", help="write the templated unit broadcaster@CHANNEL")
+    inst.add_argument("--unit-dir", help="where to write the unit (default /etc/systemd/system)")
+    inst.add_argument("--force", action="store_true", help="overwrite an existing unit")
     return parser
 
 
@@ -57,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         configure_logging(args.log_level or config.logging.level, config.logging.format)
-        return {"run": cmd_run, "check": cmd_check, "snapshot": cmd_snapshot}[args.command](args, config)
+        install_exception_hooks()
+        commands = {"run": cmd_run, "check": cmd_check, "snapshot": cmd_snapshot,
+                    "bandwidth": cmd_bandwidth, "install-service": cmd_install_service}
+        return commands[args.command](args, config)
     except BroadcasterError as exc:
         print(f"broadcaster: error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_status
@@ -114,81 +127,70 @@ def cmd_snapshot(args, config: Config) -> int:
     return 0
 
 
-def cmd_run(args, config: Config) -> int:
+def apply_run_overrides(args, config: Config) -> Config:
+    """Command-line values override the config file (bitrate ceiling, output, control port)."""
+    import os
     from dataclasses import replace
 
-    from .control import ControlServer
-    from .pipeline import Broadcast
+    from .config import apply_stream_key
 
-    if args.bitrate is not None:
+    if getattr(args, "bitrate", None) is not None:
         if not 100 <= args.bitrate <= 50000:
             raise ConfigError("command line", "--bitrate", f"must be 100..50000 kbit/s, got {args.bitrate}")
         floor = min(config.video.min_bitrate_kbps, args.bitrate)
         config = replace(config, video=replace(config.video, bitrate_kbps=args.bitrate, min_bitrate_kbps=floor))
-    if args.output:
-        from .config import apply_stream_key
-        import os
+    if getattr(args, "output", None):
         url = apply_stream_key(args.output, os.environ.get("BROADCASTER_STREAM_KEY"), "command line")
         check_output_url(url, "command line", "--output")
         config = replace(config, output=replace(config.output, url=url))
-    if args.control_port is not None:
+    if getattr(args, "control_port", None) is not None:
         config = replace(config, control=replace(config.control, port=args.control_port, enabled=True))
-    if args.duration is not None and args.duration <= 0:
+    if getattr(args, "duration", None) is not None and args.duration <= 0:
         raise ConfigError("command line", "--duration", f"must be positive, got {args.duration}")
+    return config
+
+
+def cmd_run(args, config: Config) -> int:
+    from .station import Station
+
+    config = apply_run_overrides(args, config)
     scene = _scene(config, args.scene, args.size, args.fps)
-
-    broadcast = Broadcast(config, scene, duration_s=args.duration)
-    control = None
-    if config.control.enabled:
-        control = ControlServer(config.control.host, config.control.port)
-        _add_health_route(control, broadcast)
-        control.start()
-
-    stop_signals = {"count": 0}
-
-    def on_signal(signum, _frame):
-        stop_signals["count"] += 1
-        log.info("received %s: ending the broadcast", signal.Signals(signum).name)
-        broadcast.stop()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
-    try:
-        broadcast.start()
-        while not broadcast.wait(0.5):
-            pass
-        broadcast.join()
-    finally:
-        if control is not None:
-            control.stop()
-    if broadcast.publisher.fatal is not None:
-        fatal = broadcast.publisher.fatal
-        if isinstance(fatal, BroadcasterError):
-            raise fatal
-        return 1
-    if broadcast.output_path is not None:
-        print(f"recorded {broadcast.output_path}")
-    return 0
+    canvas = {}
+    if args.size:
+        canvas["width"], canvas["height"] = parse_size(args.size)
+    if args.fps:
+        canvas["fps"] = args.fps
+    station = Station(config, scene, config_path=args.config, scene_override=args.scene,
+                      canvas_override=canvas, duration_s=args.duration)
+    status = station.run()
+    if status == 0 and station.broadcast.output_path is not None:
+        print(f"recorded {station.broadcast.output_path}")
+    return status
 
 
-def _add_health_route(control, broadcast) -> None:
-    from aiohttp import web
+def cmd_bandwidth(args, config: Config) -> int:
+    from .bandwidth import bandwidth_main
 
-    async def healthz(_request):
-        stats = broadcast.stats
-        body = {
-            "live": not broadcast.finished,
-            "on_air": stats.connected,
-            "frames_out": stats.frames_out,
-            "reconnects": stats.reconnects,
-            "bitrate_kbps": stats.bitrate_kbps,
-            "media_seconds": round(stats.pts_seconds, 3),
-        }
-        if stats.last_error and not stats.connected:
-            body["reason"] = redact(stats.last_error)
-        return web.json_response(body, status=200 if stats.connected else 503)
+    scene = _scene(config, None)
+    view = {
+        "video": {"bitrate_kbps": config.video.bitrate_kbps, "fps": scene.canvas.fps},
+        "audio": {"bitrate_kbps": config.audio.bitrate_kbps},
+        "output": {"url": config.output.url},
+        "control": {"host": config.control.host, "port": config.control.port},
+    }
+    for name in ("asr", "llm", "tts"):
+        if isinstance(config.features.get(name), dict):
+            view[name] = config.features[name]
+    return bandwidth_main(view, args.measure)
 
-    control.app.router.add_get("/healthz", healthz)
+
+def cmd_install_service(args, config: Config) -> int:
+    from .service.systemd_unit import install_service_main
+
+    kwargs = {"channel": args.channel, "force": args.force}
+    if args.unit_dir:
+        kwargs["unit_dir"] = args.unit_dir
+    return install_service_main(**kwargs)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,11 @@ class EncoderSession:
             self.set_bitrate(bitrate_kbps)
 
     @property
+    def needs_picture(self) -> bool:
+        """True until the first frame: a slot without video cannot repeat anything yet."""
+        return self._last_frame is None
+
+    @property
     def media_seconds(self) -> float:
         return self._samples / self.sample_rate
 

@@ -76,6 +76,13 @@ class AudioMixer:
             self._segments.clear()
             self._queued = 0
 
+    def set_bed(self, bed: np.ndarray | None, volume: float, duck: float) -> None:
+        """Swap the audio bed live (scene reload); the gain ramps from the current level."""
+        with self._lock:
+            self._bed = bed if bed is not None and len(bed) else None
+            self._bed_pos = 0
+            self.bed_volume, self.duck = volume, duck
+
     def idle(self) -> bool:
         with self._lock:
             return not self._segments and self._fade is None
@@ -124,14 +131,17 @@ class AudioMixer:
         return MixChunk(stereo, speech, caption, line)
 
     def _bed_slot(self, n: int, speaking: bool) -> np.ndarray:
-        if self._bed is None:
+        with self._lock:
+            bed, pos = self._bed, self._bed_pos
+            if bed is not None:
+                self._bed_pos = (pos + n) % len(bed)
+        if bed is None:
             return np.zeros((n, 2), np.float32)
-        idx = (np.arange(n) + self._bed_pos) % len(self._bed)
-        self._bed_pos = (self._bed_pos + n) % len(self._bed)
+        idx = (np.arange(n) + pos) % len(bed)
         target = self.bed_volume * (self.duck if speaking else 1.0)
         gain = np.linspace(self._bed_gain, target, n, dtype=np.float32)[:, None]   # no zipper noise
         self._bed_gain = target
-        return self._bed[idx] * gain
+        return bed[idx] * gain
 
 
 def load_bed(path: Path, sample_rate: int) -> np.ndarray:

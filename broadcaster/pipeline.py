@@ -41,7 +41,7 @@ def build_anchor(scene: Scene):
 
 class Broadcast:
     def __init__(self, config: Config, scene: Scene, output_url: str | None = None, anchor=None,
-                 duration_s: float | None = None):
+                 duration_s: float | None = None, events=None):
         self.config = config
         self.scene = scene
         self.width, self.height, self.fps = scene.canvas.width, scene.canvas.height, scene.canvas.fps
@@ -54,13 +54,13 @@ class Broadcast:
         self.queue = SlotQueue(soft_limit=max(2, self.fps // 2), hard_limit=self.fps * 10)
         self.target = parse_target(resolve_output_path(output_url or config.output.url))
         self.publisher = Publisher(config, self.target, self.width, self.height, self.fps,
-                                   self.queue, self.stats)
+                                   self.queue, self.stats, events=events)
         self.duration_s = duration_s
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._thread = threading.Thread(target=self._media_loop, name="media", daemon=True)
         self.frame_index = 0
-        self.on_tick = None          # called after each slot with (n, chunk): rate control, etc.
+        self.on_tick = None   # after each slot: on_tick(n, chunk, rendered, video_dropped, render_s)
 
     @property
     def output_path(self) -> Path | None:
@@ -102,8 +102,11 @@ class Broadcast:
                         break
                 chunk = self.mixer.pull(self.clock.samples_in(n))
                 video = None
-                if render:
+                render_s = 0.0
+                if render or n == 0:
+                    started = time.perf_counter()
                     video = self.compositor.compose(n, chunk.speech, chunk.caption)
+                    render_s = time.perf_counter() - started
                     self.stats.frames_rendered += 1
                 else:
                     self.stats.frames_repeated += 1
@@ -115,7 +118,7 @@ class Broadcast:
                     log.warning("encoder %d slots behind: dropped slot %d (audio included)",
                                 len(self.queue), lost.index)
                 if self.on_tick is not None:
-                    self.on_tick(n, chunk)
+                    self.on_tick(n, chunk, render, video_dropped, render_s)
                 n += 1
                 self.frame_index = n
         except BaseException:

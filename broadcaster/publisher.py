@@ -27,16 +27,30 @@ log = logging.getLogger(__name__)
 STABLE_SESSION_S = 10.0   # a session that carried this much media resets the backoff
 
 
+class PublisherEvents:
+    """What the publisher reports (the service layer overrides these); called on its thread."""
+
+    def on_connect_attempt(self) -> None: ...
+    def on_connected(self) -> None: ...              # the first packet of a session was sent
+    def on_disconnected(self, reason: str) -> None: ...
+    def on_slot_written(self, nbytes: int, seconds: float) -> None: ...
+    def on_bitrate(self, kbps: int) -> None: ...
+
+
 class Publisher:
     def __init__(self, config: Config, target: Target, width: int, height: int, fps: int,
                  queue: SlotQueue, stats: BroadcastStats,
-                 opener: Callable[[Target], OutputHandle] | None = None):
+                 opener: Callable[[Target], OutputHandle] | None = None,
+                 events: PublisherEvents | None = None):
         self.config = config
         self.target = target
         self.width, self.height, self.fps = width, height, fps
         self.queue = queue
         self.stats = stats
         self._open = opener or (lambda t: open_output(t, config.output))
+        self.events = events or PublisherEvents()
+        self._session_sent = False
+        self._last_video = None
         rc = config.output.reconnect
         self.backoff = Backoff(rc.initial_s, rc.factor, rc.max_s, rc.jitter)
         self.bitrate_kbps = config.video.bitrate_kbps
@@ -104,11 +118,21 @@ class Publisher:
         if self._requested_kbps is not None:
             self.stats.bitrate_kbps = session.set_bitrate(self._requested_kbps)
             self._requested_kbps = None
+            self.events.on_bitrate(self.stats.bitrate_kbps)
+        if slot.video is not None:
+            self._last_video = slot.video
+        elif session.needs_picture:
+            slot.video = self._last_video     # a new session cannot repeat what it never had
+        started = time.perf_counter()
         try:
             written = session.write(slot)
         except (OSError, av.error.FFmpegError) as exc:
             self._end_session(flush=False, reason=f"ingest connection lost: {_why(exc)}")
             return
+        self.events.on_slot_written(written, time.perf_counter() - started)
+        if written and not self._session_sent:
+            self._session_sent = True
+            self.events.on_connected()
         self.stats.frames_out += 1
         self.stats.bytes_out += written
         self.stats.video_bytes_out = session.bytes_video
@@ -136,6 +160,7 @@ class Publisher:
             self.stats.last_error = str(error)
             if isinstance(error, OutputError):
                 self.fatal = error
+            self.events.on_disconnected(f"connect failed: {redact(str(error))}")
             delay = self.backoff.next_delay()
             self._next_attempt = time.monotonic() + delay
             log.warning("connect failed: %s; retrying in %.1f s (attempt %d)", redact(str(error)),
@@ -145,6 +170,7 @@ class Publisher:
             return
         state = {"done": threading.Event(), "handle": None, "session": None, "error": None}
         self._pending = state
+        self.events.on_connect_attempt()
         log.info("connecting to %s", self.target.shown)
 
         def attempt():
@@ -172,6 +198,8 @@ class Publisher:
     def _begin_session(self, handle: OutputHandle, session: EncoderSession) -> None:
         self._handle = handle
         self._session = session
+        self._session_sent = False
+        self.events.on_bitrate(session.bitrate_kbps)
         self.stats.bitrate_kbps = self._session.bitrate_kbps
         if self.stats.connects:
             self.stats.reconnects += 1
@@ -196,6 +224,7 @@ class Publisher:
         if handle is not None:
             handle.close()
         if reason:
+            self.events.on_disconnected(reason)
             self.stats.last_error = reason
             delay = self.backoff.next_delay()
             self._next_attempt = time.monotonic() + delay

@@ -1,0 +1,179 @@
+"""The running broadcaster: the broadcast itself plus the control endpoint and the service
+layer (metrics, health, sd_notify, status view), wired together, with SIGHUP reload.
+
+Later stages (speech, chat, microphone) attach here, so the media core stays unaware of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+from .config import Config, load_config
+from .errors import BroadcasterError
+from .logsetup import configure_logging
+from .pipeline import Broadcast, build_anchor
+from .publisher import PublisherEvents
+from .redact import redact
+from .scene import Scene, load_scene, scene_path
+from .service.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+class _ServiceEvents(PublisherEvents):
+    """Publisher events -> metrics, health and sd_notify."""
+
+    def __init__(self, runtime: ServiceRuntime):
+        self.runtime = runtime
+
+    def on_connect_attempt(self) -> None:
+        self.runtime.on_reconnect_attempt()
+
+    def on_connected(self) -> None:
+        self.runtime.on_connected()
+
+    def on_disconnected(self, reason: str) -> None:
+        self.runtime.on_disconnected(reason)
+
+    def on_slot_written(self, nbytes: int, seconds: float) -> None:
+        if nbytes:
+            self.runtime.metrics.link_bytes("video_push", nbytes)
+        self.runtime.metrics.observe_stage("mux", seconds)
+
+    def on_bitrate(self, kbps: int) -> None:
+        self.runtime.metrics.set_encoder_bitrate(kbps * 1000)
+
+
+class Station:
+    def __init__(self, config: Config, scene: Scene, *, config_path: str | None = None,
+                 scene_override: str | None = None, canvas_override: dict | None = None,
+                 duration_s: float | None = None):
+        self.config = config
+        self.config_path = config_path
+        self.scene_override = scene_override
+        self.canvas_override = canvas_override or {}
+        from .transport.output import parse_target
+        from .config import resolve_output_path
+        shown = parse_target(resolve_output_path(config.output.url)).shown
+        self.runtime = ServiceRuntime(ingest=shown)
+        self.broadcast = Broadcast(config, scene, duration_s=duration_s,
+                                   events=_ServiceEvents(self.runtime))
+        self.broadcast.on_tick = self._on_tick
+        self.control = None
+        if config.control.enabled:
+            from .control import ControlServer
+            self.control = ControlServer(config.control.host, config.control.port)
+            self.runtime.add_routes(self.control.app)
+        self.reload_hooks: list[Callable[[Config, Scene], None]] = []
+        self.stop_hooks: list[Callable[[], None]] = []
+        self._reload_requested = threading.Event()
+
+    # -- media loop hook (runs on the media thread, once per slot) ---------------------
+    def _on_tick(self, n, chunk, rendered: bool, video_dropped: bool, render_s: float) -> None:
+        self.runtime.on_frame(time.monotonic(), repeated=0 if rendered else 1,
+                              dropped=1 if video_dropped else 0)
+        if rendered:
+            self.runtime.metrics.observe_stage("render", render_s)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        if self.control is not None:
+            self.control.start()
+        self.broadcast.start()
+        self.runtime.start()
+
+    def request_stop(self) -> None:
+        self.broadcast.stop()
+
+    def request_reload(self) -> None:
+        self._reload_requested.set()
+
+    def run(self) -> int:
+        """Run until the duration ends or a signal stops it; SIGHUP reloads."""
+        def on_stop(signum, _frame):
+            log.info("received %s: ending the broadcast", signal.Signals(signum).name)
+            self.runtime.stopping()
+            self.request_stop()
+
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+        try:
+            self.start()
+            while not self.broadcast.wait(0.2):
+                if self._reload_requested.is_set():
+                    self._reload_requested.clear()
+                    self.reload()
+            self.broadcast.join()
+        finally:
+            self.close()
+        fatal = self.broadcast.publisher.fatal
+        if fatal is not None:
+            if isinstance(fatal, BroadcasterError):
+                raise fatal
+            return 1
+        return 0
+
+    def close(self) -> None:
+        for hook in self.stop_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("stopping a stage failed")
+        if self.control is not None:
+            self.control.stop()
+        self.runtime.close()
+
+    # -- SIGHUP ------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Re-read config and scene; apply what can change live, name what cannot."""
+        self.runtime.on_reload_started()
+        try:
+            config = load_config(self.config_path)
+            name = self.scene_override or config.scene
+            scene = load_scene(scene_path(config.scenes_dir, name))
+            current = self.broadcast.scene.canvas
+            if self.canvas_override:
+                scene = scene.with_canvas(**self.canvas_override)
+            if (scene.canvas.width, scene.canvas.height, scene.canvas.fps) != \
+                    (current.width, current.height, current.fps):
+                log.warning("reload: canvas %dx%d@%d differs from the running %dx%d@%d; a canvas "
+                            "change needs a restart, the new scene is fitted to the running canvas",
+                            scene.canvas.width, scene.canvas.height, scene.canvas.fps,
+                            current.width, current.height, current.fps)
+                scene = scene.with_canvas(current.width, current.height, current.fps)
+            self._apply_scene(scene)
+            for key, old, new in (("output", self.config.output, config.output),
+                                  ("video", self.config.video, config.video),
+                                  ("audio", self.config.audio, config.audio),
+                                  ("control", self.config.control, config.control)):
+                if old != new:
+                    log.warning("reload: the %s section changed; it applies at the next restart", key)
+            if config.logging != self.config.logging:
+                configure_logging(config.logging.level, config.logging.format)
+            for hook in self.reload_hooks:
+                hook(config, scene)
+            self.config = replace(self.config, logging=config.logging, features=config.features,
+                                  scene=config.scene)
+            log.info("reload: scene %s is on air", scene.name)
+        except BroadcasterError as exc:
+            log.error("reload failed, keeping the current scene: %s", redact(str(exc)))
+        finally:
+            self.runtime.on_reload_finished()
+
+    def _apply_scene(self, scene: Scene) -> None:
+        from .compose import Compositor
+        from .mixer import load_bed
+        compositor = Compositor(scene, build_anchor(scene))
+        bed = load_bed(scene.audio.file, self.config.audio.sample_rate) if scene.audio.file else None
+        self.broadcast.compositor = compositor        # one reference swap: the next frame uses it
+        self.broadcast.anchor = compositor.anchor
+        self.broadcast.scene = scene
+        self.broadcast.mixer.set_bed(bed, scene.audio.volume, scene.audio.duck)
