@@ -70,7 +70,17 @@ class RemoteAsrClient:
         return self
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self._ready.wait(), timeout)
+        """Wait until the server accepted the hello; raises AsrAuthError when it refused."""
+        waits = [asyncio.ensure_future(self._ready.wait()), asyncio.ensure_future(self._done.wait())]
+        try:
+            done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        if self.error is not None:
+            raise self.error
+        if not done:
+            raise asyncio.TimeoutError(f"asr server not ready after {timeout:.0f} s")
 
     def _enqueue(self, packet: bytes) -> None:
         framed = P.pack_frame(self._seq, packet)

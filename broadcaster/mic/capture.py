@@ -51,7 +51,8 @@ class _Framer:
         self._buf = np.zeros(0, np.float32)
 
     def push(self, samples: np.ndarray) -> list[np.ndarray]:
-        self._buf = np.concatenate([self._buf, samples.astype(np.float32, copy=False)])
+        # Clipped: FFmpeg's stereo->mono downmix and resampling can overshoot full scale.
+        self._buf = np.concatenate([self._buf, np.clip(samples.astype(np.float32, copy=False), -1.0, 1.0)])
         n = len(self._buf) // FRAME_SAMPLES
         out = [self._buf[i * FRAME_SAMPLES:(i + 1) * FRAME_SAMPLES].copy() for i in range(n)]
         self._buf = self._buf[n * FRAME_SAMPLES:]
