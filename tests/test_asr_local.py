@@ -57,3 +57,11 @@ def test_cli_entry_prints_partial_and_final(asr, two_wav, capsys):
 def test_model_by_bad_path_is_a_clear_error():
     with pytest.raises(ValueError, match="/no/such/model"):
         WhisperAsr("/no/such/model")
+
+
+def test_repetition_loops_are_collapsed_but_normal_text_is_kept():
+    from broadcaster.asr.whisper import collapse_repetition
+    assert collapse_repetition("Let us talk. Let us talk. Let us") == "Let us talk."
+    assert collapse_repetition("Stop. Stop. Stop.") == "Stop."
+    assert collapse_repetition("no no") == "no no"
+    assert collapse_repetition("the weather today is sunny") == "the weather today is sunny"

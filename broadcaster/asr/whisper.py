@@ -56,6 +56,20 @@ def resolve_model(model: str | None) -> str:
                          f"(nothing is downloaded at run time): {exc}") from exc
 
 
+def collapse_repetition(text: str) -> str:
+    """Undo Whisper's loop hallucination: a text that is one phrase said again and again
+    (the last copy may be cut) becomes that phrase once. Legit text is rarely periodic."""
+    words = text.split()
+    keys = [w.strip(".,!?;:'\"-").lower() for w in words]
+    n = len(keys)
+    for period in range(1, n // 2 + 1):
+        if period == 1 and n < 3:
+            continue
+        if all(keys[i] == keys[i - period] for i in range(period, n)):
+            return " ".join(words[:period])
+    return text
+
+
 @dataclass
 class Decoded:
     text: str
@@ -109,5 +123,5 @@ class WhisperAsr:
             res = self._model.generate(sv, [self._prompt], beam_size=1, max_length=max_len,
                                        suppress_blank=True, return_no_speech_prob=True)[0]
         ids = [t for t in res.sequences_ids[0] if t < self._tok.eot]
-        text = self._tok.decode(ids).strip()
+        text = collapse_repetition(self._tok.decode(ids).strip())
         return Decoded(text, time.perf_counter() - t0, frames, float(res.no_speech_prob))
