@@ -145,3 +145,35 @@ def test_client_reconnects_after_server_restart(asr, two_wav):
     finals = [m["text"] for m in got if m["type"] == "final"]
     assert any("football" in f.lower() for f in finals), finals
     srv.close()
+
+
+def test_remote_mic_pipeline_live_onset_locally_transcripts_from_server(server, tmp_path):
+    from broadcaster.asr.remote_pipeline import RemoteMicPipeline
+    path, spans = speech_with_pauses(tmp_path / "one.wav", texts=["Please tell me about the football game."],
+                                     lead_s=0.4, tail_s=0.8)
+    got, onsets = [], []
+    pipe = RemoteMicPipeline(WavFileSource(str(path), realtime=True), server.url, TOKEN, got.append,
+                             loop=server.loop, on_onset=onsets.append).start()
+    pipe.join(20)
+    assert pipe.error is None and len(onsets) == 1 and abs(onsets[0].t - spans[0][0]) < 0.25
+    finals = [t for t in got if t.kind == "final"]
+    assert len(finals) == 1 and "football" in words(finals[0].text)
+    assert any(t.kind == "partial" for t in got)
+    assert pipe.client.frames_dropped == 0
+
+
+def test_live_client_drops_oldest_frames_when_the_link_is_down():
+    import numpy as np
+
+    async def go():
+        # A closed port: the client keeps retrying with backoff while the mic keeps producing.
+        client = RemoteAsrClient("ws://127.0.0.1:9", TOKEN, lambda m: None, queue_frames=5)
+        await client.start()
+        for _ in range(20):
+            client.submit_threadsafe(np.zeros(320, np.float32))
+        await asyncio.sleep(0.05)
+        queued, dropped = len(client._queue), client.frames_dropped
+        await client.close()
+        return queued, dropped
+
+    assert asyncio.run(go()) == (5, 15)
