@@ -45,3 +45,16 @@ def test_short_blip_is_dropped_not_transcribed(tmp_path):
     assert any(isinstance(e, SpeechOnset) for e in events)
     assert any(isinstance(e, UtteranceDropped) for e in events)
     assert not any(isinstance(e, UtteranceEnd) for e in events)
+
+
+def test_onset_min_ms_confirms_later_but_keeps_the_speech_start(tmp_path):
+    path, spans = speech_with_pauses(tmp_path / "two.wav")
+    frames = list(WavFileSource(str(path)).frames())
+    fast, slow = [], []
+    run(VadSegmenter(VadConfig(), on_onset=fast.append), frames)
+    ev = run(VadSegmenter(VadConfig(onset_min_ms=96), on_onset=slow.append), frames)
+    assert len(fast) == len(slow) == 2
+    for a, b in zip(fast, slow):
+        assert abs(a.t - b.t) <= 0.07 and b.audio_start < b.t
+    ends = [e for e in ev if isinstance(e, UtteranceEnd)]
+    assert all(abs(len(e.audio) / 16000 - (e.end - e.start)) < 0.01 for e in ends)

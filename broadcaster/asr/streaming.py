@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from broadcaster.mic.vad import (SAMPLE_RATE, WINDOW, SpeechAudio, SpeechOnset, UtteranceDropped, UtteranceEnd,
+from broadcaster.mic.vad import (SAMPLE_RATE, SpeechAudio, SpeechOnset, UtteranceDropped, UtteranceEnd,
                                  VadConfig, VadEvent, VadSegmenter)
 
 log = logging.getLogger(__name__)
@@ -69,12 +69,10 @@ class TranscriptPlanner:
     def add(self, event: VadEvent) -> None:
         if isinstance(event, SpeechOnset):
             self._utt_id, self._chunks, self._samples = event.utt_id, [], 0
-            self._start, self._last_partial_samples = event.t, 0
+            self._start, self._last_partial_samples = event.audio_start, 0
         elif isinstance(event, SpeechAudio):
             if event.utt_id != self._utt_id:
                 self._utt_id, self._chunks, self._samples, self._last_partial_samples = event.utt_id, [], 0, 0
-            if not self._chunks:  # the first chunk holds the pre-roll before the onset window
-                self._start = max(0.0, self._start - (len(event.audio) - WINDOW) / SAMPLE_RATE)
             self._chunks.append(event.audio)
             self._samples += len(event.audio)
             self._ready_wall = time.monotonic()

@@ -8,7 +8,8 @@ We run it one 512-sample window (32 ms) at a time, carrying context and state.
 
 The segmenter turns probabilities into events; audio outside utterances (silence) is never
 emitted, so the ASR never sees it:
-  SpeechOnset   first window above threshold: as early as possible, for barge-in; the
+  SpeechOnset   first window above threshold (or onset_min_ms of them): as early as
+                possible, for barge-in; the
                 on_onset callback runs synchronously inside process() before it returns.
   SpeechAudio   audio of the running utterance (pre-roll padding first), for partials.
   UtteranceEnd  silence lasted min_silence_ms: the whole utterance audio (with padding).
@@ -84,11 +85,13 @@ class VadConfig:
     min_silence_ms: float = 500.0   # hangover: silence needed to close an utterance
     speech_pad_ms: float = 200.0    # audio kept before onset and after the last speech
     max_utterance_s: float = 28.0   # force an end (Whisper's window is 30 s)
+    onset_min_ms: float = 0.0       # speech needed before the onset fires (0: first window);
+                                    # e.g. 96 ignores clicks at the cost of 64 ms more delay
 
     def validate(self) -> "VadConfig":
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"vad.threshold must be in (0, 1), got {self.threshold}")
-        for name in ("min_speech_ms", "min_silence_ms", "speech_pad_ms"):
+        for name in ("min_speech_ms", "min_silence_ms", "speech_pad_ms", "onset_min_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"vad.{name} must be >= 0, got {getattr(self, name)}")
         if not 1.0 <= self.max_utterance_s <= 29.0:
@@ -99,9 +102,10 @@ class VadConfig:
 @dataclass
 class SpeechOnset:
     utt_id: int
-    t: float            # stream seconds where the speech window starts
+    t: float            # stream seconds where the first speech window starts
     wall: float         # time.monotonic() when detected
     prob: float
+    audio_start: float = 0.0  # stream seconds where the utterance audio (pre-roll) starts
 
 
 @dataclass
@@ -161,6 +165,8 @@ class VadSegmenter:
         self._speech_start = 0
         self._last_speech_end = 0
         self._tail: list[np.ndarray] = []   # windows after the last speech, not yet sent
+        self._onset_windows = max(1, int(np.ceil(self.cfg.onset_min_ms * SAMPLE_RATE / 1000.0 / WINDOW)))
+        self._candidate: list[np.ndarray] = []  # speech windows not yet confirmed as an onset
         self.last_prob = 0.0
 
     @property
@@ -189,10 +195,16 @@ class VadSegmenter:
         self._samples += WINDOW
         if not self._in_speech:
             if p >= self.cfg.threshold:
-                self._begin(window, start, p, events)
+                self._candidate.append(window)
+                if len(self._candidate) >= self._onset_windows:
+                    first = start - WINDOW * (len(self._candidate) - 1)
+                    self._begin(self._candidate, first, p, events)
+                    self._candidate = []
             else:
-                if self._pad_windows:
-                    self._preroll.append(window)
+                for w in self._candidate + [window]:
+                    if self._pad_windows:
+                        self._preroll.append(w)
+                self._candidate = []
             return
         if p >= self.cfg.threshold or (p >= self._neg and not self._tail):
             # Speech continues (a short pause inside the utterance is sent too).
@@ -209,7 +221,7 @@ class VadSegmenter:
         if self._samples - self._utt_start >= self._max_samples:
             self._close(events, forced=True)
 
-    def _begin(self, window: np.ndarray, start: int, p: float, events: list[VadEvent]) -> None:
+    def _begin(self, windows: list[np.ndarray], start: int, p: float, events: list[VadEvent]) -> None:
         self._utt_id += 1
         self._in_speech = True
         pre = list(self._preroll)
@@ -217,14 +229,14 @@ class VadSegmenter:
         self._utt_start = start - WINDOW * len(pre)
         self._speech_start = start
         self._last_speech_end = self._samples
-        onset = SpeechOnset(self._utt_id, start / SAMPLE_RATE, time.monotonic(), p)
+        onset = SpeechOnset(self._utt_id, start / SAMPLE_RATE, time.monotonic(), p, self._utt_start / SAMPLE_RATE)
         if self.on_onset is not None:
             try:
                 self.on_onset(onset)
             except Exception:  # a broken callback must not stop the mic
                 log.exception("vad on_onset callback failed")
         events.append(onset)
-        chunk = np.concatenate(pre + [window])
+        chunk = np.concatenate(pre + windows)
         self._utt = [chunk]
         self._tail = []
         events.append(SpeechAudio(self._utt_id, chunk))
