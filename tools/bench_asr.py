@@ -103,9 +103,45 @@ def remote(asr, frames, bitrate) -> tuple[list[dict], RemoteAsrClient]:
     return msgs, client
 
 
+class _PacedFrames:
+    """A source that releases pre-decoded frames every 20 ms (like a live mic)."""
+
+    def __init__(self, frames):
+        self._frames, self.t0 = frames, None
+
+    def frames(self):
+        self.t0 = time.monotonic()
+        for i, f in enumerate(self._frames):
+            delay = self.t0 + i * 0.02 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            yield f
+
+    def close(self):
+        pass
+
+
+def realtime_local(asr, frames, vad) -> None:
+    from broadcaster.asr.streaming import MicPipeline
+    src, got = _PacedFrames(frames), []
+    pipe = MicPipeline(src, asr, lambda t: got.append((time.monotonic(), t)), vad_config=vad).start()
+    pipe.join(120)
+    fin = [(w, t) for w, t in got if t.kind == "final"]
+    eos = np.array([(w - (src.t0 + t.speech_end)) * 1000 for w, t in fin])
+    vad_end = np.array([t.latency_s * 1000 for _, t in fin])
+    part = np.array([t.latency_s * 1000 for _, t in got if t.kind == "partial"])
+    print(f"real time, threaded pipeline: end of speech -> final p50 {np.median(eos):.0f} ms "
+          f"(VAD end -> final p50 {np.median(vad_end):.0f} ms), partial latency p50 {np.median(part):.0f} ms, "
+          f"max {part.max():.0f} ms")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model name or folder (default: packaged tiny.en)")
+    ap.add_argument("--realtime", action="store_true",
+                    help="also run the threaded MicPipeline paced in real time (+35 s)")
+    ap.add_argument("--min-silence-ms", type=float, default=VadConfig().min_silence_ms,
+                    help="VAD hangover before an utterance ends")
     ap.add_argument("--verbose", action="store_true", help="print every transcript")
     ap.add_argument("--bitrate", type=int, default=P.OPUS_BITRATE, help="Opus bitrate (bit/s)")
     args = ap.parse_args()
@@ -115,7 +151,7 @@ def main() -> int:
         make_wav(path)
         frames = list(WavFileSource(str(path)).frames())
     secs = len(frames) * 0.02
-    vad = VadConfig()
+    vad = VadConfig(min_silence_ms=args.min_silence_ms)
 
     trs = list(transcribe_frames(iter(frames), asr, vad))
     finals = [t for t in trs if t.kind == "final"]
@@ -139,6 +175,9 @@ def main() -> int:
                               temperature=0.0, without_timestamps=True, condition_on_previous_text=False)[0])
         t_plain.append((time.perf_counter() - t0) * 1000)
     print(f"(plain faster-whisper transcribe() of one utterance: ~{np.median(t_plain):.0f} ms)")
+
+    if args.realtime:
+        realtime_local(asr, frames, vad)
 
     msgs, client = remote(asr, frames, args.bitrate)
     rfinals = [m["text"] for m in msgs if m["type"] == "final"]

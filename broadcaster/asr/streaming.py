@@ -40,6 +40,7 @@ class Transcript:
     end: float          # stream seconds of the last audio this text covers
     latency_s: float    # wall seconds from the audio being available (final: VAD end) to text
     decode_s: float     # model time of this decode
+    speech_end: float | None = None  # final only: stream seconds where speech stopped (before hangover)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class _Job:
     start: float
     end: float
     ready_wall: float
+    speech_end: float | None = None
 
 
 class TranscriptPlanner:
@@ -77,7 +79,8 @@ class TranscriptPlanner:
             self._samples += len(event.audio)
             self._ready_wall = time.monotonic()
         elif isinstance(event, UtteranceEnd):
-            self._finals.append(_Job("final", event.utt_id, event.audio, event.start, event.end, event.wall))
+            self._finals.append(_Job("final", event.utt_id, event.audio, event.start, event.end, event.wall,
+                                     event.speech_end))
             if event.utt_id == self._utt_id:
                 self._utt_id, self._chunks, self._samples = None, [], 0
         elif isinstance(event, UtteranceDropped):
@@ -109,7 +112,7 @@ class StreamingTranscriber:
     def run_job(self, job: _Job) -> Transcript:
         d = self.asr.decode(job.audio)
         return Transcript(job.kind, job.utt_id, d.text, job.start, job.end,
-                          time.monotonic() - job.ready_wall, d.decode_s)
+                          time.monotonic() - job.ready_wall, d.decode_s, job.speech_end)
 
     def pending(self) -> list[Transcript]:
         out = []
