@@ -177,3 +177,33 @@ def test_live_client_drops_oldest_frames_when_the_link_is_down():
         return queued, dropped
 
     assert asyncio.run(go()) == (5, 15)
+
+
+def test_serve_main_in_a_subprocess_serves_and_stops_on_sigterm(two_wav, tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from broadcaster.asr.run import serve_main;"
+                             f"sys.exit(serve_main('127.0.0.1', {port}, {TOKEN!r}))"],
+                            cwd=root, env=dict(os.environ, PYTHONPATH=str(root)),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "listening on ws://127.0.0.1:%d" % port in proc.stdout.readline()
+        out = io.StringIO()
+        assert transcribe_file_main(str(two_wav[0]), f"ws://127.0.0.1:{port}", token=TOKEN, out=out) == 0
+        assert "weather" in out.getvalue().lower()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert TOKEN not in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
