@@ -76,6 +76,7 @@ HELLO = json.dumps({"type": "hello", "token": TOKEN})
     (HELLO, b"\x07" + b"\0" * 20, "bad_frame", P.CLOSE_BAD_DATA),
     (HELLO, b"\x01" + b"\0" * (P.MAX_MESSAGE + 10), "too_big", P.CLOSE_TOO_BIG),
     (HELLO, "{not json", "bad_json", P.CLOSE_PROTOCOL),
+    (json.dumps({"type": "hello", "token": TOKEN, "sample_rate": "48k"}), None, "unsupported", P.CLOSE_PROTOCOL),
 ])
 def test_malformed_clients_get_a_json_error_and_close_code(server, first, then, code, close):
     msgs, close_code = server.call(_raw_session(server.url, first, then))

@@ -135,8 +135,8 @@ class AsrServer:
             raise P.ProtocolError("auth_required", "the first message must be a hello", P.CLOSE_AUTH)
         if not P.token_ok(msg.get("token"), self._token):
             raise P.ProtocolError("auth_failed", "bad or missing token", P.CLOSE_AUTH)
-        if msg.get("codec", "opus") != "opus" or int(msg.get("sample_rate", 16000)) != 16000 \
-                or int(msg.get("frame_ms", 20)) != 20:
+        if msg.get("codec", "opus") != "opus" or msg.get("sample_rate", 16000) != 16000 \
+                or msg.get("frame_ms", 20) != 20:
             raise P.ProtocolError("unsupported", "only opus, 16000 Hz, 20 ms frames are supported",
                                   P.CLOSE_PROTOCOL)
 

@@ -68,6 +68,34 @@ class _Framer:
         return [frame]
 
 
+class MonoResampler:
+    """Stateful float32 mono resampler to 16 kHz (PyAV/libswresample), for odd-rate inputs."""
+
+    def __init__(self, in_rate: int) -> None:
+        import av
+        self.in_rate = in_rate
+        self._rs = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        self._pts = 0
+
+    def push(self, mono: np.ndarray) -> np.ndarray:
+        import av
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(mono, np.float32).reshape(1, -1),
+                                           format="flt", layout="mono")
+        frame.sample_rate = self.in_rate
+        frame.pts = self._pts
+        self._pts += len(mono)
+        return self._collect(self._rs.resample(frame))
+
+    def flush(self) -> np.ndarray:
+        return self._collect(self._rs.resample(None))
+
+    @staticmethod
+    def _collect(outs) -> np.ndarray:
+        if not outs:
+            return np.zeros(0, np.float32)
+        return np.concatenate([o.to_ndarray().reshape(-1) for o in outs]).astype(np.float32, copy=False)
+
+
 class _Pacer:
     """Sleep so that frame n is released at start + n * 20 ms (real-time playback of a file)."""
 
@@ -167,13 +195,9 @@ class PcmPipeSource:
         bytes_per_sample = (2 if self.sample_format == "s16le" else 4) * self.channels
         # Read ~20 ms of input at a time, whole samples only.
         chunk = max(1, self.sample_rate * FRAME_MS // 1000) * bytes_per_sample
-        resampler = None
-        if self.sample_rate != SAMPLE_RATE:
-            import av
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        resampler = MonoResampler(self.sample_rate) if self.sample_rate != SAMPLE_RATE else None
         framer, pacer = _Framer(), _Pacer(self.realtime)
         pending = b""
-        pts = 0
         while not self._closed:
             data = self._stream.read(chunk)
             if not data:
@@ -184,26 +208,15 @@ class PcmPipeSource:
                 continue
             mono, pending = self._decode(pending[:usable]), pending[usable:]
             if resampler is not None:
-                mono = self._resample(resampler, mono, pts)
-                pts += usable // bytes_per_sample
+                mono = resampler.push(mono)
             for f in framer.push(mono):
                 pacer.wait()
                 yield f
         if resampler is not None:
-            tail = [o.to_ndarray().reshape(-1) for o in resampler.resample(None)]
-            for t in tail:
-                for f in framer.push(t):
-                    yield f
+            for f in framer.push(resampler.flush()):
+                yield f
         for f in framer.flush():
             yield f
-
-    def _resample(self, resampler, mono: np.ndarray, pts: int) -> np.ndarray:
-        import av
-        frame = av.AudioFrame.from_ndarray(mono.reshape(1, -1), format="flt", layout="mono")
-        frame.sample_rate = self.sample_rate
-        frame.pts = pts
-        outs = resampler.resample(frame)
-        return np.concatenate([o.to_ndarray().reshape(-1) for o in outs]) if outs else np.zeros(0, np.float32)
 
     def close(self) -> None:
         self._closed = True
@@ -293,12 +306,15 @@ class SoundDeviceSource:
         self.dropped_frames = 0
         self.reopen_count = 0
         self._framer = _Framer()
+        self._resampler: MonoResampler | None = None
 
     def _callback(self, indata, frames, time_info, status) -> None:  # PortAudio thread
         if status:
             log.debug("mic stream status: %s", status)
-        mono = indata[:, 0] if indata.ndim == 2 else indata
-        for f in self._framer.push(np.asarray(mono, np.float32)):
+        mono = np.asarray(indata[:, 0] if indata.ndim == 2 else indata, np.float32)
+        if self._resampler is not None:
+            mono = self._resampler.push(mono)
+        for f in self._framer.push(mono):
             try:
                 self._queue.put_nowait(f)
             except queue.Full:
@@ -313,8 +329,19 @@ class SoundDeviceSource:
         import sounddevice as sd
         with self._lock:
             self._framer = _Framer()
-            stream = sd.InputStream(device=self.device_index, channels=1, samplerate=SAMPLE_RATE,
-                                    dtype="float32", blocksize=FRAME_SAMPLES, callback=self._callback)
+            self._resampler = None
+            try:
+                stream = sd.InputStream(device=self.device_index, channels=1, samplerate=SAMPLE_RATE,
+                                        dtype="float32", blocksize=FRAME_SAMPLES, callback=self._callback)
+            except sd.PortAudioError as exc:
+                # Many USB/hw devices only do 44.1/48 kHz: capture at their rate and resample.
+                rate = int(sd.query_devices(self.device_index)["default_samplerate"])
+                if rate == SAMPLE_RATE:
+                    raise
+                log.info("mic: device %s refused 16 kHz (%s); capturing at %d Hz", self.device_index, exc, rate)
+                self._resampler = MonoResampler(rate)
+                stream = sd.InputStream(device=self.device_index, channels=1, samplerate=rate,
+                                        dtype="float32", blocksize=rate * FRAME_MS // 1000, callback=self._callback)
             stream.start()
             self._stream = stream
         log.info("mic: capturing from device %s", self.device_index)
