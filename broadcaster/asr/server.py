@@ -14,7 +14,8 @@ import itertools
 import json
 import logging
 import signal
-import time
+
+import numpy as np
 
 from broadcaster.asr import protocol as P
 from broadcaster.asr.streaming import StreamingTranscriber, Transcript
@@ -22,7 +23,8 @@ from broadcaster.mic.vad import SpeechOnset, VadConfig, VadSegmenter
 
 log = logging.getLogger(__name__)
 
-MAX_GAP_FRAMES = 10  # lost frames up to 200 ms are concealed; larger gaps are skipped
+MAX_GAP_FRAMES = 10  # lost frames up to 200 ms are concealed (Opus PLC)
+LONG_GAP_SILENCE_FRAMES = 50  # longer gaps: 1 s of silence (closes an utterance), rest skipped
 
 
 def transcript_message(tr: Transcript) -> str:
@@ -50,6 +52,8 @@ class _Session:
                 return
             if gap <= MAX_GAP_FRAMES:
                 pcm_frames += [self.decoder.decode(b"") for _ in range(gap)]
+            else:  # a long outage: enough silence to close an open utterance, not the whole gap
+                pcm_frames += [np.zeros(P.FRAME_SAMPLES, np.float32)] * min(gap, LONG_GAP_SILENCE_FRAMES)
             self.frames += gap
         self.expected_seq = (seq + 1) & 0xFFFFFFFF
         pcm_frames.append(self.decoder.decode(packet))

@@ -143,7 +143,7 @@ class WavFileSource:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         framer, pacer = _Framer(), _Pacer(self.realtime)
         stream = self._container.streams.audio[0]
-        try:
+        try:  # close() from another thread only sets a flag; the container is closed here
             for frame in self._container.decode(stream):
                 for out in resampler.resample(frame):
                     for f in framer.push(out.to_ndarray().reshape(-1)):
@@ -160,10 +160,11 @@ class WavFileSource:
                 yield f
         except av.FFmpegError as exc:
             raise ValueError(f"mic input file {self.path!r}: decode error: {exc}") from exc
+        finally:
+            self._container.close()
 
     def close(self) -> None:
         self._closed = True
-        self._container.close()
 
 
 class PcmPipeSource:
@@ -375,7 +376,12 @@ class SoundDeviceSource:
                             self.device, failures, self.backoff.delay(failures + 1), exc)
 
     def frames(self) -> Iterator[np.ndarray]:
-        self._open()
+        import sounddevice as sd
+        try:
+            self._open()
+        except sd.PortAudioError as exc:
+            raise MicDeviceNotFound(f"mic device {self.device!r} (index {self.device_index}) cannot be opened: "
+                                    f"{exc}; {describe_input_devices()}") from exc
         last_audio = time.monotonic()
         try:
             while not self._closed.is_set():
