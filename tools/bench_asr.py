@@ -44,12 +44,22 @@ SENTENCES = [
 ]
 
 
+_STARTS: list[float] = []
+
+
+def speech_starts() -> list[float]:
+    """Stream seconds where each sentence starts in the bench WAV."""
+    return list(_STARTS)
+
+
 def make_wav(path: Path, pause_s: float = 1.2) -> None:
     parts, rate = [], 22050
     for text in SENTENCES:
         wav = subprocess.run(["espeak-ng", "--stdout", text], check=True, capture_output=True).stdout
         with wave.open(io.BytesIO(wav)) as w:
             rate = w.getframerate()
+            rate = w.getframerate()
+            _STARTS.append(sum(len(p) for p in parts) / rate + pause_s)
             parts += [np.zeros(int(pause_s * rate), np.int16), np.frombuffer(w.readframes(w.getnframes()), "<i2")]
     parts.append(np.zeros(int(pause_s * rate), np.int16))
     with wave.open(str(path), "wb") as w:
@@ -123,13 +133,18 @@ class _PacedFrames:
 
 def realtime_local(asr, frames, vad) -> None:
     from broadcaster.asr.streaming import MicPipeline
-    src, got = _PacedFrames(frames), []
-    pipe = MicPipeline(src, asr, lambda t: got.append((time.monotonic(), t)), vad_config=vad).start()
+    src, got, onsets = _PacedFrames(frames), [], []
+    pipe = MicPipeline(src, asr, lambda t: got.append((time.monotonic(), t)), vad_config=vad,
+                       on_onset=onsets.append).start()
     pipe.join(120)
     fin = [(w, t) for w, t in got if t.kind == "final"]
     eos = np.array([(w - (src.t0 + t.speech_end)) * 1000 for w, t in fin])
     vad_end = np.array([t.latency_s * 1000 for _, t in fin])
     part = np.array([t.latency_s * 1000 for _, t in got if t.kind == "partial"])
+    starts = speech_starts()
+    on = np.array([(o.wall - (src.t0 + s)) * 1000 for o, s in zip(onsets, starts)])
+    print(f"real time: speech start -> on_onset callback p50 {np.median(on):.0f} ms, max {on.max():.0f} ms "
+          f"({len(onsets)} onsets; VAD windows are 32 ms)")
     print(f"real time, threaded pipeline: end of speech -> final p50 {np.median(eos):.0f} ms "
           f"(VAD end -> final p50 {np.median(vad_end):.0f} ms), partial latency p50 {np.median(part):.0f} ms, "
           f"max {part.max():.0f} ms")
