@@ -1,0 +1,1 @@
+"""Host microphone: capture sources (capture.py) and Silero VAD segmentation (vad.py)."""

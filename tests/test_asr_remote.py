@@ -1,0 +1,210 @@
+"""A real asr-serve on loopback, fed Opus by the real client; malformed clients refused."""
+
+import asyncio
+import io
+import json
+import re
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from asr_helpers.server import TOKEN, RunningServer
+from asr_helpers.speech import KEY_WORDS, speech_with_pauses, words
+from broadcaster.asr import protocol as P
+from broadcaster.asr.client import AsrAuthError, RemoteAsrClient
+from broadcaster.asr.run import transcribe_file_main
+from broadcaster.asr.streaming import transcribe_frames
+from broadcaster.asr.whisper import WhisperAsr
+from broadcaster.mic.capture import WavFileSource
+
+
+@pytest.fixture(scope="module")
+def asr():
+    return WhisperAsr()
+
+
+@pytest.fixture(scope="module")
+def server(asr):
+    srv = RunningServer(asr)
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="module")
+def two_wav(tmp_path_factory):
+    return speech_with_pauses(tmp_path_factory.mktemp("speech") / "two.wav")
+
+
+def test_remote_opus_path_gives_the_same_words_under_20_kbps(server, asr, two_wav):
+    out = io.StringIO()
+    assert transcribe_file_main(str(two_wav[0]), server.url, token=TOKEN, out=out) == 0
+    text = out.getvalue()
+    remote = [line.split(": ", 1)[1].rsplit("  (", 1)[0] for line in text.splitlines() if "FINAL" in line]
+    local = [t.text for t in transcribe_frames(WavFileSource(str(two_wav[0])).frames(), asr, partials=False)]
+    assert len(remote) == len(local) == 2
+    for r, l, keys in zip(remote, local, KEY_WORDS):
+        assert len(words(r) & keys) >= 2 and len(words(r) & words(l) & keys) >= 2, (r, l)
+    kbps = float(re.search(r"([\d.]+) kbit/s on the wire", text).group(1))
+    assert 5 < kbps <= 20
+    assert TOKEN not in text
+
+
+async def _raw_session(url, first, then=None):
+    """Send `first` (and `then`), return (messages, close code)."""
+    msgs = []
+    async with connect(url, max_size=None) as ws:
+        try:
+            await ws.send(first)
+            if then is not None:
+                msgs.append(json.loads(await ws.recv()))
+                await ws.send(then)
+            async for m in ws:
+                msgs.append(json.loads(m))
+        except ConnectionClosed:
+            pass
+        return msgs, ws.close_code
+
+
+HELLO = json.dumps({"type": "hello", "token": TOKEN})
+
+
+@pytest.mark.parametrize("first,then,code,close", [
+    (json.dumps({"type": "hello", "token": "wrong-token-xx"}), None, "auth_failed", P.CLOSE_AUTH),
+    (P.pack_frame(0, b"\x01\x02\x03"), None, "auth_required", P.CLOSE_AUTH),
+    (HELLO, P.pack_frame(0, b"garbage!garbage"), "bad_frame", P.CLOSE_BAD_DATA),
+    (HELLO, b"\x07" + b"\0" * 20, "bad_frame", P.CLOSE_BAD_DATA),
+    (HELLO, b"\x01" + b"\0" * (P.MAX_MESSAGE + 10), "too_big", P.CLOSE_TOO_BIG),
+    (HELLO, "{not json", "bad_json", P.CLOSE_PROTOCOL),
+    (json.dumps({"type": "hello", "token": TOKEN, "sample_rate": "48k"}), None, "unsupported", P.CLOSE_PROTOCOL),
+])
+def test_malformed_clients_get_a_json_error_and_close_code(server, first, then, code, close):
+    msgs, close_code = server.call(_raw_session(server.url, first, then))
+    errors = [m for m in msgs if m["type"] == "error"]
+    assert errors and errors[0]["code"] == code and errors[0]["message"]
+    assert TOKEN not in json.dumps(msgs)
+    assert close_code == close
+
+
+def test_huge_message_is_cut_by_max_size_and_others_still_served(server, two_wav):
+    async def huge():
+        async with connect(server.url, max_size=None) as ws:
+            await ws.send(HELLO)
+            await ws.recv()
+            await ws.send(b"\x01" + b"\0" * (P.WS_MAX_SIZE + 1))
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            return ws.close_code
+
+    assert server.call(huge()) == P.CLOSE_TOO_BIG
+    out = io.StringIO()
+    assert transcribe_file_main(str(two_wav[0]), server.url, token=TOKEN, out=out) == 0
+    assert "football" in out.getvalue().lower()
+
+
+def test_client_reports_auth_refusal_without_retrying(server):
+    async def go():
+        client = RemoteAsrClient(server.url, "not-the-token", lambda m: None)
+        await client.start()
+        with pytest.raises(AsrAuthError):
+            await client.wait_ready(5)
+        await client.close()
+        return client.connects
+
+    assert server.call(go()) == 0
+
+
+def test_client_reconnects_after_server_restart(asr, two_wav):
+    srv = RunningServer(asr)
+    port = srv.server.port
+    got = []
+    frames = list(WavFileSource(str(two_wav[0])).frames())
+
+    async def go():
+        client = RemoteAsrClient(srv.url, TOKEN, got.append, drop_when_full=False)
+        await client.start()
+        await client.wait_ready(5)
+        for f in frames[:50]:
+            await client.send_frame(f)
+        await asyncio.sleep(0.2)
+        return client
+
+    client = srv.call(go())
+    srv.call(srv.server.stop())           # server goes away
+    from broadcaster.asr.server import AsrServer
+    srv.server = AsrServer(TOKEN, asr, port=port)
+    srv.call(srv.server.start())          # and comes back on the same port
+
+    async def finish():
+        await client.wait_ready(10)
+        for f in frames[50:]:
+            await client.send_frame(f)
+        await client.finish(30)
+        return client.connects
+
+    assert srv.call(finish(), timeout=60) == 2
+    finals = [m["text"] for m in got if m["type"] == "final"]
+    assert any("football" in f.lower() for f in finals), finals
+    srv.close()
+
+
+def test_remote_mic_pipeline_live_onset_locally_transcripts_from_server(server, tmp_path):
+    from broadcaster.asr.remote_pipeline import RemoteMicPipeline
+    path, spans = speech_with_pauses(tmp_path / "one.wav", texts=["Please tell me about the football game."],
+                                     lead_s=0.4, tail_s=0.8)
+    got, onsets = [], []
+    pipe = RemoteMicPipeline(WavFileSource(str(path), realtime=True), server.url, TOKEN, got.append,
+                             loop=server.loop, on_onset=onsets.append).start()
+    pipe.join(20)
+    assert pipe.error is None and len(onsets) == 1 and abs(onsets[0].t - spans[0][0]) < 0.25
+    finals = [t for t in got if t.kind == "final"]
+    assert len(finals) == 1 and "football" in words(finals[0].text)
+    assert any(t.kind == "partial" for t in got)
+    assert pipe.client.frames_dropped == 0
+
+
+def test_live_client_drops_oldest_frames_when_the_link_is_down():
+    import numpy as np
+
+    async def go():
+        # A closed port: the client keeps retrying with backoff while the mic keeps producing.
+        client = RemoteAsrClient("ws://127.0.0.1:9", TOKEN, lambda m: None, queue_frames=5)
+        await client.start()
+        for _ in range(20):
+            client.submit_threadsafe(np.zeros(320, np.float32))
+        await asyncio.sleep(0.05)
+        queued, dropped = len(client._queue), client.frames_dropped
+        await client.close()
+        return queued, dropped
+
+    assert asyncio.run(go()) == (5, 15)
+
+
+def test_serve_main_in_a_subprocess_serves_and_stops_on_sigterm(two_wav, tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from broadcaster.asr.run import serve_main;"
+                             f"sys.exit(serve_main('127.0.0.1', {port}, {TOKEN!r}))"],
+                            cwd=root, env=dict(os.environ, PYTHONPATH=str(root)),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "listening on ws://127.0.0.1:%d" % port in proc.stdout.readline()
+        out = io.StringIO()
+        assert transcribe_file_main(str(two_wav[0]), f"ws://127.0.0.1:{port}", token=TOKEN, out=out) == 0
+        assert "weather" in out.getvalue().lower()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert TOKEN not in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
