@@ -53,3 +53,13 @@ def test_bad_limits_raise():
     import pytest
     with pytest.raises(ValueError, match="min_chars"):
         SentenceSplitter(max_chars=5, min_chars=10)
+
+
+def test_first_fragment_cut():
+    from broadcaster.tts import split_first_fragment as cut
+    assert cut("Good evening and welcome to the late news.") == ["Good evening and welcome", "to the late news."]
+    assert cut("Good evening, everyone, welcome to the late news.") == ["Good evening,",
+                                                                        "everyone, welcome to the late news."]
+    assert cut("Short one here.") == ["Short one here."]
+    assert cut("大家好啊朋友们，欢迎收看今晚的新闻节目。") == ["大家好啊朋友们，", "欢迎收看今晚的新闻节目。"]
+    assert cut("你好，欢迎。") == ["你好，欢迎。"]

@@ -80,3 +80,13 @@ def test_interrupt_drops_queued_sentences(piper):
         assert again.sentences == ["Next line."] and not again.interrupted
     finally:
         stage.close()
+
+
+def test_long_first_sentence_starts_with_a_short_fragment(piper):
+    sink = TimedSink()
+    stage = SpeechStage(piper, sink, first_fragment_words=6)
+    try:
+        report = asyncio.run(stage.say("Good evening and welcome to the late news. Second sentence.", line_id=4))
+    finally:
+        stage.close()
+    assert report.sentences == ["Good evening and welcome", "to the late news.", "Second sentence."]

@@ -130,3 +130,24 @@ class SentenceSplitter:
             space = window.rfind(" ", self.min_chars)
             best = space if space > 0 else self.max_chars
         return best
+
+
+def split_first_fragment(sentence: str, max_words: int = 6) -> list[str]:
+    """Cut a line's first sentence in two so its first part is synthesized sooner.
+
+    Only when it has more than max_words words: at the first clause mark after two or more
+    words, else after half the words (at least three). CJK text is cut only at a clause mark.
+    """
+    words = sentence.split()
+    if len(words) <= 1:  # CJK or one word: clause marks only
+        for k, ch in enumerate(sentence):
+            if ch in _CLAUSE_MARKS and 4 <= k < len(sentence) - 4:
+                return [sentence[: k + 1], sentence[k + 1:].strip()]
+        return [sentence]
+    if len(words) <= max_words:
+        return [sentence]
+    for k in range(1, len(words) - 2):
+        if words[k][-1] in _CLAUSE_MARKS:
+            return [" ".join(words[: k + 1]), " ".join(words[k + 1:])]
+    cut = max(3, (len(words) + 1) // 2)
+    return [" ".join(words[:cut]), " ".join(words[cut:])]

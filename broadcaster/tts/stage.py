@@ -17,7 +17,7 @@ import numpy as np
 
 from .engine import TTSEngine, TTSError
 from .levels import prepare_speech
-from .splitter import SentenceSplitter
+from .splitter import SentenceSplitter, split_first_fragment
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,16 @@ class SpeechStage:
     """engine: a TTSEngine or FallbackChain; sink: thread-safe push(pcm, caption, line_id)."""
 
     def __init__(self, engine: TTSEngine, sink: SpeechSink, *, target_dbfs: float = -20.0,
-                 max_chars: int = 140, max_queued_sentences: int = 16) -> None:
+                 max_chars: int = 140, max_queued_sentences: int = 16,
+                 first_fragment_words: int | None = 6) -> None:
         self.engine = engine
         self.sink = sink
         self.target_dbfs = target_dbfs
         self.max_chars = max_chars
         self.max_queued = max_queued_sentences
+        # the first sentence of a line longer than this many words is spoken in two parts, so
+        # the first audio is ready sooner (None: never cut)
+        self.first_fragment_words = first_fragment_words
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         self._generation = 0
         self._closed = False
@@ -72,6 +76,16 @@ class SpeechStage:
         t_first: list[float] = []
         consumer = asyncio.create_task(self._synthesize_loop(queue, gen, report, t_first))
         splitter = SentenceSplitter(max_chars=self.max_chars)
+        first = [True]
+
+        async def enqueue(sentence: str) -> None:
+            parts = [sentence]
+            if first[0] and self.first_fragment_words:
+                parts = split_first_fragment(sentence, self.first_fragment_words)
+            first[0] = False
+            for part in parts:
+                await queue.put(part)
+
         try:
             async for delta in deltas:
                 if not t_first:
@@ -79,10 +93,10 @@ class SpeechStage:
                 if self._generation != gen:
                     break
                 for sentence in splitter.feed(delta):
-                    await queue.put(sentence)
+                    await enqueue(sentence)
             if self._generation == gen:
                 for sentence in splitter.flush():
-                    await queue.put(sentence)
+                    await enqueue(sentence)
         finally:
             await queue.put(_END)
             await consumer
