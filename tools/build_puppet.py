@@ -11,7 +11,7 @@ Inputs:  layers (5, 4, H, W) float32 premultiplied RGBA in [0, 1], in the order
          head_dx [-1,1], head_dy [-1,1], head_tilt [-1,1];
          crop (4,) float32 = x0, y0, width, height of the crop in canvas pixels.
 Output:  frame (H, W, 4) uint8 straight-alpha RGBA.
-Run: python tools/build_puppet.py [--assets scenes/assets/anchor]
+Run: python tools/build_puppet.py [--assets scenes/assets/anchor] [--snapshots sheet.png]
 """
 from __future__ import annotations
 
@@ -131,13 +131,38 @@ def export(assets: Path, out: Path) -> None:
     print(f"exported {out} ({out.stat().st_size} bytes)")
 
 
+def snapshots(assets: Path, model: Path, out: Path) -> None:
+    """Contact sheet through onnxruntime: closed, open, wide, round, blink, moved head."""
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from broadcaster.avatar.puppet import PuppetAnchor
+
+    anchor = PuppetAnchor(480, 480, assets=assets, model=model, prefer_gpu=False)
+    poses = [[0, 0, 0, 0, 0, 0, 0], [0.9, 0, 0, 0, 0, 0, 0], [0.5, 1, 0, 0, 0, 0, 0],
+             [0.6, -1, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0, 0], [0.3, 0, 0.5, 1, 1, 1, 1]]
+    sheet = Image.new("RGB", (480 * 3, 480 * 2), (120, 150, 190))
+    for k, pose in enumerate(poses):
+        frame = Image.fromarray(anchor.render_params(np.array(pose, np.float32)), "RGBA")
+        sheet.paste(frame, ((k % 3) * 480, (k // 3) * 480), frame)
+    sheet.save(out)
+    print(f"snapshots: {out} (closed, open, wide, round, blink, moved)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--assets", default=str(Path(__file__).resolve().parent.parent / "scenes/assets/anchor"))
     ap.add_argument("--out", default=None, help="default: <assets>/puppet.onnx")
+    ap.add_argument("--snapshots", default=None, help="also write a contact sheet PNG here")
     args = ap.parse_args()
     assets = Path(args.assets)
-    export(assets, Path(args.out) if args.out else assets / "puppet.onnx")
+    model = Path(args.out) if args.out else assets / "puppet.onnx"
+    export(assets, model)
+    if args.snapshots:
+        snapshots(assets, model, Path(args.snapshots))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ GEOMETRY = {
     "head_tilt_deg": 4.0,
     "breath_scale": 0.010,
     "breath_rise_px": 2.0,
-    "crop_margin": 18,
+    "crop_margin": 32,
 }
 
 
@@ -179,11 +179,7 @@ def main() -> None:
     geometry = dict(GEOMETRY, crop=head_crop(head, GEOMETRY["crop_margin"]),
                     layers=[f"{n}.png" for n in layers])
     (out / "geometry.json").write_text(json.dumps(geometry, indent=1))
-    preview = Image.new("RGBA", (SIZE, SIZE), (120, 150, 190, 255))
-    preview.alpha_composite(layers["body"])
-    preview.alpha_composite(head)
     print(f"wrote {len(layers)} layers and geometry.json to {out}; crop {geometry['crop']}")
-    preview.convert("RGB").save("/tmp/anchor_preview.png")
 
 
 if __name__ == "__main__":
