@@ -151,3 +151,16 @@ def test_fallback_recovery_policy_uses_clock():
     chain.engines[1].fail = True
     with pytest.raises(TTSError, match="all TTS engines failed"):
         chain.synthesize("a")
+
+
+def test_piper_voice_by_path_and_bad_config(tmp_path):
+    from broadcaster.tts import packaged_voice_paths
+    model, config = packaged_voice_paths()
+    engine = PiperEngine(model, warm_up=False)  # any voice: .onnx with its .onnx.json beside it
+    assert engine.voice_path == model and len(engine.synthesize("Hi there.").pcm) > 5000
+    bad = tmp_path / "voice.onnx.json"
+    bad.write_text("{not json")
+    with pytest.raises(TTSError, match="voice.onnx.json"):
+        PiperEngine(model, bad)
+    with pytest.raises(TTSError, match="voice name is empty"):
+        EdgeTTSEngine("")

@@ -90,3 +90,29 @@ def test_long_first_sentence_starts_with_a_short_fragment(piper):
     finally:
         stage.close()
     assert report.sentences == ["Good evening and welcome", "to the late news.", "Second sentence."]
+
+
+def test_interrupt_while_text_is_stalled_returns_at_once(piper):
+    sink = TimedSink()
+    stage = SpeechStage(piper, sink)
+
+    async def stalled():
+        yield "First sentence here. And then the model "
+        await asyncio.sleep(30)  # the LLM hangs
+        yield "never finishes."
+
+    async def main():
+        task = asyncio.create_task(stage.speak(stalled(), line_id=9))
+        while not sink.items:
+            await asyncio.sleep(0.01)
+        t = time.monotonic()
+        stage.interrupt()
+        report = await asyncio.wait_for(task, 2.0)
+        return report, time.monotonic() - t
+
+    try:
+        report, took = asyncio.run(main())
+    finally:
+        stage.close()
+    assert report.interrupted and took < 0.2
+    assert [c for _, _, c, _ in sink.items] == ["First sentence here."]

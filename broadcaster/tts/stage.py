@@ -59,18 +59,31 @@ class SpeechStage:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         self._generation = 0
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._line_stop: asyncio.Event | None = None
 
     def interrupt(self, cut_sink: bool = True) -> None:
-        """Stop the current line now: queued sentences are dropped; the sink is cut if it can."""
+        """Stop the current line now (callable from any thread): queued sentences are dropped,
+        a speak() waiting for more text returns, and the sink is cut if it can be."""
         self._generation += 1
+        loop, event = self._loop, self._line_stop
+        if loop is not None and event is not None:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # that loop is closed: nothing is waiting on it
+                pass
         if cut_sink and hasattr(self.sink, "cut"):
             self.sink.cut()
 
     async def speak(self, deltas: AsyncIterator[str], line_id: int) -> LineReport:
-        """Speak a streamed line; returns when it is all pushed (or interrupted)."""
+        """Speak a streamed line; returns when it is all pushed (or interrupted).
+        One line at a time per stage: await it (or interrupt it) before the next."""
         if self._closed:
             raise RuntimeError("SpeechStage is closed")
         gen = self._generation
+        self._loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        self._line_stop = stop
         report = LineReport(line_id=line_id)
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.max_queued)
         t_first: list[float] = []
@@ -86,18 +99,29 @@ class SpeechStage:
             for part in parts:
                 await queue.put(part)
 
+        it = deltas.__aiter__()
+        stopped = asyncio.ensure_future(stop.wait())
         try:
-            async for delta in deltas:
+            while self._generation == gen:
+                nxt = asyncio.ensure_future(it.__anext__())
+                done, _ = await asyncio.wait({nxt, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if nxt not in done:  # interrupted while waiting for more text
+                    nxt.cancel()
+                    break
+                try:
+                    delta = nxt.result()
+                except StopAsyncIteration:
+                    for sentence in splitter.flush():
+                        await enqueue(sentence)
+                    break
                 if not t_first:
                     t_first.append(time.monotonic())
                 if self._generation != gen:
                     break
                 for sentence in splitter.feed(delta):
                     await enqueue(sentence)
-            if self._generation == gen:
-                for sentence in splitter.flush():
-                    await enqueue(sentence)
         finally:
+            stopped.cancel()
             await queue.put(_END)
             await consumer
         report.interrupted = self._generation != gen
