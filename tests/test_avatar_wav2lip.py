@@ -62,6 +62,15 @@ def test_mel_recipe_shapes_and_scale():
     assert all(c.shape == (80, 16) for c in chunks) and len(chunks) == 22  # inference.py's slicing
 
 
+def test_mel_matches_wav2lip_audio_py_reference():
+    """Reference made with librosa + scipy by tests/avatar_helpers/make_mel_reference.py."""
+    from tests.avatar_helpers.make_mel_reference import HERE, reference_signal
+    ref = np.load(HERE / "wav2lip_mel_reference.npy")
+    got = melspectrogram(reference_signal())
+    assert got.shape == ref.shape == (80, 41)
+    assert np.abs(got - ref).max() < 1e-4
+
+
 def test_adapter_end_to_end(model_path, portrait, speech):
     image, box = portrait
     anchor = Wav2LipAnchor(640, 480, image=image, model=model_path, face_box=box, fps=FPS)
