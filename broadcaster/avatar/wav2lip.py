@@ -17,6 +17,7 @@ from collections import deque
 from pathlib import Path
 from typing import Sequence
 
+import av
 import cv2
 import numpy as np
 
@@ -123,6 +124,7 @@ class Wav2LipAnchor:
         self._mask = feather_mask(y1 - y0, x1 - x0)
         self._silence = 10 ** (silence_dbfs / 20)
         history = int(SAMPLE_RATE * (MEL_STEP / 80.0 + 0.05))  # 200 ms window + STFT context
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         self._audio: deque[np.ndarray] = deque()
         self._audio_len = 0
         self._history = history
@@ -135,8 +137,18 @@ class Wav2LipAnchor:
         region = frame[y0:y1, x0:x1, :3].astype(np.float32)
         frame[y0:y1, x0:x1, :3] = (rgb * self._mask + region * (1.0 - self._mask) + 0.5).astype(np.uint8)
 
+    def _resample_live(self, speech: np.ndarray) -> np.ndarray:
+        """48 kHz -> 16 kHz with one resampler kept across frames (no seams between chunks)."""
+        pcm = np.ascontiguousarray(speech, dtype=np.float32).reshape(1, -1)
+        if pcm.size == 0:
+            return np.zeros(0, np.float32)
+        frame = av.AudioFrame.from_ndarray(pcm, format="flt", layout="mono")
+        frame.sample_rate = BROADCAST_RATE
+        out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
+
     def _push_audio(self, speech: np.ndarray) -> np.ndarray:
-        pcm16 = resample_to_broadcast(np.asarray(speech, np.float32).reshape(-1), BROADCAST_RATE, SAMPLE_RATE)
+        pcm16 = self._resample_live(speech)
         self._audio.append(pcm16)
         self._audio_len += len(pcm16)
         while self._audio and self._audio_len - len(self._audio[0]) >= self._history:
@@ -178,6 +190,7 @@ class Wav2LipAnchor:
         """Back to the still portrait on the next frame: forget the audio history."""
         self._audio.clear()
         self._audio_len = 0
+        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
 
     def close(self) -> None:
         self.model = None  # type: ignore[assignment]
