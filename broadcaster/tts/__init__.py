@@ -1,0 +1,14 @@
+"""Speech out: streaming sentence splitting, TTS engines (Piper, edge-tts), fallback, levels."""
+from .edge_engine import EdgeTTSEngine, decode_mp3
+from .engine import Synthesized, TTSEngine, TTSError
+from .fallback import FallbackChain
+from .levels import BROADCAST_RATE, gated_rms_dbfs, normalize_loudness, prepare_speech, resample_to_broadcast
+from .piper_engine import PiperEngine, packaged_voice_paths
+from .splitter import SentenceSplitter, split_first_fragment
+from .stage import LineReport, SpeechSink, SpeechStage
+
+__all__ = [
+    "BROADCAST_RATE", "EdgeTTSEngine", "FallbackChain", "LineReport", "PiperEngine", "SentenceSplitter",
+    "SpeechSink", "SpeechStage", "Synthesized", "TTSEngine", "TTSError", "decode_mp3", "gated_rms_dbfs",
+    "normalize_loudness", "packaged_voice_paths", "prepare_speech", "resample_to_broadcast", "split_first_fragment",
+]

@@ -1,0 +1,169 @@
+"""SpeechStage: streamed text in, synthesized sentences pushed to the speech sink in order.
+
+The first sentence is synthesized as soon as the splitter releases it, while later text still
+streams in. Synthesis runs on one worker thread so the asyncio loop never blocks.
+interrupt() drops everything queued at once (a sentence being synthesized is discarded).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Protocol
+
+import numpy as np
+
+from .engine import TTSEngine, TTSError
+from .levels import prepare_speech
+from .splitter import SentenceSplitter, split_first_fragment
+
+log = logging.getLogger(__name__)
+
+
+class SpeechSink(Protocol):
+    def push(self, pcm: np.ndarray, caption: str | None, line_id: int) -> None: ...
+
+
+@dataclass
+class LineReport:
+    """What happened to one line: for logs, metrics and the benchmark."""
+
+    line_id: int
+    sentences: list[str] = field(default_factory=list)
+    engines: list[str] = field(default_factory=list)
+    seconds_of_speech: float = 0.0
+    first_audio_latency_s: float | None = None  # first text delta -> first 48 kHz sample ready
+    interrupted: bool = False
+    failed: int = 0
+
+
+_END = object()
+
+
+class SpeechStage:
+    """engine: a TTSEngine or FallbackChain; sink: thread-safe push(pcm, caption, line_id)."""
+
+    def __init__(self, engine: TTSEngine, sink: SpeechSink, *, target_dbfs: float = -20.0,
+                 max_chars: int = 140, max_queued_sentences: int = 16,
+                 first_fragment_words: int | None = 6) -> None:
+        self.engine = engine
+        self.sink = sink
+        self.target_dbfs = target_dbfs
+        self.max_chars = max_chars
+        self.max_queued = max_queued_sentences
+        # the first sentence of a line longer than this many words is spoken in two parts, so
+        # the first audio is ready sooner (None: never cut)
+        self.first_fragment_words = first_fragment_words
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+        self._generation = 0
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._line_stop: asyncio.Event | None = None
+
+    def interrupt(self, cut_sink: bool = True) -> None:
+        """Stop the current line now (callable from any thread): queued sentences are dropped,
+        a speak() waiting for more text returns, and the sink is cut if it can be."""
+        self._generation += 1
+        loop, event = self._loop, self._line_stop
+        if loop is not None and event is not None:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # that loop is closed: nothing is waiting on it
+                pass
+        if cut_sink and hasattr(self.sink, "cut"):
+            self.sink.cut()
+
+    async def speak(self, deltas: AsyncIterator[str], line_id: int) -> LineReport:
+        """Speak a streamed line; returns when it is all pushed (or interrupted).
+        One line at a time per stage: await it (or interrupt it) before the next."""
+        if self._closed:
+            raise RuntimeError("SpeechStage is closed")
+        gen = self._generation
+        self._loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        self._line_stop = stop
+        report = LineReport(line_id=line_id)
+        queue: asyncio.Queue = asyncio.Queue(maxsize=self.max_queued)
+        t_first: list[float] = []
+        consumer = asyncio.create_task(self._synthesize_loop(queue, gen, report, t_first))
+        splitter = SentenceSplitter(max_chars=self.max_chars)
+        first = [True]
+
+        async def enqueue(sentence: str) -> None:
+            parts = [sentence]
+            if first[0] and self.first_fragment_words:
+                parts = split_first_fragment(sentence, self.first_fragment_words)
+            first[0] = False
+            for part in parts:
+                await queue.put(part)
+
+        it = deltas.__aiter__()
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            while self._generation == gen:
+                nxt = asyncio.ensure_future(it.__anext__())
+                done, _ = await asyncio.wait({nxt, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if nxt not in done:  # interrupted while waiting for more text
+                    nxt.cancel()
+                    break
+                try:
+                    delta = nxt.result()
+                except StopAsyncIteration:
+                    for sentence in splitter.flush():
+                        await enqueue(sentence)
+                    break
+                if not t_first:
+                    t_first.append(time.monotonic())
+                if self._generation != gen:
+                    break
+                for sentence in splitter.feed(delta):
+                    await enqueue(sentence)
+        finally:
+            stopped.cancel()
+            await queue.put(_END)
+            await consumer
+        report.interrupted = self._generation != gen
+        return report
+
+    async def say(self, text: str, line_id: int) -> LineReport:
+        """Convenience for complete text (script lines, /say)."""
+        async def one() -> AsyncIterator[str]:
+            yield text
+        return await self.speak(one(), line_id)
+
+    async def _synthesize_loop(self, queue: asyncio.Queue, gen: int, report: LineReport,
+                               t_first: list[float]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            sentence = await queue.get()
+            if sentence is _END:
+                return
+            if self._generation != gen:
+                continue  # drain without synthesizing
+            try:
+                pcm, engine = await loop.run_in_executor(self._executor, self._render, sentence)
+            except TTSError as exc:
+                report.failed += 1
+                log.error("line %d: sentence not spoken: %s", report.line_id, exc)
+                continue
+            if self._generation != gen:
+                continue
+            if report.first_audio_latency_s is None and t_first:
+                report.first_audio_latency_s = time.monotonic() - t_first[0]
+            self.sink.push(pcm, sentence, report.line_id)
+            report.sentences.append(sentence)
+            report.engines.append(engine)
+            report.seconds_of_speech += len(pcm) / 48_000
+
+    def _render(self, sentence: str) -> tuple[np.ndarray, str]:
+        out = self.engine.synthesize(sentence)
+        engine = getattr(self.engine, "last_engine", None) or out.engine
+        return prepare_speech(out.pcm, out.rate, self.target_dbfs), engine
+
+    def close(self) -> None:
+        """Stop the worker thread (waits for a running synthesis to finish)."""
+        self._closed = True
+        self._generation += 1
+        self._executor.shutdown(wait=True, cancel_futures=True)

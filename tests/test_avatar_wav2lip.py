@@ -1,0 +1,147 @@
+"""Wav2Lip adapter end to end on a random-weight model with Wav2Lip's architecture.
+
+The model (~145 MB) is exported at test time into a temp dir with torch (tools/export_wav2lip_random.py);
+without torch these tests are skipped, and say so.
+"""
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from broadcaster.avatar import PuppetAnchor, Wav2LipAnchor, detect_face_box, mel_chunks, melspectrogram
+from broadcaster.avatar.puppet import DEFAULT_ASSETS
+from broadcaster.avatar.wav2lip_mel import _hz_to_mel, _mel_to_hz
+from broadcaster.tts import PiperEngine, prepare_speech
+
+FPS = 20
+SPF = 48_000 // FPS
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    torch = pytest.importorskip("torch", reason="torch is needed to export the random-weight Wav2Lip model")
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    from export_wav2lip_random import export
+    assert torch is not None
+    return export(tmp_path_factory.mktemp("w2l") / "wav2lip_random.onnx")
+
+
+@pytest.fixture(scope="module")
+def portrait(tmp_path_factory):
+    """The project's own portrait as a still image, and its face box from the geometry."""
+    p = PuppetAnchor(768, 768, idle_motion=False)
+    img = p.render_params(np.zeros(7, np.float32))
+    path = tmp_path_factory.mktemp("img") / "anchor.png"
+    cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA))
+    geo = json.loads((DEFAULT_ASSETS / "geometry.json").read_text())
+    box = [224, 150, 544, 520]  # face, brows to chin, in canvas px
+    assert geo["canvas"] == [768, 768]
+    return path, box
+
+
+@pytest.fixture(scope="module")
+def speech():
+    out = PiperEngine().synthesize("Here is the weather for tonight.")
+    pcm = prepare_speech(out.pcm, out.rate)
+    return np.concatenate([np.zeros(SPF * 6, np.float32), pcm, np.zeros(SPF * 8, np.float32)])
+
+
+def test_mel_recipe_shapes_and_scale():
+    t = np.arange(16000) / 16000
+    mel = melspectrogram(0.5 * np.sin(2 * np.pi * 1000 * t))
+    assert mel.shape == (80, 1 + 16000 // 200)
+    assert mel.min() >= -4.0 and mel.max() <= 4.0
+    # the 1 kHz tone lands in the mel band whose centre is nearest 1 kHz
+    centres = _mel_to_hz(np.linspace(_hz_to_mel(55), _hz_to_mel(7600), 82))[1:-1]
+    assert abs(int(mel[:, 40].argmax()) - int(np.abs(centres - 1000).argmin())) <= 1
+    assert np.allclose(melspectrogram(np.zeros(4000)), -4.0)
+    chunks = mel_chunks(mel, 25)
+    assert all(c.shape == (80, 16) for c in chunks) and len(chunks) == 22  # inference.py's slicing
+
+
+def test_mel_matches_wav2lip_audio_py_reference():
+    """Reference made with librosa + scipy by tests/avatar_helpers/make_mel_reference.py."""
+    from tests.avatar_helpers.make_mel_reference import HERE, reference_signal
+    ref = np.load(HERE / "wav2lip_mel_reference.npy")
+    got = melspectrogram(reference_signal())
+    assert got.shape == ref.shape == (80, 41)
+    assert np.abs(got - ref).max() < 1e-4
+
+
+def test_adapter_end_to_end(model_path, portrait, speech):
+    image, box = portrait
+    anchor = Wav2LipAnchor(640, 480, image=image, model=model_path, face_box=box, fps=FPS)
+    x0, y0, x1, y1 = anchor.face_box
+    base = anchor.render(0, np.zeros(SPF, np.float32))
+    assert base.shape == (480, 640, 4) and not anchor.last_inferred
+    changed, inferred = [], []
+    for i in range(1, len(speech) // SPF):
+        frame = anchor.render(i, speech[i * SPF:(i + 1) * SPF])
+        diff = np.abs(frame.astype(int) - base.astype(int))
+        inferred.append(anchor.last_inferred)
+        changed.append(diff[y0:y1, x0:x1].mean())
+        # only the lower half of the face box is ever touched
+        outside = diff.copy()
+        outside[y0 + int(0.4 * (y1 - y0)):y1, x0:x1] = 0
+        assert outside.max() == 0
+    inferred = np.array(inferred)
+    changed = np.array(changed)
+    assert inferred[:4].sum() == 0 and inferred.sum() > 20
+    assert changed[inferred].min() > 1.0 and changed[~inferred].max() == 0.0
+    anchor.reset()
+    assert np.array_equal(anchor.render(999, np.zeros(SPF, np.float32)), base)
+
+
+def test_batched_clip(model_path, portrait, speech):
+    image, box = portrait
+    anchor = Wav2LipAnchor(320, 240, image=image, model=model_path, face_box=box, fps=25)
+    clip = speech[SPF * 6:SPF * 6 + 48_000]
+    seen = []
+    real_infer = anchor.model.infer
+
+    def recording_infer(mels, faces):  # the real session runs; we only keep what it was fed
+        seen.append(mels.copy())
+        return real_infer(mels, faces)
+
+    anchor.model.infer = recording_infer
+    frames = anchor.render_clip(clip, batch_size=8)
+    assert len(frames) == 25
+    assert [len(m) for m in seen] == [8, 8, 8, 1]
+    assert all(f.shape == (240, 320, 4) for f in frames)
+    # frame i gets the 16 mel frames starting at int(i * 80 / fps), as Wav2Lip's inference.py
+    from broadcaster.tts import resample_to_broadcast
+    mel = melspectrogram(np.concatenate([resample_to_broadcast(clip, 48_000, 16_000), np.zeros(3200, np.float32)]))
+    fed = np.concatenate(seen)
+    for i in (0, 7, 24):
+        start = int(i * 80 / 25)
+        assert np.allclose(fed[i], mel[:, start:start + 16], atol=1e-5)
+    x0, y0, x1, y1 = anchor.face_box
+    base = anchor.render(0, np.zeros(SPF, np.float32))
+    assert all(np.abs(f[y0:y1, x0:x1].astype(int) - base[y0:y1, x0:x1]).mean() > 1.0 for f in frames)
+
+
+def test_face_box_errors_are_clear(model_path, portrait, tmp_path):
+    image, _ = portrait
+    with pytest.raises(ValueError, match="does not lie inside"):
+        Wav2LipAnchor(640, 480, image=image, model=model_path, face_box=[0, 0, 5000, 10])
+    with pytest.raises(ValueError, match="missing or unreadable"):
+        Wav2LipAnchor(640, 480, image=tmp_path / "none.png", model=model_path, face_box=[0, 0, 10, 10])
+    img = cv2.imread(str(image))
+    if hasattr(cv2, "CascadeClassifier"):
+        try:
+            x0, y0, x1, y1 = detect_face_box(img, str(image))
+            assert 0 <= x0 < x1 <= img.shape[1]
+        except ValueError as exc:
+            assert "no face found" in str(exc)
+    else:  # OpenCV 5 dropped the Haar cascades: the error says what to do
+        with pytest.raises(ValueError, match="face_box"):
+            detect_face_box(img, str(image))
+
+
+def test_wrong_model_is_rejected(portrait):
+    image, box = portrait
+    with pytest.raises(ValueError, match=r"wav2lip model .*puppet.onnx: expected 2 inputs"):
+        Wav2LipAnchor(640, 480, image=image, model=DEFAULT_ASSETS / "puppet.onnx", face_box=box)
