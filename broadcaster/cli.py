@@ -33,6 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fps", type=int, help="frames per second, overriding the scene")
     run.add_argument("--bitrate", type=int, metavar="KBITS", help="video bitrate ceiling in kbit/s")
     run.add_argument("--control-port", type=int, help="local control endpoint port (0: any free port)")
+    run.add_argument("--responder", choices=("llm", "read-aloud", "script"),
+                     help="who answers chat, overriding the scene (script: only scripted lines)")
+
+    say = sub.add_parser("say", help="make a running broadcaster's anchor say something")
+    _common(say)
+    say.add_argument("text", help="what the anchor says")
+    say.add_argument("--interrupt", action="store_true", help="cut the current line first")
+    say.add_argument("--control-port", type=int, help="the running broadcaster's control port")
 
     check = sub.add_parser("check", help="validate the config and every scene")
     _common(check)
@@ -68,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         configure_logging(args.log_level or config.logging.level, config.logging.format)
         install_exception_hooks()
-        commands = {"run": cmd_run, "check": cmd_check, "snapshot": cmd_snapshot,
+        commands = {"run": cmd_run, "check": cmd_check, "snapshot": cmd_snapshot, "say": cmd_say,
                     "bandwidth": cmd_bandwidth, "install-service": cmd_install_service}
         return commands[args.command](args, config)
     except BroadcasterError as exc:
@@ -160,12 +168,36 @@ def cmd_run(args, config: Config) -> int:
         canvas["width"], canvas["height"] = parse_size(args.size)
     if args.fps:
         canvas["fps"] = args.fps
+    responder = None if args.responder in (None, "script") else args.responder
     station = Station(config, scene, config_path=args.config, scene_override=args.scene,
-                      canvas_override=canvas, duration_s=args.duration)
+                      canvas_override=canvas, duration_s=args.duration, responder=responder)
+    if args.responder == "script" and station.live is not None:
+        station.live.conversation.intake = None          # chat is not answered, only scripted lines
     status = station.run()
     if status == 0 and station.broadcast.output_path is not None:
         print(f"recorded {station.broadcast.output_path}")
     return status
+
+
+def cmd_say(args, config: Config) -> int:
+    import urllib.error
+    import urllib.request
+
+    port = args.control_port if args.control_port is not None else config.control.port
+    url = f"http://{config.control.host}:{port}/say"
+    body = json.dumps({"text": args.text, "interrupt": args.interrupt}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            reply = json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        detail = json.loads(exc.read() or b"{}").get("detail", exc.reason)
+        raise BroadcasterError(f"the broadcaster refused the line ({exc.code}): {detail}") from None
+    except OSError as exc:
+        raise BroadcasterError(f"no broadcaster answering on {config.control.host}:{port} "
+                               f"({getattr(exc, 'reason', exc)}); is it running? (--control-port)") from None
+    print("queued" + (" (interrupting)" if reply.get("interrupt") else ""))
+    return 0
 
 
 def cmd_bandwidth(args, config: Config) -> int:

@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 
 
 class ControlServer:
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int, serve_http: bool = True):
         self.host, self.port = host, port
+        self.serve_http = serve_http
         self.app = web.Application(client_max_size=64 * 1024)
         self.loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
@@ -40,16 +41,18 @@ class ControlServer:
             raise BroadcasterError(f"control endpoint: cannot listen on {self.host}:{self.port}: "
                                    f"{exc.strerror or exc} (set control.port in the config or "
                                    "--control-port)") from None
-        log.info("control endpoint on http://%s:%d", self.host, self.port)
+        if self.serve_http:
+            log.info("control endpoint on http://%s:%d", self.host, self.port)
 
     async def _serve(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        if self.serve_http:
+            self._runner = web.AppRunner(self.app, access_log=None)
+            await self._runner.setup()
+            site = web.TCPSite(self._runner, self.host, self.port)
+            await site.start()
+            sockets = getattr(site._server, "sockets", None) or []
+            if sockets:
+                self.port = sockets[0].getsockname()[1]
         for fn in self._startup:
             self.loop.create_task(fn())
 

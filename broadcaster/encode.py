@@ -24,6 +24,7 @@ class MediaSlot:
     index: int
     video: np.ndarray | None     # yuv420p (h*3/2, w) uint8
     audio: np.ndarray            # (n, 2) float32
+    lines: tuple = ()            # speech lines whose first audio is in this slot
 
 
 class EncoderSession:

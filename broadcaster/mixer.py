@@ -22,6 +22,7 @@ class MixChunk:
     speech: np.ndarray         # (n,) float32 mono, the anchor's voice in this slot
     caption: str | None        # text of the line being spoken
     line_id: int | None
+    started: tuple = ()        # lines whose first samples are in this chunk
 
 
 @dataclass
@@ -128,7 +129,7 @@ class AudioMixer:
         for line_id in ended:
             if self.on_line_end:
                 self.on_line_end(line_id)
-        return MixChunk(stereo, speech, caption, line)
+        return MixChunk(stereo, speech, caption, line, tuple(started))
 
     def _bed_slot(self, n: int, speaking: bool) -> np.ndarray:
         with self._lock:

@@ -29,10 +29,28 @@ log = logging.getLogger(__name__)
 
 
 def build_anchor(scene: Scene):
-    """The anchor renderer the scene asks for (a still portrait until speech renderers exist)."""
+    """The anchor renderer the scene asks for: the ONNX puppet, a Wav2Lip export, or a still
+    portrait. An animated renderer that cannot load falls back to the still portrait (or no
+    anchor) with the reason in the log: a broken model must not keep the broadcast off air."""
     spec = scene.anchor
     if spec is None:
         return None
+    fps = scene.canvas.fps
+    try:
+        if spec.renderer == "puppet":
+            from .avatar.puppet import PuppetAnchor
+            assets = spec.options.get("assets")
+            if assets is not None:
+                assets = Path(assets) if Path(assets).is_absolute() else scene.base_dir / assets
+            return PuppetAnchor(spec.width, spec.height, fps=fps, assets=assets, model=spec.model)
+        if spec.renderer == "wav2lip":
+            from .avatar.wav2lip import Wav2LipAnchor
+            box = spec.options.get("face_box")
+            return Wav2LipAnchor(spec.width, spec.height, image=spec.portrait, model=spec.model,
+                                 face_box=tuple(box) if box else None, fps=fps)
+    except Exception as exc:  # noqa: BLE001 - any load failure degrades, never stops the show
+        log.error("%s: anchor renderer %r could not load (%s); showing %s instead", scene.source,
+                  spec.renderer, exc, "the still portrait" if spec.portrait else "no anchor")
     if spec.portrait is not None:
         from .anchor_static import StaticAnchor
         return StaticAnchor(spec.portrait, spec.width, spec.height)
@@ -110,7 +128,7 @@ class Broadcast:
                     self.stats.frames_rendered += 1
                 else:
                     self.stats.frames_repeated += 1
-                video_dropped, lost = self.queue.put(MediaSlot(n, video, chunk.stereo))
+                video_dropped, lost = self.queue.put(MediaSlot(n, video, chunk.stereo, chunk.started))
                 if video_dropped:
                     self.stats.frames_dropped += 1
                 if lost is not None:

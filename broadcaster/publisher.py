@@ -35,6 +35,7 @@ class PublisherEvents:
     def on_disconnected(self, reason: str) -> None: ...
     def on_slot_written(self, nbytes: int, seconds: float) -> None: ...
     def on_bitrate(self, kbps: int) -> None: ...
+    def on_lines_muxed(self, lines: tuple, when: float) -> None: ...   # first audio of a line sent
 
 
 class Publisher:
@@ -130,6 +131,8 @@ class Publisher:
             self._end_session(flush=False, reason=f"ingest connection lost: {_why(exc)}")
             return
         self.events.on_slot_written(written, time.perf_counter() - started)
+        if slot.lines:
+            self.events.on_lines_muxed(slot.lines, time.monotonic())
         if written and not self._session_sent:
             self._session_sent = True
             self.events.on_connected()

@@ -255,8 +255,19 @@ def _anchor(sec: Section, base: Path, canvas: Canvas) -> AnchorSpec:
     options = sec.raw("options", {})
     if not isinstance(options, dict):
         raise sec.error("options", "must be a mapping")
-    portrait = _asset(sec, "portrait", base, image=True, required=renderer == "static")
+    portrait = _asset(sec, "portrait", base, image=True, required=renderer in ("static", "wav2lip"))
     model = _asset(sec, "model", base, required=renderer == "wav2lip")
+    if renderer == "puppet" and "assets" in options:
+        assets = Path(str(options["assets"]))
+        assets = assets if assets.is_absolute() else base / assets
+        if not (assets / "geometry.json").is_file():
+            raise ConfigError(sec.source, sec.path("options.assets"),
+                              f"{assets} is not a puppet asset folder (no geometry.json)")
+    if renderer == "wav2lip" and "face_box" in options:
+        box = options["face_box"]
+        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int) and v >= 0 for v in box)):
+            raise ConfigError(sec.source, sec.path("options.face_box"),
+                              "must be [x, y, width, height] in pixels of the portrait")
     return AnchorSpec(x, y, w, h, renderer=renderer, portrait=portrait, model=model, options=options)
 
 

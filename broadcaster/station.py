@@ -32,6 +32,7 @@ class _ServiceEvents(PublisherEvents):
 
     def __init__(self, runtime: ServiceRuntime):
         self.runtime = runtime
+        self.station = None
 
     def on_connect_attempt(self) -> None:
         self.runtime.on_reconnect_attempt()
@@ -50,11 +51,17 @@ class _ServiceEvents(PublisherEvents):
     def on_bitrate(self, kbps: int) -> None:
         self.runtime.metrics.set_encoder_bitrate(kbps * 1000)
 
+    def on_lines_muxed(self, lines: tuple, when: float) -> None:
+        station = self.station
+        if station is not None and station.live is not None:
+            for line_id in lines:
+                station.live.turns.mark(line_id, "muxed", when)
+
 
 class Station:
     def __init__(self, config: Config, scene: Scene, *, config_path: str | None = None,
                  scene_override: str | None = None, canvas_override: dict | None = None,
-                 duration_s: float | None = None):
+                 duration_s: float | None = None, responder: str | None = None, live: bool = True):
         self.config = config
         self.config_path = config_path
         self.scene_override = scene_override
@@ -63,17 +70,22 @@ class Station:
         from .config import resolve_output_path
         shown = parse_target(resolve_output_path(config.output.url)).shown
         self.runtime = ServiceRuntime(ingest=shown)
-        self.broadcast = Broadcast(config, scene, duration_s=duration_s,
-                                   events=_ServiceEvents(self.runtime))
+        events = _ServiceEvents(self.runtime)
+        self.broadcast = Broadcast(config, scene, duration_s=duration_s, events=events)
+        events.station = self
         self.broadcast.on_tick = self._on_tick
-        self.control = None
-        if config.control.enabled:
-            from .control import ControlServer
-            self.control = ControlServer(config.control.host, config.control.port)
-            self.runtime.add_routes(self.control.app)
+        from .control import ControlServer
+        # the control loop also runs the live side (chat, LLM, TTS); HTTP only when enabled
+        self.control = ControlServer(config.control.host, config.control.port,
+                                     serve_http=config.control.enabled)
+        self.runtime.add_routes(self.control.app)
         self.reload_hooks: list[Callable[[Config, Scene], None]] = []
         self.stop_hooks: list[Callable[[], None]] = []
         self._reload_requested = threading.Event()
+        self.live = None
+        if live:
+            from .live import Live
+            self.live = Live(self, responder_override=responder)
 
     # -- media loop hook (runs on the media thread, once per slot) ---------------------
     def _on_tick(self, n, chunk, rendered: bool, video_dropped: bool, render_s: float) -> None:

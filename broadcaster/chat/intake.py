@@ -24,10 +24,14 @@ class ChatIntake:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.selector, self.sources, self.clock = selector, list(sources), clock
         self.listeners: list[Callable[[ChatMessage], None]] = []
+        # every decision, accepted or refused (metrics): callback(message, decision)
+        self.decision_listeners: list[Callable[[ChatMessage, Decision], None]] = []
         self._available = asyncio.Event()
 
     def offer(self, msg: ChatMessage) -> Decision:
         decision = self.selector.offer(msg, self.clock())
+        for listener in self.decision_listeners:
+            listener(msg, decision)
         if isinstance(decision, Accepted):
             self._available.set()
             for listener in self.listeners:

@@ -1,0 +1,281 @@
+"""The anchor's side of the conversation, on the control loop (asyncio).
+
+Takes turns (turns.choose_turn), turns each into text (the responder for viewers and the
+host, the text itself for /say and the script), streams that text into the speech stage
+sentence by sentence, and waits for the line to finish on air before the next. Anything can
+interrupt: /say with interrupt, or the host starting to talk (barge-in).
+Per-turn timings (selection, LLM, TTS, on air, muxed) are kept for /turns and /metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Callable
+
+from .chat.message import ChatMessage
+from .redact import redact
+from .tts.splitter import SentenceSplitter
+from .turns import ScriptSchedule, choose_turn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TurnReport:
+    line_id: int
+    kind: str                       # host | say | chat | script
+    user: str | None
+    text: str
+    arrived: float                  # monotonic times; None until reached
+    picked: float | None = None
+    first_delta: float | None = None
+    first_sentence: float | None = None
+    audio_ready: float | None = None
+    on_air: float | None = None     # first samples pulled into a frame slot
+    muxed: float | None = None      # that slot written to the output
+    spoken: str = ""
+    interrupted: bool = False
+
+    def as_dict(self) -> dict:
+        def ms(a, b):
+            return None if a is None or b is None else round((b - a) * 1000, 1)
+        return {
+            "line_id": self.line_id, "kind": self.kind, "user": self.user, "text": self.text[:200],
+            "spoken": self.spoken[:500], "interrupted": self.interrupted,
+            "ms": {"selection": ms(self.arrived, self.picked),
+                   "first_token": ms(self.picked, self.first_delta),
+                   "first_sentence": ms(self.picked, self.first_sentence),
+                   "tts_first_audio": ms(self.first_sentence, self.audio_ready),
+                   "render_queue": ms(self.audio_ready, self.on_air),
+                   "mux": ms(self.on_air, self.muxed),
+                   "total_to_muxed": ms(self.arrived, self.muxed)},
+        }
+
+
+class TurnLog:
+    """Timing of recent turns, written from the loop, the media thread and the encoder."""
+
+    def __init__(self, keep: int = 100):
+        self._lock = threading.Lock()
+        self._turns: dict[int, TurnReport] = {}
+        self._order: deque[int] = deque(maxlen=keep)
+        self.on_complete: Callable[[TurnReport], None] | None = None
+
+    def add(self, report: TurnReport) -> None:
+        with self._lock:
+            if len(self._order) == self._order.maxlen:
+                self._turns.pop(self._order[0], None)
+            self._order.append(report.line_id)
+            self._turns[report.line_id] = report
+
+    def mark(self, line_id: int, field_name: str, when: float | None = None) -> None:
+        callback = None
+        with self._lock:
+            report = self._turns.get(line_id)
+            if report is None or getattr(report, field_name) is not None:
+                return
+            setattr(report, field_name, time.monotonic() if when is None else when)
+            if field_name == "muxed":
+                callback = self.on_complete
+        if callback is not None:
+            callback(report)
+
+    def recent(self, n: int = 50) -> list[dict]:
+        with self._lock:
+            return [self._turns[i].as_dict() for i in list(self._order)[-n:] if i in self._turns]
+
+
+class TrackingSink:
+    """The speech stage's sink: the mixer, noting when each line's first audio is ready."""
+
+    def __init__(self, mixer, turns: TurnLog):
+        self.mixer, self.turns = mixer, turns
+
+    def push(self, pcm, caption, line_id) -> None:
+        self.turns.mark(line_id, "audio_ready")
+        if not self.mixer.push(pcm, caption, line_id):
+            log.warning("line %d: speech queue full, sentence dropped", line_id)
+
+    def cut(self, fade_ms: float = 5.0) -> None:
+        self.mixer.cut(fade_ms)
+
+
+@dataclass
+class _Pending:
+    kind: str
+    text: str
+    arrived: float
+    user: str | None = None
+    message: ChatMessage | None = None
+
+
+class Conversation:
+    def __init__(self, stage, responder, mixer, *, intake=None, script: ScriptSchedule | None = None,
+                 host_name: str = "Host", anchor: Callable | None = None, turns: TurnLog | None = None,
+                 gap_s: float = 0.35, max_say_queue: int = 32):
+        self.stage, self.responder, self.mixer = stage, responder, mixer
+        self.intake = intake
+        self.script = script
+        self.host_name = host_name
+        self.anchor = anchor      # returns the current anchor renderer (scenes can be swapped)
+        self.turns = turns or TurnLog()
+        self.gap_s = gap_s
+        self._say: deque[_Pending] = deque()
+        self._host: deque[_Pending] = deque(maxlen=4)
+        self.max_say_queue = max_say_queue
+        self._ids = itertools.count(1)
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._interrupted = 0
+        self.started_at = time.monotonic()
+        self.quiet_since = self.started_at
+        self.current: _Pending | None = None
+        self.on_turn_start: Callable[[_Pending], None] | None = None
+        self.on_turn_end: Callable[[_Pending, TurnReport], None] | None = None
+        if intake is not None:
+            intake.listeners.append(lambda _msg: self._poke())
+
+    # -- inputs (say/host are thread-safe) ---------------------------------------------
+    def say(self, text: str, interrupt: bool = False) -> bool:
+        """Queue a line (False when the queue is full); with interrupt, cut what is on air first."""
+        if len(self._say) >= self.max_say_queue and not interrupt:
+            return False
+        item = _Pending("say", text, time.monotonic())
+        if interrupt:
+            self._say.appendleft(item)
+            self.interrupt()
+        else:
+            self._say.append(item)
+        self._poke()
+        return True
+
+    def host_said(self, text: str) -> None:
+        """A final transcript from the host's microphone: answered before anything else."""
+        self._host.append(_Pending("host", text, time.monotonic(), user=self.host_name))
+        self._poke()
+
+    def interrupt(self) -> None:
+        """Stop the anchor now (any thread): speech cut with a short fade, avatar to idle."""
+        self._interrupted += 1
+        self.stage.interrupt()
+        anchor = self.anchor() if self.anchor is not None else None
+        if anchor is not None and hasattr(anchor, "reset"):
+            anchor.reset()
+        self._poke()
+
+    def _poke(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None:
+            return
+        try:
+            loop.call_soon_threadsafe(wake.set)
+        except RuntimeError:   # the loop has closed: nobody is waiting
+            pass
+
+    # -- the loop ----------------------------------------------------------------------
+    def pending(self) -> dict[str, int]:
+        return {"host": len(self._host), "say": len(self._say),
+                "chat": self.intake.selector.pending() if self.intake is not None else 0}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while not stop.is_set():
+            now = time.monotonic()
+            due = self.script is not None and self.script.due(now, self.quiet_since, self.started_at)
+            kind = choose_turn(self.pending(), due)
+            item = self._take(kind, now) if kind else None
+            if item is None:
+                wait = 1.0
+                if self.script is not None:
+                    wait = min(wait, max(0.05, self.script.next_wait(now, self.quiet_since, self.started_at)))
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            try:
+                await self._speak_turn(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - one bad turn never ends the conversation
+                log.exception("turn failed; the anchor carries on")
+            self.quiet_since = time.monotonic()
+
+    def _take(self, kind: str, now: float) -> _Pending | None:
+        if kind == "host":
+            return self._host.popleft()
+        if kind == "say":
+            return self._say.popleft()
+        if kind == "chat":
+            msg = self.intake.pick()
+            if msg is None:
+                return None
+            return _Pending("chat", msg.text, msg.time, user=msg.user, message=msg)
+        if kind == "script":
+            return _Pending("script", self.script.take(), now)
+        return None
+
+    async def _speak_turn(self, item: _Pending) -> None:
+        line_id = next(self._ids)
+        report = TurnReport(line_id, item.kind, item.user, item.text, arrived=item.arrived,
+                            picked=time.monotonic())
+        self.turns.add(report)
+        self.current = item
+        if self.on_turn_start:
+            self.on_turn_start(item)
+        interrupted_before = self._interrupted
+        if item.kind in ("chat", "host"):
+            msg = item.message or ChatMessage(platform="mic", user=item.user or self.host_name,
+                                              text=item.text, moderator=True)
+            deltas = self.responder.respond(msg)
+        else:
+            deltas = _one(item.text)
+        spoken: list[str] = []
+        try:
+            await self.stage.speak(self._observe(deltas, report, spoken), line_id)
+            # the line is queued in the mixer: wait until it has played (or was cut)
+            while not self.mixer.idle() and self._interrupted == interrupted_before:
+                await asyncio.sleep(0.04)
+        finally:
+            report.spoken = "".join(spoken).strip()
+            report.interrupted = self._interrupted != interrupted_before
+            self.current = None
+            close = getattr(deltas, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # noqa: BLE001
+                    pass
+        if self.on_turn_end:
+            self.on_turn_end(item, report)
+        if not report.interrupted:
+            await asyncio.sleep(self.gap_s)
+
+    async def _observe(self, deltas: AsyncIterator[str], report: TurnReport, spoken: list[str]):
+        """Pass text through, noting the first token and the first complete sentence."""
+        splitter = SentenceSplitter()
+        async for delta in deltas:
+            if report.first_delta is None:
+                report.first_delta = time.monotonic()
+            spoken.append(delta)
+            if report.first_sentence is None and splitter.feed(delta):
+                report.first_sentence = time.monotonic()
+            yield delta
+        if report.first_sentence is None:
+            report.first_sentence = time.monotonic()
+
+
+async def _one(text: str):
+    yield text
+
+
+def describe(item: _Pending) -> str:
+    return redact(f"{item.kind} from {item.user}" if item.user else item.kind)

@@ -1,0 +1,233 @@
+"""The live side of a Station: the anchor's voice, the conversation and chat, on the control loop.
+
+    chat sources / POST /chat / WebSocket ─> ChatIntake (moderation, selection) ─┐
+    POST /say, scene script, host transcripts ─────────────────────────────────── Conversation
+                                                       responder ─> SpeechStage ─> mixer
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .chat.config import chat_settings_from_dict
+from .chat.intake import ChatIntake
+from .chat.selection import ChatSelector, Refused
+from .chat.web import add_chat_routes, broadcast
+from .conversation import Conversation, TrackingSink, TurnLog
+from .errors import ConfigError
+from .overlay import ChatOverlay, overlay_spec
+from .reply.factory import make_responder
+from .scene import Scene
+from .speech import build_engine, tts_settings
+from .tts.stage import SpeechStage
+from .turns import script_schedule
+
+log = logging.getLogger(__name__)
+MAX_SAY_CHARS = 2000
+
+
+@dataclass
+class Persona:
+    name: str = "Ava"
+    description: str = ""
+    rules: str = ""
+
+
+def persona_of(scene: Scene) -> Persona:
+    from .schema import Section
+    sec = Section(scene.features.get("persona"), scene.source, "persona")
+    sec.allow_only(("name", "description", "rules"))
+    return Persona(sec.text("name", "Ava"), sec.text("description", "", allow_empty=True),
+                   sec.text("rules", "", allow_empty=True))
+
+
+def build_responder(config, scene: Scene, override: str | None):
+    settings = scene.features.get("responder") or config.features.get("responder") or {}
+    persona = persona_of(scene)
+    prompt = persona.description or f"You are {persona.name}, the host of this live stream."
+    where = f"{scene.source}: responder" if scene.features.get("responder") else f"{config.source}: responder"
+    try:
+        return make_responder(settings, persona=prompt, rules=persona.rules, override=override, where=where)
+    except ValueError as exc:
+        raise ConfigError(where.split(": ")[0], "responder", str(exc).split(": ", 1)[-1]) from None
+
+
+class Live:
+    """Owns the speech stage, responder, chat intake and conversation of one station."""
+
+    def __init__(self, station, responder_override: str | None = None):
+        self.station = station
+        config, scene = station.config, station.broadcast.scene
+        self.responder_override = responder_override
+        self.tts = tts_settings(scene.features.get("tts") or config.features.get("tts"),
+                                scene.source if scene.features.get("tts") else config.source,
+                                base_dir=scene.base_dir if scene.features.get("tts") else config.base_dir)
+        self.responder = build_responder(config, scene, responder_override)
+        try:
+            chat = chat_settings_from_dict(config.features.get("chat"))
+        except ValueError as exc:
+            raise ConfigError(config.source, "chat", str(exc).split(": ", 1)[-1]) from None
+        self.chat_http = chat.http
+        self.intake = ChatIntake(ChatSelector(chat.selection), chat.sources)
+        self.turns = TurnLog()
+        self.engine = build_engine(self.tts)
+        self.stage = SpeechStage(self.engine, TrackingSink(station.broadcast.mixer, self.turns),
+                                 target_dbfs=self.tts.level_dbfs,
+                                 first_fragment_words=self.tts.first_fragment_words or None)
+        self.conversation = Conversation(
+            self.stage, self.responder, station.broadcast.mixer, intake=self.intake,
+            script=script_schedule(scene.features.get("script"), scene.source),
+            anchor=lambda: station.broadcast.anchor, turns=self.turns)
+        self.overlay = self._make_overlay(scene)
+        self._stop: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._wire()
+
+    # -- wiring ------------------------------------------------------------------------
+    def _make_overlay(self, scene: Scene) -> ChatOverlay | None:
+        data = scene.features.get("chat_overlay")
+        if not data:
+            return None
+        return ChatOverlay(overlay_spec(data, scene.source, scene.canvas.width, scene.canvas.height))
+
+    def _wire(self) -> None:
+        station = self.station
+        metrics = station.runtime.metrics
+        mixer = station.broadcast.mixer
+        mixer.on_line_start = lambda line_id: self.turns.mark(line_id, "on_air")
+        self.turns.on_complete = self._turn_complete
+
+        def on_decision(msg, decision):
+            metrics.chat_in(_label(msg.platform))
+            if isinstance(decision, Refused):
+                metrics.chat_dropped(decision.reason)
+        self.intake.decision_listeners.append(on_decision)
+        self.intake.listeners.append(lambda msg: station.runtime.set_last_chat(msg.user, msg.text))
+        self.conversation.on_turn_start = self._turn_start
+        self.conversation.on_turn_end = self._turn_end
+        control = station.control
+        if self.chat_http:
+            add_chat_routes(control.app, self.intake.offer)
+        control.app.router.add_post("/say", self._post_say)
+        control.app.router.add_get("/turns", self._get_turns)
+        control.on_startup(self._run)
+        station.stop_hooks.append(self.close)
+        station.reload_hooks.append(self.reload)
+
+    async def _run(self) -> None:
+        self._stop = asyncio.Event()
+        self._tasks = [asyncio.create_task(self.conversation.run(self._stop), name="conversation"),
+                       asyncio.create_task(self.intake.run(self._stop), name="chat-sources")]
+
+    def close(self) -> None:
+        control = self.station.control
+        if self._stop is not None and control is not None and control.loop.is_running():
+            async def stop():
+                self._stop.set()
+                self.stage.interrupt(cut_sink=False)
+                for task in self._tasks:
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                close = getattr(self.responder, "close", None)
+                if close is not None:
+                    await close()
+            try:
+                control.call(stop(), timeout=5)
+            except Exception as exc:  # noqa: BLE001 - shutting down
+                log.debug("stopping the conversation: %s", exc)
+        self.stage.close()
+        close = getattr(self.engine, "close", None)
+        if close is not None:
+            close()
+
+    # -- events ------------------------------------------------------------------------
+    def _turn_start(self, item) -> None:
+        metrics = self.station.runtime.metrics
+        if item.kind == "chat":
+            metrics.chat_selected(_label(item.message.platform))
+        if item.kind in ("chat", "host"):
+            self.station.runtime.set_speaker(item.user)
+            if self.overlay is not None:
+                spec = self.overlay.spec
+                self.station.broadcast.compositor.set_overlay("chat", self.overlay.add(item.user, item.text),
+                                                              spec.x, spec.y)
+            broadcast(self.station.control.app, {"type": "question", "kind": item.kind,
+                                                 "user": item.user, "text": item.text})
+        else:
+            self.station.runtime.set_speaker("anchor")
+
+    def _turn_end(self, item, report) -> None:
+        self.station.runtime.set_speaker(None)
+        broadcast(self.station.control.app, {"type": "answer", "kind": item.kind, "user": item.user,
+                                             "text": report.spoken, "interrupted": report.interrupted})
+
+    def _turn_complete(self, report) -> None:
+        metrics = self.station.runtime.metrics
+        for stage, a, b in (("llm_first_token", report.picked, report.first_delta),
+                            ("llm_first_sentence", report.picked, report.first_sentence),
+                            ("tts_first_audio", report.first_sentence, report.audio_ready)):
+            if a is not None and b is not None and report.kind in ("chat", "host", "say", "script"):
+                if stage.startswith("llm") and report.kind not in ("chat", "host"):
+                    continue
+                metrics.observe_stage(stage, max(0.0, b - a))
+        d = report.as_dict()["ms"]
+        log.info("turn %d (%s): arrival->first audio muxed %s ms [selection %s, first sentence %s, "
+                 "tts %s, render+queue %s, mux %s]", report.line_id, report.kind, d["total_to_muxed"],
+                 d["selection"], d["first_sentence"], d["tts_first_audio"], d["render_queue"], d["mux"])
+
+    # -- HTTP --------------------------------------------------------------------------
+    async def _post_say(self, request: web.Request) -> web.Response:
+        try:
+            data = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "bad_json", "the body must be JSON like {\"text\": \"...\"}")
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+            return _error(400, "missing_field", "'text' (a string) is required")
+        text = data["text"].strip()
+        if not text:
+            return _error(400, "empty", "'text' is empty")
+        if len(text) > MAX_SAY_CHARS:
+            return _error(413, "too_long", f"'text' is over {MAX_SAY_CHARS} characters")
+        interrupt = data.get("interrupt", False)
+        if not isinstance(interrupt, bool):
+            return _error(400, "bad_field", "'interrupt' must be true or false")
+        if not self.conversation.say(text, interrupt=interrupt):
+            return _error(429, "queue_full", "too many lines are waiting; try again later")
+        return web.json_response({"status": "queued", "interrupt": interrupt}, status=202)
+
+    async def _get_turns(self, request: web.Request) -> web.Response:
+        return web.json_response({"turns": self.turns.recent()})
+
+    # -- SIGHUP ------------------------------------------------------------------------
+    def reload(self, config, scene: Scene) -> None:
+        """Persona, responder, voice, script and overlay follow the reloaded scene."""
+        tts = tts_settings(scene.features.get("tts") or config.features.get("tts"),
+                           scene.source if scene.features.get("tts") else config.source,
+                           base_dir=scene.base_dir if scene.features.get("tts") else config.base_dir)
+        responder = build_responder(config, scene, self.responder_override)
+        if tts != self.tts:
+            self.stage.engine = build_engine(tts)
+            self.stage.target_dbfs = tts.level_dbfs
+            self.tts = tts
+            log.info("reload: voice changed")
+        old, self.responder = self.responder, responder
+        self.conversation.responder = responder
+        self.conversation.script = script_schedule(scene.features.get("script"), scene.source)
+        self.overlay = self._make_overlay(scene)
+        self.station.broadcast.compositor.set_overlay("chat", None)
+        close = getattr(old, "close", None)
+        if close is not None and self.station.control.loop.is_running():
+            asyncio.run_coroutine_threadsafe(close(), self.station.control.loop)
+
+
+def _label(value: str) -> str:
+    cleaned = "".join(c for c in value.lower() if c.isalnum() or c == "_")[:24]
+    return cleaned or "other"
+
+
+def _error(status: int, reason: str, detail: str) -> web.Response:
+    return web.json_response({"error": reason, "detail": detail}, status=status)
