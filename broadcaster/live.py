@@ -114,6 +114,7 @@ class Live:
             add_chat_routes(control.app, self.intake.offer)
         control.app.router.add_post("/say", self._post_say)
         control.app.router.add_get("/turns", self._get_turns)
+        control.app.router.add_post("/interrupt", self._post_interrupt)
         control.on_startup(self._run)
         station.stop_hooks.append(self.close)
         station.reload_hooks.append(self.reload)
@@ -198,6 +199,12 @@ class Live:
         if not self.conversation.say(text, interrupt=interrupt):
             return _error(429, "queue_full", "too many lines are waiting; try again later")
         return web.json_response({"status": "queued", "interrupt": interrupt}, status=202)
+
+    async def _post_interrupt(self, request: web.Request) -> web.Response:
+        """Stop talking now; answers the frame slot at which the cut went on air."""
+        frame = self.station.broadcast.frame_index
+        self.conversation.interrupt()
+        return web.json_response({"status": "interrupted", "frame": frame})
 
     async def _get_turns(self, request: web.Request) -> web.Response:
         return web.json_response({"turns": self.turns.recent()})
