@@ -101,6 +101,9 @@ def load_config(path: str | Path | None = None, env: dict | None = None) -> Conf
     scenes_dir = Path(top.text("scenes_dir", "scenes"))
     if not scenes_dir.is_absolute():
         scenes_dir = base_dir / scenes_dir
+        if not top.has("scenes_dir") and not scenes_dir.is_dir():
+            # a config copied elsewhere (e.g. /etc/broadcaster) still finds the shipped scenes
+            scenes_dir = PACKAGE_ROOT / "scenes"
     config = Config(
         source=source,
         base_dir=base_dir,
