@@ -1,4 +1,8 @@
-"""Reconnect delays: about 2 s, then x1.5 with jitter, capped (as OBS does), as a pure policy."""
+"""Reconnect delays: about 2 s, then x1.5 with jitter, capped (as OBS does), as a pure policy.
+
+One implementation for every reconnecting part (ingest, chat sources, microphone, remote
+ASR), so they all behave, and are configured, the same way.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,25 @@ class Backoff:
     factor: float = 1.5
     max_s: float = 60.0
     jitter: float = 0.2
-    rng: random.Random = field(default_factory=random.Random)
+    rng: random.Random = field(default_factory=random.Random, repr=False)
     attempt: int = 0
 
+    def __post_init__(self) -> None:
+        if self.initial_s <= 0 or self.factor < 1 or self.max_s < self.initial_s or not 0 <= self.jitter < 1:
+            raise ValueError(f"bad backoff settings initial_s={self.initial_s} factor={self.factor} "
+                             f"max_s={self.max_s} jitter={self.jitter}")
+
+    def nominal(self, attempt: int) -> float:
+        """The delay before attempt `attempt` (0-based), without jitter."""
+        return min(self.initial_s * self.factor ** max(0, attempt), self.max_s)
+
     def next_delay(self) -> float:
-        base = min(self.initial_s * self.factor ** self.attempt, self.max_s)
+        """The delay to wait before the next attempt (with jitter); advances the sequence."""
+        base = self.nominal(self.attempt)
         self.attempt += 1
         spread = base * self.jitter
         return max(0.0, min(self.max_s, base + self.rng.uniform(-spread, spread)))
 
     def reset(self) -> None:
+        """After a connection proved healthy: the next failure waits initial_s again."""
         self.attempt = 0

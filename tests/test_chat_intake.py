@@ -28,7 +28,7 @@ def test_settings_build_sources_and_name_bad_keys(monkeypatch):
     assert s.http is True and s.selection.max_chars == 200
     tw, yt, si = s.sources
     assert isinstance(tw, TwitchIrcSource) and tw.channel == "studio" and tw.port == 6667
-    assert tw.backoff.first == 1 and tw.backoff.cap == 30
+    assert tw.backoff.initial_s == 1 and tw.backoff.max_s == 30
     assert isinstance(yt, YouTubeChatSource) and isinstance(si, StdinSource) and si.user == "me"
     with pytest.raises(ValueError, match=r"chat.sources\[0\].type: 'irc'"):
         chat_settings_from_dict({"sources": [{"type": "irc"}]})

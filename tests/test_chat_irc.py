@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from broadcaster.chat.backoff import Backoff
+from broadcaster.backoff import Backoff
 from broadcaster.chat.irc import TwitchIrcSource, parse_irc_line, privmsg_to_message
 from tests.chat_helpers.ngircd import IrcViewer, ngircd_server
 from tests.chat_helpers.twitch_irc import FakeTwitchServer
@@ -17,7 +17,7 @@ TAGGED = ("@badge-info=subscriber/8;badges=moderator/1,subscriber/6;bits=100;col
 
 
 def fast_backoff():
-    return Backoff(first=0.05, factor=1.5, cap=0.2, jitter=0.1)
+    return Backoff(initial_s=0.05, factor=1.5, max_s=0.2, jitter=0.1)
 
 
 def test_parse_twitch_tagged_privmsg():

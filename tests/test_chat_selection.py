@@ -5,7 +5,7 @@ import tracemalloc
 
 import pytest
 
-from broadcaster.chat.backoff import Backoff
+from broadcaster.backoff import Backoff
 from broadcaster.chat.message import ChatMessage
 from broadcaster.chat.sanitize import clean_text, dedup_key
 from broadcaster.chat.selection import (Accepted, ChatSelector, Refused, SelectionConfig)
@@ -172,7 +172,7 @@ def test_flood_memory_stops_growing_once_bounds_are_reached():
 
 
 def test_backoff_sequence_grows_with_jitter_and_caps():
-    b = Backoff(first=2, factor=1.5, cap=10, jitter=0.2, rng=random.Random(0))
+    b = Backoff(initial_s=2, factor=1.5, max_s=10, jitter=0.2, rng=random.Random(0))
     delays = [b.next_delay() for _ in range(8)]
     nominal = [2, 3, 4.5, 6.75, 10, 10, 10, 10]
     for d, n in zip(delays, nominal):
@@ -181,4 +181,4 @@ def test_backoff_sequence_grows_with_jitter_and_caps():
     b.reset()
     assert 1.6 <= b.next_delay() <= 2.4
     with pytest.raises(ValueError):
-        Backoff(first=0)
+        Backoff(initial_s=0)

@@ -5,13 +5,13 @@ import logging
 
 import pytest
 
-from broadcaster.chat.backoff import Backoff
+from broadcaster.backoff import Backoff
 from broadcaster.chat.youtube import YouTubeChatSource, item_to_message
 from tests.chat_helpers.youtube_api import FakeYouTubeApi, superchat_item, text_item
 
 
 def fast_backoff():
-    return Backoff(first=0.1, factor=1.5, cap=0.3, jitter=0.0)
+    return Backoff(initial_s=0.1, factor=1.5, max_s=0.3, jitter=0.0)
 
 
 async def _run(api, source, until, timeout=5.0):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 
-from broadcaster.chat.backoff import Backoff
+from broadcaster.backoff import Backoff
 from broadcaster.chat.irc import TwitchIrcSource
 from broadcaster.chat.selection import SelectionConfig
 from broadcaster.chat.source import ChatSource
@@ -40,7 +40,7 @@ def _backoff_factory(data: object, where: str):
     data = dict(data or {}) if isinstance(data, dict) or data is None else None
     if data is None:
         raise ValueError(f"{where}: expected a mapping")
-    names = {"first_s": "first", "factor": "factor", "cap_s": "cap", "jitter": "jitter"}
+    names = {"first_s": "initial_s", "factor": "factor", "cap_s": "max_s", "jitter": "jitter"}
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")

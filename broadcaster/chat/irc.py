@@ -16,7 +16,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-from broadcaster.chat.backoff import Backoff
+from broadcaster.backoff import Backoff
 from broadcaster.chat.message import ChatMessage
 from broadcaster.chat.source import Emit, read_with_timeout, run_with_reconnect
 from broadcaster.redact import register_secret
@@ -132,7 +132,7 @@ class TwitchIrcSource:
         self.nick = (nick or f"justinfan{random.randint(10000, 99999)}").lower()
         self.idle_timeout_s, self.pong_timeout_s = idle_timeout_s, pong_timeout_s
         self.connect_timeout_s = connect_timeout_s
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(max_s=300.0)
         self.platform = platform
         self.name = f"twitch:#{channel}"
         self.counters: dict[str, int] = {"messages": 0}

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable, Protocol
 
-from broadcaster.chat.backoff import Backoff
+from broadcaster.backoff import Backoff
 from broadcaster.chat.message import ChatMessage
 from broadcaster.redact import redact
 

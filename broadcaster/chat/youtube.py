@@ -15,7 +15,7 @@ import time
 
 import aiohttp
 
-from broadcaster.chat.backoff import Backoff
+from broadcaster.backoff import Backoff
 from broadcaster.chat.message import ChatMessage
 from broadcaster.chat.source import Emit, run_with_reconnect, sleep_or_stop
 from broadcaster.redact import register_secret
@@ -88,7 +88,7 @@ class YouTubeChatSource:
         self.min_interval_s, self.max_results = min_interval_s, max_results
         self.skip_backlog = skip_backlog
         self.request_timeout_s = request_timeout_s
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(max_s=300.0)
         self.platform = platform
         self.name = f"youtube:{live_chat_id or video_id}"
         self.counters: dict[str, int] = {"messages": 0, "polls": 0}
