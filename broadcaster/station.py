@@ -93,6 +93,10 @@ class Station:
                               dropped=1 if video_dropped else 0)
         if rendered:
             self.runtime.metrics.observe_stage("render", render_s)
+        # send rate and queueing delay were never reported: derive them here, once per slot
+        metrics = self.runtime.metrics
+        metrics.set_send_rate(metrics.link_rate("video_push") * 8)
+        metrics.set_queue_delay(len(self.broadcast.queue) / self.broadcast.fps)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
