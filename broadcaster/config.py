@@ -185,11 +185,25 @@ def check_output_url(url: str, source: str, key: str) -> None:
                 raise ConfigError(source, key, f"{redact.redact_url(url)} needs an application "
                                   "and a stream key: rtmp://host/app/KEY (or set BROADCASTER_STREAM_KEY)")
             redact.register_secret("/".join(segments[1:]))
+        if scheme == "srt":
+            _register_srt_secrets(url)
         return
     ext = Path(url).suffix.lower()
     if ext not in FILE_EXTENSIONS:
         raise ConfigError(source, key, f"file output {url!r} must end in one of "
                           f"{', '.join(FILE_EXTENSIONS)}")
+
+
+def _register_srt_secrets(url: str) -> None:
+    """An SRT passphrase (and a streamid, which often carries the stream key) are secrets:
+    register them raw and URL-decoded, so they are masked in any text, not only in URLs."""
+    from urllib.parse import unquote
+    query = url.replace("#", "%23").split("?", 1)[1] if "?" in url else ""
+    for raw in query.split("&"):
+        name, _, value = raw.partition("=")
+        if name.lower() in ("passphrase", "streamid") and value:
+            redact.register_secret(value)
+            redact.register_secret(unquote(value))
 
 
 def resolve_output_path(url: str) -> str:
