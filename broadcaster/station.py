@@ -181,6 +181,8 @@ class Station:
             log.info("reload: scene %s is on air", scene.name)
         except BroadcasterError as exc:
             log.error("reload failed, keeping the current scene: %s", redact(str(exc)))
+        except Exception:   # reload runs on the main loop: an unexpected error must not end the broadcast
+            log.exception("reload failed unexpectedly, keeping the current scene")
         finally:
             self.runtime.on_reload_finished()
 

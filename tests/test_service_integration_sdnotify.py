@@ -3,6 +3,7 @@ way systemd's Type=notify sees it: READY=1 only once packets reached a real ngin
 WATCHDOG=1 while on air, STOPPING=1 on SIGTERM."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -37,8 +38,10 @@ def test_ready_after_the_ingest_accepted_watchdog_while_on_air_stopping_on_sigte
     try:
         # the media loop runs and pings the watchdog while the ingest is still unreachable
         wait_for(lambda: len(listener.times("WATCHDOG=1")) >= 2, 15, what="WATCHDOG=1 pings")
+        proc.send_signal(signal.SIGHUP)   # a reload before going on air announces nothing
         time.sleep(1.5)
         assert listener.times("READY=1") == [], "READY=1 before any ingest accepted the stream"
+        assert listener.times("RELOADING=1") == []
         ingest_up = time.monotonic()
         ingest.start()
         wait_for(lambda: listener.times("READY=1"), 15, what="READY=1 after the ingest came up")
@@ -51,6 +54,10 @@ def test_ready_after_the_ingest_accepted_watchdog_while_on_air_stopping_on_sigte
         assert len(pings) >= 3, pings
         assert max(b - a for a, b in zip(pings, pings[1:])) < 1.0
         assert proc.poll() is None
+        # a reload on air: RELOADING=1, then READY=1 again (what Type=notify expects)
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(listener.times("READY=1")) >= 2, 10, what="READY=1 after a reload")
+        assert ready_at < listener.times("RELOADING=1")[0] < listener.times("READY=1")[1]
         out, err = stop(proc)
     finally:
         if proc.poll() is None:

@@ -35,6 +35,7 @@ class ServiceRuntime:
         self.watchdog = WatchdogPacer(self.notifier)
         self._lock = threading.Lock()
         self._ready_sent = False
+        self._reload_announced = False
         self._speaker: str | None = None
         self._last_chat: str | None = None
         self.status_view = StatusView(self.snapshot, stream=status_stream, env=env)
@@ -78,10 +79,18 @@ class ServiceRuntime:
 
     # SIGHUP
     def on_reload_started(self) -> None:
-        self.notifier.reloading()
+        # Before the first READY=1 systemd still waits for startup: a reload then must not
+        # announce RELOADING/READY, or the unit would count as started before it is on air.
+        with self._lock:
+            self._reload_announced = self._ready_sent
+        if self._reload_announced:
+            self.notifier.reloading()
 
     def on_reload_finished(self) -> None:
-        self.notifier.ready()
+        with self._lock:
+            announced, self._reload_announced = self._reload_announced, False
+        if announced:
+            self.notifier.ready()
 
     # director / chat, for the status view
     def set_speaker(self, speaker: str | None) -> None:
