@@ -5,8 +5,8 @@ import time
 
 from conftest import start_broadcaster
 from ingest import free_port
-from service_helpers.live import (FAST_RECONNECT, healthz, metrics, sample, stop, wait_for,
-                                  write_config)
+from service_helpers.live import (FAST_RECONNECT, healthz, http_post, metrics, sample, stop,
+                                  wait_for, write_config)
 
 KEY = "metrics_key_7a2e"
 
@@ -29,8 +29,25 @@ def test_metrics_and_healthz_follow_a_real_run(nginx, tmp_path):
     proc = start_broadcaster("run", "-c", str(config), "--size", "320x240", "--fps", "20")
     try:
         wait_for(lambda: healthz(port)[0] == 200, 15, what="/healthz 200 on air")
+        # viewer chat through the control endpoint: one answered, one duplicate, one empty
+        for text in ("hello there, how are you?", "hello there, how are you?", ""):
+            http_post(f"http://127.0.0.1:{port}/chat", {"user": "alice", "text": text})
         time.sleep(3)                        # a few seconds on air: rates fill their windows
         fam = metrics(port)
+        assert sample(fam, "broadcaster_chat_messages_in", "broadcaster_chat_messages_in_total",
+                      source="http") == 3
+        assert sample(fam, "broadcaster_chat_messages_selected",
+                      "broadcaster_chat_messages_selected_total", source="http") == 1
+        for reason in ("duplicate", "empty"):
+            assert sample(fam, "broadcaster_chat_messages_dropped",
+                          "broadcaster_chat_messages_dropped_total", reason=reason) == 1, reason
+        wait_for(lambda: sample(metrics(port), "broadcaster_stage_latency_seconds",
+                                "broadcaster_stage_latency_seconds_count",
+                                stage="tts_first_audio") >= 1, 10, what="the answer's first audio")
+        fam = metrics(port)
+        for stage in ("llm_first_token", "llm_first_sentence", "tts_first_audio"):
+            assert sample(fam, "broadcaster_stage_latency_seconds",
+                          "broadcaster_stage_latency_seconds_count", stage=stage) == 1, stage
         for name in EXPECTED:
             assert name in fam, name
         assert sample(fam, "broadcaster_on_air") == 1

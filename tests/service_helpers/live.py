@@ -73,6 +73,16 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def http_post(url: str, payload: dict, timeout: float = 2.0) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
 def healthz(port: int) -> tuple[int, dict]:
     status, body = http_get(f"http://127.0.0.1:{port}/healthz")
     return status, json.loads(body)
