@@ -73,6 +73,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "run":
+            _export_credentials()
         config = load_config(args.config)
         configure_logging(args.log_level or config.logging.level, config.logging.format)
         install_exception_hooks()
@@ -84,6 +86,15 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_status
     except KeyboardInterrupt:
         return 130
+
+
+def _export_credentials() -> None:
+    """systemd LoadCredential= files -> the variables the LLM and chat clients read."""
+    from .service.systemd_unit import ServiceInstallError, export_credentials
+    try:
+        export_credentials()
+    except ServiceInstallError as exc:
+        raise BroadcasterError(str(exc)) from None
 
 
 def _scene(config: Config, name: str | None, size: str | None = None, fps: int | None = None) -> Scene:

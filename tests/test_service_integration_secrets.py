@@ -78,3 +78,36 @@ def test_srt_passphrase_is_masked_in_free_text_after_loading_the_config(tmp_path
                             text=True, env=run_env(), cwd=ROOT, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "the passphrase is ***"
+
+
+def test_systemd_credentials_reach_the_stages_and_never_the_log(nginx, tmp_path):
+    """LoadCredential= files as systemd hands them over: the stream key publishes, the OpenAI
+    key is exported as OPENAI_API_KEY for the LLM client, neither is printed."""
+    from broadcaster.service.systemd_unit import export_credentials
+
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / "stream_key").write_text(STREAM_KEY + "\n")
+    (creds / "openai_api_key").write_text(OPENAI_KEY + "\n")
+    env = {"CREDENTIALS_DIRECTORY": str(creds)}
+    assert export_credentials(env) == ["OPENAI_API_KEY"]
+    assert env["OPENAI_API_KEY"] == OPENAI_KEY
+    env = {"CREDENTIALS_DIRECTORY": str(creds), "OPENAI_API_KEY": "from-environment-file"}
+    assert export_credentials(env) == [] and env["OPENAI_API_KEY"] == "from-environment-file"
+
+    port = free_port()
+    config = write_config(tmp_path / "config.yaml",
+                          output={"url": f"rtmp://127.0.0.1:{nginx.port}/live"},
+                          control={"port": port})
+    proc = start_broadcaster("run", "-c", str(config), "--log-level", "debug", "--size", "320x240",
+                             env=run_env(CREDENTIALS_DIRECTORY=str(creds)))
+    try:
+        wait_for(lambda: healthz(port)[0] == 200, 15, what="on air")
+        time.sleep(1)
+        scraped = metrics_text(port)
+    finally:
+        out, err = stop(proc)
+    assert proc.returncode == 0, err
+    assert nginx.recordings(STREAM_KEY), "the stream key credential was not used to publish"
+    for secret in (STREAM_KEY, OPENAI_KEY):
+        assert secret not in out + err + scraped, secret

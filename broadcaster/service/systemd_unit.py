@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import IO
 
@@ -194,6 +194,29 @@ def read_credentials(env: Mapping[str, str] | None = None) -> dict[str, str]:
         if value is not None:
             found[name] = value
     return found
+
+
+# The environment variable each stage reads a credential from (stream_key is read by config).
+CREDENTIAL_ENV = {"openai_api_key": "OPENAI_API_KEY", "twitch_oauth_token": "TWITCH_OAUTH_TOKEN"}
+
+
+def export_credentials(env: MutableMapping[str, str] | None = None) -> list[str]:
+    """Put systemd credentials where the stages look for them (OPENAI_API_KEY, ...).
+
+    The unit hands openai_api_key and twitch_oauth_token through LoadCredential=, but the
+    LLM and IRC clients read environment variables; a variable already set (EnvironmentFile=)
+    wins. Returns the variables set. Values are registered with redact by read_credential.
+    """
+    env = os.environ if env is None else env
+    exported = []
+    for name, variable in CREDENTIAL_ENV.items():
+        if env.get(variable):
+            continue
+        value = read_credential(name, env)
+        if value:
+            env[variable] = value
+            exported.append(variable)
+    return exported
 
 
 def default_binary() -> str:
