@@ -61,3 +61,13 @@ def test_bandwidth_measure_reads_a_running_broadcaster(nginx, tmp_path):
     # and no more than the configured ceiling allows (600 video + 128 audio + overhead)
     assert measured <= 1.3 * (600 + 128)
     assert _row(result.stdout, "llm", "down")[-1] == 0      # no LLM in this run: nothing measured
+
+
+def test_bandwidth_measure_without_a_running_broadcaster_is_a_clear_error(tmp_path):
+    port = free_port()
+    config = write_config(tmp_path / "config.yaml", control={"port": port})
+    result = run_broadcaster("bandwidth", "-c", str(config), "--measure", "1", timeout=30)
+    assert result.returncode == 1
+    assert f"cannot read http://127.0.0.1:{port}/metrics" in result.stderr
+    assert "running `broadcaster run`" in result.stderr
+    assert "Traceback" not in result.stderr
