@@ -1,0 +1,238 @@
+"""Rate control: pick the encoder bitrate from measurements of the upstream link.
+
+A pure policy: feed update() one LinkSample per tick (with `now`), get a RateDecision back.
+Nothing here reads a clock or a socket, so it is tested with plain numbers.
+
+How it beats OBS's dynamic bitrate (cuts of 2-10 % at 200/400/700 ms of queue, +20 % every
+4 s) and Belabox (unacked packets vs RTT thresholds, constant creep):
+- While a queue stands, the measured drain rate IS the link capacity. A cut goes straight to
+  that capacity minus what drains the standing queue within `drain_time_s`, in one step,
+  instead of a ladder of small percentage cuts.
+- The encoder answers a new bitrate only after 0.5-1 s (x264 VBV), so a queue that keeps
+  growing past `emergency_delay_ms` is met with frame-rate reduction (fps_divisor), which
+  acts on the next frame; it is lifted as soon as the queue is back under control.
+- Increase is gated: only when the queue is short, no overuse was seen recently, and the
+  link carried what was asked. Below the last measured capacity it returns there quickly
+  (exponential approach); at it, it holds, then probes with an accelerating ramp, so a link
+  that widened is found within seconds while a stable one sees only small, rare probes.
+- When even the floor bitrate does not fit, the bitrate goes below the floor together with
+  a frame-rate divisor (each frame keeps floor quality); audio is never dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LinkSample:
+    """One measurement of the upstream link, taken at `now` (seconds, monotonic)."""
+
+    now: float
+    send_rate_kbps: float       # measured drain: bytes the link actually carried, smoothed
+    queue_delay_ms: float       # queued-but-undelivered data, in ms at the drain rate
+    rtt_ms: float | None = None
+    lost_packets: int = 0       # losses/retransmissions since the previous sample
+    dropped_packets: int = 0    # sender-side drops since the previous sample (data never sent)
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """What the encoder should do from now on."""
+
+    video_kbps: int             # set codec_context.bit_rate = video_kbps * 1000
+    fps_divisor: int = 1        # encode only frames with frame_index % fps_divisor == 0
+    drop_video: bool = False    # the link cannot carry even a trickle of video: audio only
+    reason: str = "hold"        # start|hold|recover|probe|ramp|cut|emergency|floor (for logs)
+    link_target_kbps: float = 0.0
+    capacity_kbps: float | None = None   # last measured link capacity, if known
+
+
+@dataclass(frozen=True)
+class RateControlConfig:
+    """Limits and tuning. Bitrates are video kbps unless named link_*."""
+
+    floor_kbps: float
+    ceiling_kbps: float
+    start_kbps: float | None = None      # default: the ceiling
+    audio_kbps: float = 128.0            # always carried, counted in the link budget
+    overhead: float = 0.06               # container + transport bytes over (video + audio)
+    max_fps_divisor: int = 4
+    low_delay_ms: float = 40.0           # increase only with less queue than this
+    high_delay_ms: float = 120.0         # overuse: cut
+    probe_fail_delay_ms: float = 50.0    # overuse while probing above the known capacity
+    emergency_delay_ms: float = 300.0    # still growing past this: reduce the frame rate
+    drain_time_s: float = 0.8            # cut deep enough to drain a standing queue in this time
+    cut_holdoff_s: float = 0.6           # the encoder needs this long to show a cut
+    increase_holdoff_s: float = 1.0      # no increase this soon after an overuse
+    recover_tau_s: float = 1.2           # time constant of the return to known capacity
+    probe_wait_s: float = 3.0            # hold at capacity this long before probing
+    probe_wait_max_s: float = 5.0
+    probe_rate: float = 0.05             # probe ramp starts at +5 %/s and doubles each second
+    fast_rate: float = 0.40              # ramp ceiling once the link is known to have widened
+    utilisation_gate: float = 0.8        # increase only if the link carried this share of target
+    capacity_margin: float = 0.92        # hold at this share of the measured capacity
+
+    def __post_init__(self) -> None:
+        if not (0 < self.floor_kbps <= self.ceiling_kbps):
+            raise ValueError(f"rate control: need 0 < floor_kbps ({self.floor_kbps}) <= "
+                             f"ceiling_kbps ({self.ceiling_kbps})")
+        if self.start_kbps is not None and not (self.floor_kbps <= self.start_kbps <= self.ceiling_kbps):
+            raise ValueError(f"rate control: start_kbps ({self.start_kbps}) must lie between "
+                             f"floor_kbps and ceiling_kbps")
+        if self.audio_kbps < 0 or not (0 <= self.overhead < 1):
+            raise ValueError("rate control: audio_kbps must be >= 0 and overhead in [0, 1)")
+        if self.max_fps_divisor < 1:
+            raise ValueError("rate control: max_fps_divisor must be >= 1")
+        if not (0 < self.low_delay_ms < self.high_delay_ms < self.emergency_delay_ms):
+            raise ValueError("rate control: need 0 < low_delay_ms < high_delay_ms < emergency_delay_ms")
+
+    def link_kbps(self, video_kbps: float) -> float:
+        return (video_kbps + self.audio_kbps) * (1 + self.overhead)
+
+    def video_kbps_for(self, link_kbps: float) -> float:
+        return link_kbps / (1 + self.overhead) - self.audio_kbps
+
+
+@dataclass
+class _State:
+    target: float                          # link kbps
+    capacity: float | None = None          # link kbps measured while a queue stood
+    capacity_at: float = -math.inf
+    last_cut: float = -math.inf
+    last_overuse: float = -math.inf
+    plateau_since: float | None = None     # when the target reached the known capacity
+    probe_since: float | None = None
+    probe_wait: float = 0.0
+    widened: bool = False                  # a probe went well past the old capacity
+    fps_divisor: int = 1
+    last_now: float | None = None
+    delays: deque = field(default_factory=lambda: deque(maxlen=64))
+
+
+class RateController:
+    """Delay-gradient rate control with a drain-aware cut. See the module docstring."""
+
+    def __init__(self, config: RateControlConfig) -> None:
+        self.config = config
+        start = config.start_kbps if config.start_kbps is not None else config.ceiling_kbps
+        self._s = _State(target=config.link_kbps(start), probe_wait=config.probe_wait_s)
+
+    @property
+    def capacity_kbps(self) -> float | None:
+        """Last link capacity measured while a queue stood (link kbps), or None."""
+        return self._s.capacity
+
+    def update(self, sample: LinkSample, current_video_kbps: float | None = None) -> RateDecision:
+        """Take one measurement; return the bitrate (and frame-rate divisor) to use now.
+
+        current_video_kbps is what the encoder runs at now, if the core changed or clamped
+        it; None means "what I decided last time".
+        """
+        c, s = self.config, self._s
+        now = sample.now
+        dt = 0.0 if s.last_now is None else max(0.0, now - s.last_now)
+        s.last_now = now
+        if current_video_kbps is not None:
+            s.target = c.link_kbps(current_video_kbps)
+        d = max(0.0, sample.queue_delay_ms)
+        drain = max(0.0, sample.send_rate_kbps)
+        s.delays.append((now, d))
+        trend = self._delay_trend(now)          # ms of queue per second, positive = growing
+
+        # A standing queue means the link is saturated: what drains is its capacity.
+        if d > c.low_delay_ms and drain > 0:
+            if now - s.capacity_at > 2.0 or s.capacity is None:
+                s.capacity = drain
+            else:
+                s.capacity += 0.3 * (drain - s.capacity)
+            s.capacity_at = now
+
+        probing = s.probe_since is not None
+        overuse = (d > c.high_delay_ms or sample.dropped_packets > 0
+                   or (probing and d > c.probe_fail_delay_ms and trend > 0))
+        reason = "hold"
+        if overuse:
+            s.last_overuse = now
+            growing = trend > -c.high_delay_ms / 2 if d < c.emergency_delay_ms else trend >= 0
+            if now - s.last_cut >= c.cut_holdoff_s and (growing or sample.dropped_packets > 0):
+                ref = drain if drain > 0 else s.target
+                frac = min(0.5, (d / 1000.0) / c.drain_time_s)
+                new = min(s.target * 0.9, ref * (1.0 - frac))
+                if probing and s.capacity is not None and s.target > s.capacity * 0.95:
+                    s.probe_wait = min(c.probe_wait_max_s, s.probe_wait * 1.5)
+                s.target = new
+                s.last_cut = now
+                s.probe_since = None
+                s.plateau_since = None
+                s.widened = False
+                reason = "cut"
+        elif d < c.low_delay_ms and now - s.last_overuse >= c.increase_holdoff_s and dt > 0:
+            kept_up = drain >= c.utilisation_gate * s.target
+            if kept_up:
+                reason = self._increase(now, dt)
+        # Fast actuator: the encoder takes 0.5-1 s to show a cut, frames can be skipped now.
+        if d > c.emergency_delay_ms and trend >= 0:
+            s.fps_divisor = min(c.max_fps_divisor, max(2, s.fps_divisor + (1 if d > 2 * c.emergency_delay_ms else 0)))
+            reason = "emergency"
+        elif d < c.high_delay_ms:
+            s.fps_divisor = 1
+        return self._decide(reason)
+
+    # ------------------------------------------------------------------------------------
+    def _delay_trend(self, now: float) -> float:
+        """Slope of queue delay over the last ~0.3 s, in ms per second."""
+        pts = [(t, v) for t, v in self._s.delays if now - t <= 0.3]
+        if len(pts) < 2 or pts[-1][0] - pts[0][0] <= 0:
+            return 0.0
+        (t0, v0), (t1, v1) = pts[0], pts[-1]
+        return (v1 - v0) / (t1 - t0)
+
+    def _increase(self, now: float, dt: float) -> str:
+        c, s = self.config, self._s
+        ceiling = c.link_kbps(c.ceiling_kbps)
+        if s.target >= ceiling:
+            s.target = ceiling
+            return "hold"
+        if s.capacity is None or s.widened:
+            s.target = min(ceiling, s.target * (1 + c.fast_rate) ** dt)
+            return "ramp"
+        level = c.capacity_margin * s.capacity
+        if s.target < level * 0.98 and s.probe_since is None:
+            s.target += (level - s.target) * (1 - math.exp(-dt / c.recover_tau_s))
+            return "recover"
+        if s.probe_since is None:
+            if s.plateau_since is None:
+                s.plateau_since = now
+            if now - s.plateau_since < s.probe_wait:
+                return "hold"
+            s.probe_since = now
+        elapsed = now - s.probe_since
+        rate = min(c.fast_rate, c.probe_rate * 2 ** elapsed)
+        s.target = min(ceiling, s.target * (1 + rate) ** dt)
+        if s.target > 1.15 * s.capacity:
+            s.widened = True             # the old capacity is stale: the link grew
+            s.probe_wait = c.probe_wait_s
+        return "probe"
+
+    def _decide(self, reason: str) -> RateDecision:
+        c, s = self.config, self._s
+        floor_link = c.link_kbps(c.floor_kbps)
+        s.target = max(s.target, c.link_kbps(c.floor_kbps / c.max_fps_divisor))
+        video = c.video_kbps_for(s.target)
+        divisor = s.fps_divisor
+        drop_video = False
+        if s.target < floor_link:
+            # Even the floor does not fit: fewer frames, each at floor quality.
+            need = max(1, math.ceil(c.floor_kbps / max(video, 1e-6)))
+            divisor = max(divisor, min(c.max_fps_divisor, need))
+            if need > c.max_fps_divisor and s.capacity is not None and \
+                    s.capacity < c.link_kbps(c.floor_kbps / c.max_fps_divisor):
+                drop_video = True
+            reason = "floor" if reason in ("hold", "recover", "probe", "ramp") else reason
+        video = min(c.ceiling_kbps, max(video, c.floor_kbps / c.max_fps_divisor))
+        return RateDecision(video_kbps=int(round(video)), fps_divisor=divisor,
+                            drop_video=drop_video, reason=reason, link_target_kbps=s.target,
+                            capacity_kbps=s.capacity)
