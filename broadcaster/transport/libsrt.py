@@ -52,6 +52,7 @@ SRT_ECONNLOST = 2001
 SRT_ENOCONN = 2002
 SRT_EINVSOCK = 5004
 SRT_EASYNCSND = 6001
+SRT_EASYNCRCV = 6002
 SRT_ETIMEOUT = 6003
 CONNECTION_GONE_ERRORS = frozenset({SRT_ECONNFAIL, SRT_ECONNLOST, SRT_ENOCONN, SRT_EINVSOCK})
 
@@ -69,6 +70,7 @@ _REJECT_TEXT = {
     14: "packet filter mismatch", 15: "group mismatch", 16: "connection timed out",
 }
 
+_LOG_CRIT = 2  # syslog level
 SRT_LIVE_PAYLOAD = 1316  # 7 MPEG-TS packets, libsrt's default live payload size
 
 
@@ -294,8 +296,11 @@ def startup() -> None:
     global _users
     srt = _load()
     with _lib_lock:
-        if _users == 0 and srt.srt_startup() < 0:
-            raise SrtError("srt_startup failed: " + last_error_str())
+        if _users == 0:
+            if srt.srt_startup() < 0:
+                raise SrtError("srt_startup failed: " + last_error_str())
+            # libsrt prints every failed call to stderr; failures reach us as SrtError.
+            srt.srt_setloglevel(_LOG_CRIT)
         _users += 1
 
 

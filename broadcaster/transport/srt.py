@@ -27,6 +27,7 @@ TS_PACKET = 188
 _NULL_TS_PACKET = bytes([0x47, 0x1F, 0xFF, 0x10]) + bytes([0xFF]) * 184  # PID 0x1FFF stuffing
 SEND_STALL_TIMEOUT_MS = 3000
 PEER_IDLE_TIMEOUT_MS = 5000
+CLOSE_LINGER_S = 1.0
 
 
 class SrtConnectError(ConnectionError):
@@ -120,12 +121,29 @@ class SrtSink:
                     if len(tail) % TS_PACKET == 0:
                         tail += _NULL_TS_PACKET * ((PAYLOAD - len(tail)) // TS_PACKET)
                     self._send(tail)
+                if self._lost is None:
+                    self._drain(CLOSE_LINGER_S)
             except SrtConnectionLost:
                 pass
             finally:
                 self._buf.clear()
                 self._sock.close()
                 libsrt.cleanup()
+
+    def _drain(self, limit_s: float) -> None:
+        # Live mode does not linger: wait (bounded) until the peer acknowledged the tail.
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            try:
+                if self._sock.bistats(clear=False).snd_buf_pkts == 0:
+                    # Acknowledged is not yet played out: the receiver holds packets for
+                    # its latency and drops them if we shut down first.
+                    time.sleep(min(max(0.0, deadline - time.monotonic()),
+                                   self.url.latency_ms / 1000.0 + 0.05))
+                    return
+            except SrtError:
+                return
+            time.sleep(0.01)
 
     def __enter__(self) -> "SrtSink":
         return self
@@ -162,16 +180,16 @@ class SrtSink:
             raise SrtConnectionLost(self._lost) from None
 
 
-def _connect_error(url: SrtUrl, sock: SrtSocket, exc: SrtError) -> SrtConnectError:
+def _connect_error(url: SrtUrl, sock: SrtSocket, exc: SrtError, timeout_ms: int) -> SrtConnectError:
     where = f"SRT connection to {url.display()}"
     if exc.srt_errno == libsrt.SRT_ECONNREJ:
         reason = sock.reject_reason()
         if reason == libsrt.SRT_REJ_TIMEOUT:
-            return SrtConnectError(f"{where} timed out after {url.connect_timeout_ms} ms "
+            return SrtConnectError(f"{where} timed out after {timeout_ms} ms "
                                    "(is a listener running there?)")
         return SrtConnectError(f"{where} rejected: {libsrt.reject_reason_text(reason)}")
     if exc.srt_errno == libsrt.SRT_ENOSERVER:
-        return SrtConnectError(f"{where} timed out after {url.connect_timeout_ms} ms "
+        return SrtConnectError(f"{where} timed out after {timeout_ms} ms "
                                "(is a listener running there?)")
     return SrtConnectError(f"{where} failed: {exc}")
 
@@ -208,7 +226,7 @@ def _open_caller(url: SrtUrl, timeout_ms: int) -> SrtSink:
         _configure(sock, url, timeout_ms)
         sock.connect(libsrt.sockaddr_for(url.host, url.port))
     except SrtError as exc:
-        err = _connect_error(url, sock, exc)
+        err = _connect_error(url, sock, exc, timeout_ms)
         sock.close()
         raise err from None
     return SrtSink(sock, url)
