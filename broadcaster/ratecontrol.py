@@ -36,6 +36,8 @@ class LinkSample:
     rtt_ms: float | None = None
     lost_packets: int = 0       # losses/retransmissions since the previous sample
     dropped_packets: int = 0    # sender-side drops since the previous sample (data never sent)
+    busy_rate_kbps: float | None = None  # drain measured only while a queue stood: the
+                                         # link's capacity (None: the link idled meanwhile)
 
 
 @dataclass(frozen=True)
@@ -60,18 +62,24 @@ class RateControlConfig:
     audio_kbps: float = 128.0            # always carried, counted in the link budget
     overhead: float = 0.06               # container + transport bytes over (video + audio)
     max_fps_divisor: int = 4
+    floor_tolerance: float = 0.85        # frame-rate cuts start below this share of the floor
     low_delay_ms: float = 40.0           # increase only with less queue than this
     high_delay_ms: float = 120.0         # overuse: cut
     probe_fail_delay_ms: float = 50.0    # overuse while probing above the known capacity
     emergency_delay_ms: float = 300.0    # still growing past this: reduce the frame rate
     drain_time_s: float = 0.8            # cut deep enough to drain a standing queue in this time
-    cut_holdoff_s: float = 0.6           # the encoder needs this long to show a cut
+    cut_holdoff_s: float = 0.3           # the encoder needs this long to show a cut
+    min_cut: float = 0.95                # every cut takes at least 5 %
+    standing_window_s: float = 0.3       # a queue that lasts this long is not a burst
+    growth_window_s: float = 0.15        # "growing" = rising steadily this long
+    capacity_gain: float = 0.3           # smoothing of capacity measurements
     increase_holdoff_s: float = 1.0      # no increase this soon after an overuse
     recover_tau_s: float = 1.2           # time constant of the return to known capacity
-    probe_wait_s: float = 3.0            # hold at capacity this long before probing
+    probe_wait_s: float = 2.0            # hold at capacity this long before probing
     probe_wait_max_s: float = 5.0
-    probe_rate: float = 0.05             # probe ramp starts at +5 %/s and doubles each second
-    fast_rate: float = 0.40              # ramp ceiling once the link is known to have widened
+    probe_rate: float = 0.10             # probe ramp starts at +10 %/s and doubles each second
+    fast_rate: float = 0.50              # fastest ramp (per second)
+    capacity_stale_s: float = 2.5        # probe only when no queue measured capacity this long
     utilisation_gate: float = 0.8        # increase only if the link carried this share of target
     capacity_margin: float = 0.92        # hold at this share of the measured capacity
 
@@ -106,14 +114,13 @@ class _State:
     plateau_since: float | None = None     # when the target reached the known capacity
     probe_since: float | None = None
     probe_wait: float = 0.0
-    widened: bool = False                  # a probe went well past the old capacity
     fps_divisor: int = 1
     last_now: float | None = None
-    delays: deque = field(default_factory=lambda: deque(maxlen=64))
+    delays: deque = field(default_factory=lambda: deque(maxlen=256))
 
 
 class RateController:
-    """Delay-gradient rate control with a drain-aware cut. See the module docstring."""
+    """Capacity-tracking rate control with a drain-aware cut. See the module docstring."""
 
     def __init__(self, config: RateControlConfig) -> None:
         self.config = config
@@ -140,55 +147,73 @@ class RateController:
         d = max(0.0, sample.queue_delay_ms)
         drain = max(0.0, sample.send_rate_kbps)
         s.delays.append((now, d))
-        trend = self._delay_trend(now)          # ms of queue per second, positive = growing
+        while s.delays and now - s.delays[0][0] > 1.0:
+            s.delays.popleft()
+        standing = min(v for t, v in s.delays if now - t <= c.standing_window_s)
+        growing = self._growing(now, d)
+        draining = self._draining(now, d)
 
-        # A standing queue means the link is saturated: what drains is its capacity.
-        if d > c.low_delay_ms and drain > 0:
-            if now - s.capacity_at > 2.0 or s.capacity is None:
-                s.capacity = drain
+        # While a queue stands the link is saturated: what drains then is its capacity.
+        # (A keyframe burst is such a moment, so capacity is re-measured every GOP for free.)
+        busy = sample.busy_rate_kbps
+        if busy is None and standing > c.low_delay_ms and drain > 0:
+            busy = drain
+        if busy is not None and busy > 0:
+            if s.capacity is None or now - s.capacity_at > 1.0:
+                s.capacity = busy
             else:
-                s.capacity += 0.3 * (drain - s.capacity)
+                s.capacity += c.capacity_gain * (busy - s.capacity)
             s.capacity_at = now
 
         probing = s.probe_since is not None
-        overuse = (d > c.high_delay_ms or sample.dropped_packets > 0
-                   or (probing and d > c.probe_fail_delay_ms and trend > 0))
+        overuse = ((standing > c.high_delay_ms and not draining) or (d > c.high_delay_ms and growing)
+                   or sample.dropped_packets > 0
+                   or (probing and standing > c.probe_fail_delay_ms))
         reason = "hold"
         if overuse:
             s.last_overuse = now
-            growing = trend > -c.high_delay_ms / 2 if d < c.emergency_delay_ms else trend >= 0
-            if now - s.last_cut >= c.cut_holdoff_s and (growing or sample.dropped_packets > 0):
-                ref = drain if drain > 0 else s.target
+            if now - s.last_cut >= c.cut_holdoff_s and (growing or sample.dropped_packets > 0
+                                                         or now - s.last_cut >= 2 * c.cut_holdoff_s):
+                fresh = s.capacity is not None and now - s.capacity_at <= 0.5
+                ref = s.capacity if fresh else (drain if drain > 0 else s.target)
                 frac = min(0.5, (d / 1000.0) / c.drain_time_s)
-                new = min(s.target * 0.9, ref * (1.0 - frac))
-                if probing and s.capacity is not None and s.target > s.capacity * 0.95:
+                new = min(s.target * c.min_cut, ref * (1.0 - frac))
+                if probing:
                     s.probe_wait = min(c.probe_wait_max_s, s.probe_wait * 1.5)
                 s.target = new
                 s.last_cut = now
                 s.probe_since = None
                 s.plateau_since = None
-                s.widened = False
                 reason = "cut"
-        elif d < c.low_delay_ms and now - s.last_overuse >= c.increase_holdoff_s and dt > 0:
-            kept_up = drain >= c.utilisation_gate * s.target
-            if kept_up:
+        elif standing < c.low_delay_ms and now - s.last_overuse >= c.increase_holdoff_s and dt > 0:
+            if drain >= c.utilisation_gate * s.target:      # the link carried what we asked
                 reason = self._increase(now, dt)
-        # Fast actuator: the encoder takes 0.5-1 s to show a cut, frames can be skipped now.
-        if d > c.emergency_delay_ms and trend >= 0:
-            s.fps_divisor = min(c.max_fps_divisor, max(2, s.fps_divisor + (1 if d > 2 * c.emergency_delay_ms else 0)))
+        # Fast actuator: skipping frames acts on the next frame, a new bitrate a bit later.
+        if d > c.emergency_delay_ms and growing:
+            s.fps_divisor = min(c.max_fps_divisor, max(2, s.fps_divisor))
             reason = "emergency"
         elif d < c.high_delay_ms:
             s.fps_divisor = 1
         return self._decide(reason)
 
     # ------------------------------------------------------------------------------------
-    def _delay_trend(self, now: float) -> float:
-        """Slope of queue delay over the last ~0.3 s, in ms per second."""
-        pts = [(t, v) for t, v in self._s.delays if now - t <= 0.3]
+    def _growing(self, now: float, d: float) -> bool:
+        """The queue rose steadily over the last growth_window_s (not a one-frame burst)."""
+        c = self.config
+        pts = [v for t, v in self._s.delays if now - t <= c.growth_window_s]
+        if len(pts) < 3:
+            return False
+        # Strictly rising at every tick: a keyframe is one jump followed by a fall.
+        return all(b > a for a, b in zip(pts, pts[1:])) and d - pts[0] > 10.0
+
+    def _draining(self, now: float, d: float) -> bool:
+        """The queue falls fast enough to be gone within drain_time_s (a burst, not overuse)."""
+        c = self.config
+        pts = [(t, v) for t, v in self._s.delays if now - t <= c.standing_window_s]
         if len(pts) < 2 or pts[-1][0] - pts[0][0] <= 0:
-            return 0.0
-        (t0, v0), (t1, v1) = pts[0], pts[-1]
-        return (v1 - v0) / (t1 - t0)
+            return False
+        slope = (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])   # ms per s
+        return slope < 0 and d + slope * c.drain_time_s < c.low_delay_ms
 
     def _increase(self, now: float, dt: float) -> str:
         c, s = self.config, self._s
@@ -196,40 +221,42 @@ class RateController:
         if s.target >= ceiling:
             s.target = ceiling
             return "hold"
-        if s.capacity is None or s.widened:
+        if s.capacity is None:
             s.target = min(ceiling, s.target * (1 + c.fast_rate) ** dt)
             return "ramp"
         level = c.capacity_margin * s.capacity
         if s.target < level * 0.98 and s.probe_since is None:
-            s.target += (level - s.target) * (1 - math.exp(-dt / c.recover_tau_s))
+            s.target = min(ceiling, s.target + (level - s.target) * (1 - math.exp(-dt / c.recover_tau_s)))
+            s.plateau_since = None
             return "recover"
         if s.probe_since is None:
             if s.plateau_since is None:
                 s.plateau_since = now
-            if now - s.plateau_since < s.probe_wait:
+            # Bursts (keyframes) that still make a queue keep the capacity figure fresh:
+            # then it is known and there is nothing to probe for.
+            fresh = now - s.capacity_at < c.capacity_stale_s
+            if fresh or now - s.plateau_since < s.probe_wait:
                 return "hold"
             s.probe_since = now
+        # No fresh capacity figure says there is more: probe, slowly at first.
         elapsed = now - s.probe_since
         rate = min(c.fast_rate, c.probe_rate * 2 ** elapsed)
         s.target = min(ceiling, s.target * (1 + rate) ** dt)
-        if s.target > 1.15 * s.capacity:
-            s.widened = True             # the old capacity is stale: the link grew
-            s.probe_wait = c.probe_wait_s
+        if s.target > 1.1 * s.capacity:
+            s.probe_wait = c.probe_wait_s        # the link grew: probing paid off
         return "probe"
 
     def _decide(self, reason: str) -> RateDecision:
         c, s = self.config, self._s
-        floor_link = c.link_kbps(c.floor_kbps)
         s.target = max(s.target, c.link_kbps(c.floor_kbps / c.max_fps_divisor))
         video = c.video_kbps_for(s.target)
         divisor = s.fps_divisor
         drop_video = False
-        if s.target < floor_link:
+        if video < c.floor_kbps * c.floor_tolerance:
             # Even the floor does not fit: fewer frames, each at floor quality.
             need = max(1, math.ceil(c.floor_kbps / max(video, 1e-6)))
             divisor = max(divisor, min(c.max_fps_divisor, need))
-            if need > c.max_fps_divisor and s.capacity is not None and \
-                    s.capacity < c.link_kbps(c.floor_kbps / c.max_fps_divisor):
+            if s.capacity is not None and s.capacity < c.link_kbps(c.floor_kbps / c.max_fps_divisor):
                 drop_video = True
             reason = "floor" if reason in ("hold", "recover", "probe", "ramp") else reason
         video = min(c.ceiling_kbps, max(video, c.floor_kbps / c.max_fps_divisor))

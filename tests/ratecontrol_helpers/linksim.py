@@ -50,6 +50,7 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
     queue_bits = 0.0
     drain_kbps = 0.0
     divisor = 1
+    last_busy, busy_kbps = -math.inf, 0.0
     tr = Trace()
     p_share = GOP / (GOP - 1 + I_FACTOR)
     for n in range(int(duration_s * FPS)):
@@ -72,10 +73,16 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
         queue_bits -= sent
         inst = sent / dt / 1000
         drain_kbps += (inst - drain_kbps) * (1 - math.exp(-dt / 0.25))
+        busy = None
+        if queue_bits > 0:                      # the link never idled during this tick
+            busy_kbps = inst if now - last_busy > 0.5 else busy_kbps + (inst - busy_kbps) * 0.5
+            last_busy = now
+            busy = busy_kbps
         delay = queue_bits / max(drain_kbps * 1000, 1.0) * 1000 if queue_bits > 0 else 0.0
         if controller is not None:
             dec = controller.update(LinkSample(now=now, send_rate_kbps=drain_kbps,
-                                               queue_delay_ms=delay, rtt_ms=40.0))
+                                               queue_delay_ms=delay, rtt_ms=40.0,
+                                               busy_rate_kbps=busy))
             pending.append((now + ENC_DELAY_S, float(dec.video_kbps)))
             divisor = dec.fps_divisor if not dec.drop_video else 10**9
         tr.t.append(now)
