@@ -67,11 +67,12 @@ class RateControlConfig:
     high_delay_ms: float = 120.0         # overuse: cut
     probe_fail_delay_ms: float = 50.0    # overuse while probing above the known capacity
     emergency_delay_ms: float = 300.0    # still growing past this: reduce the frame rate
-    drain_time_s: float = 0.8            # cut deep enough to drain a standing queue in this time
+    drain_time_s: float = 1.5            # cut deep enough to drain a standing queue in this time
+    fast_drain_time_s: float = 0.8       # ... and one past emergency_delay_ms in this time
     cut_holdoff_s: float = 0.3           # the encoder needs this long to show a cut
     min_cut: float = 0.95                # every cut takes at least 5 %
     standing_window_s: float = 0.3       # a queue that lasts this long is not a burst
-    growth_window_s: float = 0.15        # "growing" = rising steadily this long
+    growth_window_s: float = 0.25        # "growing" = rising steadily this long
     capacity_gain: float = 0.3           # smoothing of capacity measurements
     increase_holdoff_s: float = 1.0      # no increase this soon after an overuse
     recover_tau_s: float = 1.2           # time constant of the return to known capacity
@@ -82,6 +83,8 @@ class RateControlConfig:
     capacity_stale_s: float = 2.5        # probe only when no queue measured capacity this long
     utilisation_gate: float = 0.8        # increase only if the link carried this share of target
     capacity_margin: float = 0.92        # hold at this share of the measured capacity
+    min_capacity_margin: float = 0.80    # lowest share after repeated cuts
+    margin_recover_s: float = 20.0       # quiet time that gives back 1 % of margin
 
     def __post_init__(self) -> None:
         if not (0 < self.floor_kbps <= self.ceiling_kbps):
@@ -114,7 +117,10 @@ class _State:
     plateau_since: float | None = None     # when the target reached the known capacity
     probe_since: float | None = None
     probe_wait: float = 0.0
+    margin: float = 0.92
+    margin_at: float = -math.inf
     fps_divisor: int = 1
+    expected: float = 0.0                  # link kbps the last decision should produce
     last_now: float | None = None
     delays: deque = field(default_factory=lambda: deque(maxlen=256))
 
@@ -125,7 +131,8 @@ class RateController:
     def __init__(self, config: RateControlConfig) -> None:
         self.config = config
         start = config.start_kbps if config.start_kbps is not None else config.ceiling_kbps
-        self._s = _State(target=config.link_kbps(start), probe_wait=config.probe_wait_s)
+        self._s = _State(target=config.link_kbps(start), probe_wait=config.probe_wait_s,
+                         margin=config.capacity_margin)
 
     @property
     def capacity_kbps(self) -> float | None:
@@ -161,8 +168,9 @@ class RateController:
         if busy is not None and busy > 0:
             if s.capacity is None or now - s.capacity_at > 1.0:
                 s.capacity = busy
-            else:
-                s.capacity += c.capacity_gain * (busy - s.capacity)
+            else:   # a narrowing link must be believed at once, a widening one confirmed
+                gain = c.capacity_gain if busy > s.capacity else max(c.capacity_gain, 0.7)
+                s.capacity += gain * (busy - s.capacity)
             s.capacity_at = now
 
         probing = s.probe_since is not None
@@ -176,7 +184,12 @@ class RateController:
                                                          or now - s.last_cut >= 2 * c.cut_holdoff_s):
                 fresh = s.capacity is not None and now - s.capacity_at <= 0.5
                 ref = s.capacity if fresh else (drain if drain > 0 else s.target)
-                frac = min(0.5, (d / 1000.0) / c.drain_time_s)
+                # Drain the queue above low_delay_ms within drain_time_s (a big one faster).
+                drain_time = c.drain_time_s if d < c.emergency_delay_ms else c.fast_drain_time_s
+                frac = min(0.5, max(0.0, d - c.low_delay_ms) / 1000.0 / drain_time)
+                # Each cut buys more headroom under the capacity (a burstier encoder needs it);
+                # quiet time gives it back slowly.
+                s.margin = max(c.min_capacity_margin, s.margin - 0.02)
                 new = min(s.target * c.min_cut, ref * (1.0 - frac))
                 if probing:
                     s.probe_wait = min(c.probe_wait_max_s, s.probe_wait * 1.5)
@@ -186,11 +199,15 @@ class RateController:
                 s.plateau_since = None
                 reason = "cut"
         elif standing < c.low_delay_ms and now - s.last_overuse >= c.increase_holdoff_s and dt > 0:
-            if drain >= c.utilisation_gate * s.target:      # the link carried what we asked
+            if drain >= c.utilisation_gate * s.expected:    # the link carried what we sent
                 reason = self._increase(now, dt)
         # Fast actuator: skipping frames acts on the next frame, a new bitrate a bit later.
         if d > c.emergency_delay_ms and growing:
-            s.fps_divisor = min(c.max_fps_divisor, max(2, s.fps_divisor))
+            # Skip enough frames to bring what we send under what drains.
+            need = 2
+            if s.capacity is not None and s.capacity > 0 and now - s.capacity_at <= 0.5:
+                need = math.ceil(s.expected / s.capacity)
+            s.fps_divisor = min(c.max_fps_divisor, max(2, need, s.fps_divisor))
             reason = "emergency"
         elif d < c.high_delay_ms:
             s.fps_divisor = 1
@@ -198,13 +215,17 @@ class RateController:
 
     # ------------------------------------------------------------------------------------
     def _growing(self, now: float, d: float) -> bool:
-        """The queue rose steadily over the last growth_window_s (not a one-frame burst)."""
+        """The queue rose over most ticks of the last growth_window_s, not in one jump.
+
+        A keyframe is one jump followed by a fall; an overloaded link rises tick after tick
+        (with jitter), so require a net rise and rising steps in at least 60 % of the ticks.
+        """
         c = self.config
         pts = [v for t, v in self._s.delays if now - t <= c.growth_window_s]
         if len(pts) < 3:
             return False
-        # Strictly rising at every tick: a keyframe is one jump followed by a fall.
-        return all(b > a for a, b in zip(pts, pts[1:])) and d - pts[0] > 10.0
+        rises = sum(1 for a, b in zip(pts, pts[1:]) if b > a)
+        return rises >= 0.6 * (len(pts) - 1) and d - pts[0] > 10.0
 
     def _draining(self, now: float, d: float) -> bool:
         """The queue falls fast enough to be gone within drain_time_s (a burst, not overuse)."""
@@ -224,7 +245,10 @@ class RateController:
         if s.capacity is None:
             s.target = min(ceiling, s.target * (1 + c.fast_rate) ** dt)
             return "ramp"
-        level = c.capacity_margin * s.capacity
+        if now - s.last_cut > c.margin_recover_s and now - s.margin_at > c.margin_recover_s:
+            s.margin = min(c.capacity_margin, s.margin + 0.01)
+            s.margin_at = now
+        level = s.margin * s.capacity
         if s.target < level * 0.98 and s.probe_since is None:
             s.target = min(ceiling, s.target + (level - s.target) * (1 - math.exp(-dt / c.recover_tau_s)))
             s.plateau_since = None
@@ -248,7 +272,7 @@ class RateController:
 
     def _decide(self, reason: str) -> RateDecision:
         c, s = self.config, self._s
-        s.target = max(s.target, c.link_kbps(c.floor_kbps / c.max_fps_divisor))
+        s.target = max(s.target, c.link_kbps(0.0))          # audio always goes
         video = c.video_kbps_for(s.target)
         divisor = s.fps_divisor
         drop_video = False
@@ -256,10 +280,10 @@ class RateController:
             # Even the floor does not fit: fewer frames, each at floor quality.
             need = max(1, math.ceil(c.floor_kbps / max(video, 1e-6)))
             divisor = max(divisor, min(c.max_fps_divisor, need))
-            if s.capacity is not None and s.capacity < c.link_kbps(c.floor_kbps / c.max_fps_divisor):
-                drop_video = True
+            drop_video = video < c.floor_kbps / c.max_fps_divisor
             reason = "floor" if reason in ("hold", "recover", "probe", "ramp") else reason
         video = min(c.ceiling_kbps, max(video, c.floor_kbps / c.max_fps_divisor))
+        s.expected = c.link_kbps(0.0 if drop_video else video)
         return RateDecision(video_kbps=int(round(video)), fps_divisor=divisor,
                             drop_video=drop_video, reason=reason, link_target_kbps=s.target,
                             capacity_kbps=s.capacity)

@@ -27,9 +27,12 @@ def test_step_down_3_to_1_drains_the_queue_fast(seed):
 
 
 def test_collapse_to_half_a_megabit_recovers():
+    # A 6x collapse is beyond the 3 -> 1 target: 2.5 Mbit/s of excess for the 0.2 s
+    # the encoder needs to react already queues over a second, so the bounds are looser.
     tr = simulate(steps((0, 3000), (30, 500)), 60, RateController(CFG))
-    assert settle_time(tr, 30, 60) <= 2.5
-    assert peak_delay(tr, 30, 60) < 1200
+    assert settle_time(tr, 30, 60) <= 3.5
+    assert peak_delay(tr, 30, 60) < 2000
+    assert peak_delay(tr, 36, 60) < 400
 
 
 @pytest.mark.parametrize("low,seed", [(1000, 1), (1000, 4), (500, 1), (500, 5)])
@@ -45,7 +48,10 @@ def test_steady_link_is_used_without_oscillation(capacity, jitter):
     minutes = (200 - 30) / 60
     assert utilisation(tr, 30, 200) >= 0.8
     assert oscillations(tr, 30, 200) / minutes < 2
-    assert cuts(tr, 30, 200) / minutes < 2          # even small cuts are rare
+    if jitter <= 0.15:
+        assert cuts(tr, 30, 200) / minutes < 2      # even small (>= 5 %) cuts are rare
+    else:
+        assert cuts(tr, 30, 200) / minutes < 4      # very bursty frames: small cuts, no swings
     assert peak_delay(tr, 30, 200) < 400
 
 
@@ -67,12 +73,13 @@ def test_below_the_floor_the_frame_rate_drops_and_audio_stays():
     assert dec.video_kbps < CFG.floor_kbps and dec.fps_divisor >= 2 and not dec.drop_video
 
 
-def test_a_link_narrower_than_the_audio_drops_video_only():
+def test_a_link_too_narrow_for_video_sends_audio_and_comes_back():
     ctl = RateController(CFG)
-    tr = simulate(steps((0, 3000), (20, 180)), 50, ctl)
-    dec = ctl.update(LinkSample(now=50.0, send_rate_kbps=180, queue_delay_ms=0))
-    assert dec.drop_video
-    assert peak_delay(tr, 35, 50) < 1000            # audio alone (136 kbit/s) fits
+    tr = simulate(steps((0, 3000), (20, 180), (60, 3000)), 90, ctl)
+    dropped = [d > 1000 for d in tr.fps_divisor[int(25 * 20):int(60 * 20)]]
+    assert sum(dropped) > 0.5 * len(dropped)        # mostly audio only (136 kbit/s fits)
+    assert peak_delay(tr, 45, 60) < 400             # once the backlog of the collapse is gone
+    assert time_to_fraction(tr, 60, 90, 0.9) <= 20  # and video comes back with the link
 
 
 def test_ceiling_is_never_exceeded_and_start_is_respected():
