@@ -75,10 +75,10 @@ class RateControlConfig:
     growth_window_s: float = 0.25        # "growing" = rising steadily this long
     capacity_gain: float = 0.3           # smoothing of capacity measurements
     increase_holdoff_s: float = 1.0      # no increase this soon after an overuse
-    recover_tau_s: float = 1.2           # time constant of the return to known capacity
+    recover_tau_s: float = 0.8           # time constant of the return to known capacity
     probe_wait_s: float = 2.0            # hold at capacity this long before probing
-    probe_wait_max_s: float = 5.0
-    probe_rate: float = 0.10             # probe ramp starts at +10 %/s and doubles each second
+    probe_wait_max_s: float = 4.0
+    probe_rate: float = 0.15             # probe ramp starts at +15 %/s and doubles each second
     fast_rate: float = 0.50              # fastest ramp (per second)
     capacity_stale_s: float = 2.5        # probe only when no queue measured capacity this long
     utilisation_gate: float = 0.8        # increase only if the link carried this share of target
@@ -166,6 +166,8 @@ class RateController:
         if busy is None and standing > c.low_delay_ms and drain > 0:
             busy = drain
         if busy is not None and busy > 0:
+            if s.capacity is not None and not 0.75 < busy / s.capacity < 1.33:
+                s.margin = c.capacity_margin         # a different link: start afresh
             if s.capacity is None or now - s.capacity_at > 1.0:
                 s.capacity = busy
             else:   # a narrowing link must be believed at once, a widening one confirmed
@@ -187,9 +189,11 @@ class RateController:
                 # Drain the queue above low_delay_ms within drain_time_s (a big one faster).
                 drain_time = c.drain_time_s if d < c.emergency_delay_ms else c.fast_drain_time_s
                 frac = min(0.5, max(0.0, d - c.low_delay_ms) / 1000.0 / drain_time)
-                # Each cut buys more headroom under the capacity (a burstier encoder needs it);
-                # quiet time gives it back slowly.
-                s.margin = max(c.min_capacity_margin, s.margin - 0.02)
+                # A cut while sitting at the plateau means the encoder is burstier than the
+                # headroom allows: keep more headroom (quiet time gives it back slowly).
+                if (not probing and s.capacity is not None
+                        and s.target >= 0.97 * s.margin * s.capacity):
+                    s.margin = max(c.min_capacity_margin, s.margin - 0.02)
                 new = min(s.target * c.min_cut, ref * (1.0 - frac))
                 if probing:
                     s.probe_wait = min(c.probe_wait_max_s, s.probe_wait * 1.5)
@@ -248,6 +252,8 @@ class RateController:
         if now - s.last_cut > c.margin_recover_s and now - s.margin_at > c.margin_recover_s:
             s.margin = min(c.capacity_margin, s.margin + 0.01)
             s.margin_at = now
+        if s.probe_since is not None and s.capacity_at > s.probe_since:
+            s.probe_since = None                 # the probe made a queue: capacity measured
         level = s.margin * s.capacity
         if s.target < level * 0.98 and s.probe_since is None:
             s.target = min(ceiling, s.target + (level - s.target) * (1 - math.exp(-dt / c.recover_tau_s)))
