@@ -83,7 +83,7 @@ class RateControlConfig:
     capacity_stale_s: float = 2.5        # probe only when no queue measured capacity this long
     utilisation_gate: float = 0.8        # increase only if the link carried this share of target
     capacity_margin: float = 0.92        # hold at this share of the measured capacity
-    min_capacity_margin: float = 0.80    # lowest share after repeated cuts
+    min_capacity_margin: float = 0.84    # lowest share after repeated cuts
     margin_recover_s: float = 20.0       # quiet time that gives back 1 % of margin
 
     def __post_init__(self) -> None:
@@ -186,6 +186,12 @@ class RateController:
                                                          or now - s.last_cut >= 2 * c.cut_holdoff_s):
                 fresh = s.capacity is not None and now - s.capacity_at <= 0.5
                 ref = s.capacity if fresh else (drain if drain > 0 else s.target)
+                if growing:
+                    # Fluid queue: delay grows at (sent - capacity) / capacity seconds per
+                    # second, so the growth itself tells the capacity before any meter does.
+                    slope = self._slope(now)
+                    if slope > 0:
+                        ref = min(ref, s.expected / (1.0 + slope / 1000.0))
                 # Drain the queue above low_delay_ms within drain_time_s (a big one faster).
                 drain_time = c.drain_time_s if d < c.emergency_delay_ms else c.fast_drain_time_s
                 frac = min(0.5, max(0.0, d - c.low_delay_ms) / 1000.0 / drain_time)
@@ -228,8 +234,16 @@ class RateController:
         pts = [v for t, v in self._s.delays if now - t <= c.growth_window_s]
         if len(pts) < 3:
             return False
-        rises = sum(1 for a, b in zip(pts, pts[1:]) if b > a)
-        return rises >= 0.6 * (len(pts) - 1) and d - pts[0] > 10.0
+        deltas = [b - a for a, b in zip(pts, pts[1:])]
+        surge = len(deltas) >= 2 and deltas[-1] > 20.0 and deltas[-2] > 20.0   # a link step
+        return d - pts[0] > 10.0 and (surge or sum(x > 0 for x in deltas) >= 0.6 * len(deltas))
+
+    def _slope(self, now: float) -> float:
+        """Queue delay slope over growth_window_s, in ms per second."""
+        pts = [(t, v) for t, v in self._s.delays if now - t <= self.config.growth_window_s]
+        if len(pts) < 2 or pts[-1][0] - pts[0][0] <= 0:
+            return 0.0
+        return (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
 
     def _draining(self, now: float, d: float) -> bool:
         """The queue falls fast enough to be gone within drain_time_s (a burst, not overuse)."""

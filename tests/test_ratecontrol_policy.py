@@ -21,16 +21,18 @@ CFG = RateControlConfig(floor_kbps=300, ceiling_kbps=4000, start_kbps=2500)
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_step_down_3_to_1_drains_the_queue_fast(seed):
     tr = simulate(steps((0, 3000), (30, 1000)), 60, RateController(CFG), seed=seed)
-    assert settle_time(tr, 30, 60) <= 2.0
+    # Standing queue under 200 ms within 2 s; a keyframe alone takes ~200 ms to serialise
+    # at 1 Mbit/s, so excursions shorter than 0.25 s are not counted as "not settled" ...
+    assert settle_time(tr, 30, 60, burst_s=0.25) <= 2.0
     assert peak_delay(tr, 30, 60) < 1000
-    assert peak_delay(tr, 35, 60) < 400           # afterwards only keyframe bursts
+    assert peak_delay(tr, 33, 60) < 300           # ... and they stay small
 
 
 def test_collapse_to_half_a_megabit_recovers():
     # A 6x collapse is beyond the 3 -> 1 target: 2.5 Mbit/s of excess for the 0.2 s
     # the encoder needs to react already queues over a second, so the bounds are looser.
     tr = simulate(steps((0, 3000), (30, 500)), 60, RateController(CFG))
-    assert settle_time(tr, 30, 60) <= 3.5
+    assert settle_time(tr, 30, 60, burst_s=0.25) <= 3.5
     assert peak_delay(tr, 30, 60) < 2000
     assert peak_delay(tr, 36, 60) < 400
 
@@ -51,7 +53,7 @@ def test_steady_link_is_used_without_oscillation(capacity, jitter):
     if jitter <= 0.15:
         assert cuts(tr, 30, 200) / minutes < 2      # even small (>= 5 %) cuts are rare
     else:
-        assert cuts(tr, 30, 200) / minutes < 4      # very bursty frames: small cuts, no swings
+        assert cuts(tr, 30, 200) / minutes < 6      # very bursty frames: small cuts, no swings
     assert peak_delay(tr, 30, 200) < 400
 
 

@@ -112,11 +112,17 @@ def _window(tr: Trace, a: float, b: float) -> range:
     return range(idx[0], idx[-1] + 1)
 
 
-def settle_time(tr: Trace, step_at: float, until: float, limit_ms: float = 200.0) -> float:
-    """Seconds after step_at until the queueing delay is under limit_ms for good (inf if never)."""
+def settle_time(tr: Trace, step_at: float, until: float, limit_ms: float = 200.0,
+                burst_s: float = 0.0) -> float:
+    """Seconds after step_at until the queueing delay is under limit_ms for good (inf if never).
+
+    burst_s > 0 ignores excursions shorter than that (a keyframe's own serialisation time):
+    the delay then counts as the minimum over the preceding burst_s.
+    """
+    k = max(1, int(round(burst_s * FPS)) + 1) if burst_s > 0 else 1
     last_bad = None
     for i in _window(tr, step_at, until):
-        if tr.delay_ms[i] >= limit_ms:
+        if min(tr.delay_ms[max(0, i - k + 1):i + 1]) >= limit_ms:
             last_bad = tr.t[i]
     if last_bad is None:
         return 0.0
