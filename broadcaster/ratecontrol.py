@@ -81,7 +81,7 @@ class RateControlConfig:
     probe_rate: float = 0.15             # probe ramp starts at +15 %/s and doubles each second
     fast_rate: float = 0.50              # fastest ramp (per second)
     capacity_stale_s: float = 2.5        # probe only when no queue measured capacity this long
-    utilisation_gate: float = 0.8        # increase only if the link carried this share of target
+    utilisation_gate: float = 0.7        # increase only if the link carried this share of target
     capacity_margin: float = 0.92        # hold at this share of the measured capacity
     min_capacity_margin: float = 0.84    # lowest share after repeated cuts
     margin_recover_s: float = 20.0       # quiet time that gives back 1 % of margin
@@ -200,7 +200,8 @@ class RateController:
                 if (not probing and s.capacity is not None
                         and s.target >= 0.97 * s.margin * s.capacity):
                     s.margin = max(c.min_capacity_margin, s.margin - 0.02)
-                new = min(s.target * c.min_cut, ref * (1.0 - frac))
+                floor = 0.5 * (s.capacity if fresh else drain)   # noisy delays must not
+                new = min(s.target * c.min_cut, max(floor, ref * (1.0 - frac)))  # zero the rate
                 if probing:
                     s.probe_wait = min(c.probe_wait_max_s, s.probe_wait * 1.5)
                 s.target = new

@@ -98,6 +98,8 @@ def test_finds_the_fd_by_peer_and_reads_queue_and_drain(reader):
         assert 0.6 * read < drain_bytes < 1.6 * read, (drain_bytes, read)
         assert read > 0.5 * READ_RATE
         assert last.queue_delay_ms > 500             # notsent / drain: the hidden backlog
+        assert last.busy_rate_kbps is not None       # the sender never ran dry ...
+        assert 0.6 * read < last.busy_rate_kbps * 1000 / 8 < 1.6 * read   # ... so: capacity
     finally:
         client.close()
 

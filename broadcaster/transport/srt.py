@@ -12,6 +12,7 @@ reopen with its usual backoff. Listener mode waits for one caller (OBS, a relay)
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 
@@ -272,38 +273,52 @@ class SrtLinkMeter:
 
     Drain = bytes that left the sender buffer acknowledged (unique bytes sent minus the
     growth of the unacknowledged buffer minus sender drops). Queueing delay = the span of
-    unacknowledged data above the connection's lowest RTT (an idle link holds about one RTT).
+    unacknowledged data above the lowest RTT seen (an idle link holds about one RTT plus
+    the 10 ms ACK period). Busy rate = the drain over intervals that began and ended with
+    such a queue standing: the path's capacity. Sender drops (too-late packets) are passed
+    on as dropped_packets, which the controller treats as overuse.
     """
 
-    def __init__(self, smoothing_s: float = 0.5) -> None:
+    BUSY_QUEUE_MS = 30.0
+
+    def __init__(self, smoothing_s: float = 0.25) -> None:
         self._tau = smoothing_s
-        self._prev: tuple[float, SrtStats] | None = None
+        self._prev: tuple[float, SrtStats, float] | None = None
         self._drain_kbps: float | None = None
+        self._busy_kbps: float | None = None
+        self._busy_at = -math.inf
         self._min_rtt: float | None = None
 
     def sample(self, now: float, stats: SrtStats) -> LinkSample | None:
         """A LinkSample from this reading, or None for the first one (no interval yet)."""
-        prev = self._prev
-        self._prev = (now, stats)
         if stats.rtt_ms > 0:
             self._min_rtt = stats.rtt_ms if self._min_rtt is None else min(self._min_rtt, stats.rtt_ms)
-        if prev is None:
+        base = (self._min_rtt or 0.0) + 10.0
+        queue_ms = max(0.0, stats.snd_buf_ms - base)
+        prev = self._prev
+        self._prev = (now, stats, queue_ms)
+        if prev is None or now <= prev[0]:
             return None
-        t0, s0 = prev
+        t0, s0, q0 = prev
         dt = now - t0
-        if dt <= 0:
-            return None
         acked = ((stats.byte_sent_unique_total - s0.byte_sent_unique_total)
                  - (stats.snd_buf_bytes - s0.snd_buf_bytes)
                  - (stats.byte_snd_drop_total - s0.byte_snd_drop_total))
         inst = max(0.0, acked) * 8 / dt / 1000.0
+        gain = 1 - math.exp(-dt / self._tau)
         if self._drain_kbps is None:
             self._drain_kbps = inst
         else:
-            a = min(1.0, dt / self._tau)
-            self._drain_kbps += a * (inst - self._drain_kbps)
-        base = self._min_rtt or 0.0
+            self._drain_kbps += gain * (inst - self._drain_kbps)
+        busy = None
+        if q0 > self.BUSY_QUEUE_MS and queue_ms > self.BUSY_QUEUE_MS and inst > 0:
+            if self._busy_kbps is None or now - self._busy_at > 2 * self._tau + dt:
+                self._busy_kbps = inst
+            else:
+                self._busy_kbps += gain * (inst - self._busy_kbps)
+            self._busy_at = now
+            busy = self._busy_kbps
         return LinkSample(
-            now=now, send_rate_kbps=self._drain_kbps,
-            queue_delay_ms=max(0.0, stats.snd_buf_ms - base), rtt_ms=stats.rtt_ms,
-            lost_packets=stats.pkt_snd_loss, dropped_packets=stats.pkt_snd_drop)
+            now=now, send_rate_kbps=self._drain_kbps, queue_delay_ms=queue_ms,
+            rtt_ms=stats.rtt_ms, lost_packets=stats.pkt_snd_loss,
+            dropped_packets=stats.pkt_snd_drop, busy_rate_kbps=busy)

@@ -16,6 +16,7 @@ import math
 import os
 import socket
 import struct
+from collections import deque
 from dataclasses import dataclass
 
 from broadcaster.ratecontrol import LinkSample
@@ -211,31 +212,50 @@ def limit_send_buffer(handle: TcpSocketHandle, *, notsent_lowat: int | None = 64
 class TcpLinkMeter:
     """Successive TcpInfo readings -> LinkSamples for the rate controller.
 
-    Drain = bytes acknowledged per second (what the path carried), smoothed over
-    `smoothing_s`. Queueing delay = unsent bytes / drain + RTT above the path's minimum
-    (a queue at a bottleneck router shows up as RTT growth, not as unsent bytes).
+    ACKs arrive in lumps (delayed ACKs, receive-window updates), so rates are taken over a
+    sliding window of `window_s`, not per tick:
+    drain = bytes acknowledged per second over the window (what the path carried);
+    queueing delay = unsent bytes / drain + RTT above the path's minimum (a queue at a
+    bottleneck router shows up as RTT growth, not as unsent bytes);
+    busy rate = the acknowledged rate since unsent data has been waiting without a break
+    (at least `min_busy_s` of it): the sender never ran dry, so that is the path's capacity.
     """
 
-    def __init__(self, smoothing_s: float = 0.25) -> None:
-        self._tau = smoothing_s
-        self._prev: tuple[float, TcpInfo] | None = None
-        self._drain_kbps: float | None = None
+    def __init__(self, window_s: float = 0.5, min_busy_s: float = 0.2) -> None:
+        self._window = window_s
+        self._min_busy = min_busy_s
+        self._hist: deque[tuple[float, int]] = deque()     # (now, bytes_acked)
+        self._busy_since: tuple[float, int] | None = None   # first reading of the busy run
+        self._prev: TcpInfo | None = None
 
     def sample(self, now: float, info: TcpInfo) -> LinkSample | None:
+        """A LinkSample from this reading, or None for the first one (no interval yet)."""
         prev = self._prev
-        self._prev = (now, info)
-        if prev is None or now <= prev[0]:
-            return None
-        t0, i0 = prev
-        dt = now - t0
-        inst = max(0, info.bytes_acked - i0.bytes_acked) * 8 / dt / 1000.0
-        if self._drain_kbps is None:
-            self._drain_kbps = inst
+        self._prev = info
+        if info.notsent_bytes > 0:
+            if self._busy_since is None:
+                self._busy_since = (now, info.bytes_acked)
         else:
-            self._drain_kbps += (inst - self._drain_kbps) * (1 - math.exp(-dt / self._tau))
+            self._busy_since = None
+        self._hist.append((now, info.bytes_acked))
+        while len(self._hist) > 2 and now - self._hist[1][0] >= self._window:
+            self._hist.popleft()
+        t0, a0 = self._hist[0]
+        if prev is None or now <= t0:
+            return None
+        drain_kbps = max(0, info.bytes_acked - a0) * 8 / (now - t0) / 1000.0
+        busy = None
+        if self._busy_since is not None:
+            bt, ba = self._busy_since
+            if now - bt > self._window:          # use the recent part of a long busy run
+                bt, ba = t0, a0
+            if now - bt >= self._min_busy and info.bytes_acked > ba:
+                busy = (info.bytes_acked - ba) * 8 / (now - bt) / 1000.0
         # Early on (or when idle) the acked rate says little: fall back to the kernel's rate.
-        drain_bps = max(self._drain_kbps * 1000 / 8, float(info.delivery_rate), 1000.0)
+        drain_bps = max(drain_kbps * 1000 / 8, float(info.delivery_rate) if drain_kbps == 0 else 0.0,
+                        1000.0)
         standing_rtt = max(0.0, info.rtt_ms - info.min_rtt_ms) if info.min_rtt_ms > 0 else 0.0
         delay = info.notsent_bytes / drain_bps * 1000.0 + standing_rtt
-        return LinkSample(now=now, send_rate_kbps=self._drain_kbps, queue_delay_ms=delay,
-                          rtt_ms=info.rtt_ms, lost_packets=max(0, info.total_retrans - i0.total_retrans))
+        return LinkSample(now=now, send_rate_kbps=drain_kbps, queue_delay_ms=delay,
+                          rtt_ms=info.rtt_ms, busy_rate_kbps=busy,
+                          lost_packets=max(0, info.total_retrans - prev.total_retrans))
