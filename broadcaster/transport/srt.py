@@ -15,6 +15,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 
 from broadcaster.ratecontrol import LinkSample
 from broadcaster.transport import libsrt
@@ -272,53 +273,62 @@ class SrtLinkMeter:
     """Turns successive SrtSink.stats() readings into LinkSamples for the rate controller.
 
     Drain = bytes that left the sender buffer acknowledged (unique bytes sent minus the
-    growth of the unacknowledged buffer minus sender drops). Queueing delay = the span of
-    unacknowledged data above the lowest RTT seen (an idle link holds about one RTT plus
-    the 10 ms ACK period). Busy rate = the drain over intervals that began and ended with
-    such a queue standing: the path's capacity. Sender drops (too-late packets) are passed
-    on as dropped_packets, which the controller treats as overuse.
+    growth of the unacknowledged buffer minus sender drops), over a `window_s` window.
+    Queueing delay = the smaller of two views of the unacknowledged data, each less one
+    RTT + ACK period: its timespan (msSndBuf, the head packet's wait: zero for bytes just
+    written, but it climbs while a keyframe burst drains) and its size / drain (jumps once
+    per burst and falls, but counts bytes written a moment ago). Under real overload both
+    grow; a burst or the sampling moment moves only one of them.
+    Busy rate = the drain while such a queue stood without a break: the path's capacity.
+    Sender drops (too-late packets) are passed on as dropped_packets (overuse).
     """
 
     BUSY_QUEUE_MS = 30.0
 
-    def __init__(self, smoothing_s: float = 0.25) -> None:
-        self._tau = smoothing_s
-        self._prev: tuple[float, SrtStats, float] | None = None
-        self._drain_kbps: float | None = None
-        self._busy_kbps: float | None = None
-        self._busy_at = -math.inf
+    def __init__(self, window_s: float = 0.5, min_busy_s: float = 0.15) -> None:
+        self._window = window_s
+        self._min_busy = min_busy_s
+        self._hist: deque[tuple[float, int]] = deque()      # (now, bytes acknowledged)
+        self._busy_since: tuple[float, int] | None = None
+        self._acked = 0
+        self._prev: SrtStats | None = None
         self._min_rtt: float | None = None
 
     def sample(self, now: float, stats: SrtStats) -> LinkSample | None:
         """A LinkSample from this reading, or None for the first one (no interval yet)."""
+        prev = self._prev
+        self._prev = stats
         if stats.rtt_ms > 0:
             self._min_rtt = stats.rtt_ms if self._min_rtt is None else min(self._min_rtt, stats.rtt_ms)
-        base = (self._min_rtt or 0.0) + 10.0
-        queue_ms = max(0.0, stats.snd_buf_ms - base)
-        prev = self._prev
-        self._prev = (now, stats, queue_ms)
-        if prev is None or now <= prev[0]:
+        if prev is not None:
+            self._acked += max(0, (stats.byte_sent_unique_total - prev.byte_sent_unique_total)
+                               - (stats.snd_buf_bytes - prev.snd_buf_bytes)
+                               - (stats.byte_snd_drop_total - prev.byte_snd_drop_total))
+        self._hist.append((now, self._acked))
+        while len(self._hist) > 2 and now - self._hist[1][0] >= self._window:
+            self._hist.popleft()
+        t0, a0 = self._hist[0]
+        if prev is None or now <= t0:
             return None
-        t0, s0, q0 = prev
-        dt = now - t0
-        acked = ((stats.byte_sent_unique_total - s0.byte_sent_unique_total)
-                 - (stats.snd_buf_bytes - s0.snd_buf_bytes)
-                 - (stats.byte_snd_drop_total - s0.byte_snd_drop_total))
-        inst = max(0.0, acked) * 8 / dt / 1000.0
-        gain = 1 - math.exp(-dt / self._tau)
-        if self._drain_kbps is None:
-            self._drain_kbps = inst
-        else:
-            self._drain_kbps += gain * (inst - self._drain_kbps)
+        drain_kbps = (self._acked - a0) * 8 / (now - t0) / 1000.0
+        drain_bps = max(drain_kbps * 1000 / 8, 1000.0)
+        base_ms = (self._min_rtt or 0.0) + 10.0          # one RTT + the 10 ms ACK period
+        in_flight = drain_bps * base_ms / 1000.0
+        backlog_ms = max(0.0, stats.snd_buf_bytes - in_flight) / drain_bps * 1000.0
+        sojourn_ms = max(0.0, stats.snd_buf_ms - base_ms)
+        queue_ms = min(backlog_ms, sojourn_ms)
         busy = None
-        if q0 > self.BUSY_QUEUE_MS and queue_ms > self.BUSY_QUEUE_MS and inst > 0:
-            if self._busy_kbps is None or now - self._busy_at > 2 * self._tau + dt:
-                self._busy_kbps = inst
-            else:
-                self._busy_kbps += gain * (inst - self._busy_kbps)
-            self._busy_at = now
-            busy = self._busy_kbps
+        if queue_ms > self.BUSY_QUEUE_MS:
+            if self._busy_since is None:
+                self._busy_since = (now, self._acked)
+            bt, ba = self._busy_since
+            if now - bt > self._window:
+                bt, ba = t0, a0
+            if now - bt >= self._min_busy and self._acked > ba:
+                busy = (self._acked - ba) * 8 / (now - bt) / 1000.0
+        else:
+            self._busy_since = None
         return LinkSample(
-            now=now, send_rate_kbps=self._drain_kbps, queue_delay_ms=queue_ms,
+            now=now, send_rate_kbps=drain_kbps, queue_delay_ms=queue_ms,
             rtt_ms=stats.rtt_ms, lost_packets=stats.pkt_snd_loss,
             dropped_packets=stats.pkt_snd_drop, busy_rate_kbps=busy)
