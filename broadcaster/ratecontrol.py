@@ -162,9 +162,9 @@ class RateController:
 
         # While a queue stands the link is saturated: what drains then is its capacity.
         # (A keyframe burst is such a moment, so capacity is re-measured every GOP for free.)
+        # (Only the meter can tell a clean busy interval from one with losses, where the
+        # acknowledged rate falls far short of the capacity, so none is guessed here.)
         busy = sample.busy_rate_kbps
-        if busy is None and standing > c.low_delay_ms and drain > 0:
-            busy = drain
         if busy is not None and busy > 0:
             if s.capacity is not None and not 0.75 < busy / s.capacity < 1.33:
                 s.margin = c.capacity_margin         # a different link: start afresh
@@ -236,7 +236,8 @@ class RateController:
         if len(pts) < 3:
             return False
         deltas = [b - a for a, b in zip(pts, pts[1:])]
-        surge = len(deltas) >= 2 and deltas[-1] > 20.0 and deltas[-2] > 20.0   # a link step
+        # A link step: three big rises in a row (a burst seen through ACK timing spans two).
+        surge = len(deltas) >= 3 and min(deltas[-3:]) > 20.0
         return d - pts[0] > 10.0 and (surge or sum(x > 0 for x in deltas) >= 0.6 * len(deltas))
 
     def _slope(self, now: float) -> float:

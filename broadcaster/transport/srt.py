@@ -19,6 +19,7 @@ from collections import deque
 
 from broadcaster.ratecontrol import LinkSample
 from broadcaster.transport import libsrt
+from broadcaster.transport.burst import BurstCompensator
 from broadcaster.transport.libsrt import SrtError, SrtSocket, SrtStats
 from broadcaster.transport.srt_url import SrtUrl, parse_srt_url
 
@@ -272,15 +273,20 @@ def _open_listener(url: SrtUrl, timeout_ms: int, stop: threading.Event | None) -
 class SrtLinkMeter:
     """Turns successive SrtSink.stats() readings into LinkSamples for the rate controller.
 
-    Drain = bytes that left the sender buffer acknowledged (unique bytes sent minus the
-    growth of the unacknowledged buffer minus sender drops), over a `window_s` window.
-    Queueing delay = the smaller of two views of the unacknowledged data, each less one
-    RTT + ACK period: its timespan (msSndBuf, the head packet's wait: zero for bytes just
-    written, but it climbs while a keyframe burst drains) and its size / drain (jumps once
-    per burst and falls, but counts bytes written a moment ago). Under real overload both
-    grow; a burst or the sampling moment moves only one of them.
-    Busy rate = the drain while such a queue stood without a break: the path's capacity.
-    Sender drops (too-late packets) are passed on as dropped_packets (overuse).
+    Call sample(now, sink.stats(), sink.bytes_written) once per tick.
+    Drain = bytes acknowledged per second (unique bytes sent, minus the growth of the
+    unacknowledged buffer, minus sender drops), over a `window_s` window.
+    Queueing delay = unacknowledged bytes that are not simply "just written" (since the
+    previous sample) nor one RTT + ACK period in flight, divided by the drain. This jumps
+    once per keyframe burst and falls, while real overload makes it climb tick after tick.
+    (msSndBuf, the head packet's wait, climbs in both cases, so it is only the fallback
+    when bytes_written is not given.)
+    Keyframe bursts are then discounted (BurstCompensator): the controller should react to
+    a narrowing link, not to the GOP structure.
+    Busy rate = the acknowledged rate while such a (raw) queue stood without a break: the
+    path's capacity (not measured over intervals with retransmissions or drops, where
+    the acknowledged rate falls short of what the path carried). Sender drops (too-late packets) are passed
+    on as dropped_packets, which the controller treats as overuse.
     """
 
     BUSY_QUEUE_MS = 30.0
@@ -289,21 +295,32 @@ class SrtLinkMeter:
         self._window = window_s
         self._min_busy = min_busy_s
         self._hist: deque[tuple[float, int]] = deque()      # (now, bytes acknowledged)
-        self._busy_since: tuple[float, int] | None = None
+        self._busy_since: tuple[float, int] | None = None   # (now, bytes carried)
         self._acked = 0
+        self._carried = 0
         self._prev: SrtStats | None = None
+        self._prev_written: int | None = None
         self._min_rtt: float | None = None
+        self._bursts = BurstCompensator()
 
-    def sample(self, now: float, stats: SrtStats) -> LinkSample | None:
+    def sample(self, now: float, stats: SrtStats, bytes_written: int | None = None) -> LinkSample | None:
         """A LinkSample from this reading, or None for the first one (no interval yet)."""
         prev = self._prev
         self._prev = stats
+        fresh = None
+        if bytes_written is not None:
+            if self._prev_written is not None:
+                fresh = max(0, bytes_written - self._prev_written)
+                self._bursts.written(now, fresh)
+            self._prev_written = bytes_written
         if stats.rtt_ms > 0:
             self._min_rtt = stats.rtt_ms if self._min_rtt is None else min(self._min_rtt, stats.rtt_ms)
         if prev is not None:
-            self._acked += max(0, (stats.byte_sent_unique_total - prev.byte_sent_unique_total)
-                               - (stats.snd_buf_bytes - prev.snd_buf_bytes)
-                               - (stats.byte_snd_drop_total - prev.byte_snd_drop_total))
+            acked = max(0, (stats.byte_sent_unique_total - prev.byte_sent_unique_total)
+                        - (stats.snd_buf_bytes - prev.snd_buf_bytes)
+                        - (stats.byte_snd_drop_total - prev.byte_snd_drop_total))
+            self._acked += acked
+            self._carried += acked
         self._hist.append((now, self._acked))
         while len(self._hist) > 2 and now - self._hist[1][0] >= self._window:
             self._hist.popleft()
@@ -313,19 +330,23 @@ class SrtLinkMeter:
         drain_kbps = (self._acked - a0) * 8 / (now - t0) / 1000.0
         drain_bps = max(drain_kbps * 1000 / 8, 1000.0)
         base_ms = (self._min_rtt or 0.0) + 10.0          # one RTT + the 10 ms ACK period
-        in_flight = drain_bps * base_ms / 1000.0
-        backlog_ms = max(0.0, stats.snd_buf_bytes - in_flight) / drain_bps * 1000.0
-        sojourn_ms = max(0.0, stats.snd_buf_ms - base_ms)
-        queue_ms = min(backlog_ms, sojourn_ms)
+        if fresh is not None:
+            waiting = stats.snd_buf_bytes - fresh - drain_bps * base_ms / 1000.0
+            queue_ms = max(0.0, waiting) / drain_bps * 1000.0
+        else:
+            queue_ms = max(0.0, stats.snd_buf_ms - base_ms)
         busy = None
-        if queue_ms > self.BUSY_QUEUE_MS:
+        raw_queue_ms = queue_ms
+        queue_ms = max(0.0, queue_ms - self._bursts.residual_ms(now, drain_bps))
+        lossy = stats.pkt_retrans > 0 or stats.pkt_snd_drop > 0   # goodput < capacity then
+        if raw_queue_ms > self.BUSY_QUEUE_MS and not lossy:
             if self._busy_since is None:
-                self._busy_since = (now, self._acked)
-            bt, ba = self._busy_since
-            if now - bt > self._window:
-                bt, ba = t0, a0
-            if now - bt >= self._min_busy and self._acked > ba:
-                busy = (self._acked - ba) * 8 / (now - bt) / 1000.0
+                self._busy_since = (now, self._carried)
+            bt, bc = self._busy_since
+            if now - bt >= self._min_busy and self._carried > bc:
+                busy = (self._carried - bc) * 8 / (now - bt) / 1000.0
+            if now - bt > self._window:                 # keep to the recent part
+                self._busy_since = (now - self._window / 2, bc + (self._carried - bc) // 2)
         else:
             self._busy_since = None
         return LinkSample(

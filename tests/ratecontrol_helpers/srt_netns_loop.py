@@ -64,11 +64,14 @@ def main(argv: list[str]) -> None:
             burst = 4.0 if n % 40 == 0 else 36 / 39
             sink.write(bytes(int(kbps * 1000 / 8 * TICK * burst)))
             st = sink.stats()
-            sample = meter.sample(now, st)
+            sample = meter.sample(now, st, sink.bytes_written)
             if sample is not None:
+                reason = "fixed"
                 if ctl is not None:
-                    kbps = cfg.link_kbps(ctl.update(sample).video_kbps)
-                print(json.dumps(dict(t=round(now - t0, 3), capacity=capacity, kbps=round(kbps),
+                    decision = ctl.update(sample)
+                    kbps = cfg.link_kbps(decision.video_kbps)
+                    reason = decision.reason
+                print(json.dumps(dict(t=round(now - t0, 3), reason=reason, capacity=capacity, kbps=round(kbps),
                                       delay=round(sample.queue_delay_ms), snd_buf_ms=st.snd_buf_ms,
                                       rtt=round(st.rtt_ms, 1), drain=round(sample.send_rate_kbps),
                                       busy=sample.busy_rate_kbps and round(sample.busy_rate_kbps),
