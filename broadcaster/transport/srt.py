@@ -333,6 +333,9 @@ class SrtLinkMeter:
         if fresh is not None:
             waiting = stats.snd_buf_bytes - fresh - drain_bps * base_ms / 1000.0
             queue_ms = max(0.0, waiting) / drain_bps * 1000.0
+            # No byte has waited longer than the head packet: when losses stall the
+            # drain, bytes / drain overstates the delay, the head's age does not.
+            queue_ms = min(queue_ms, max(0.0, stats.snd_buf_ms - base_ms))
         else:
             queue_ms = max(0.0, stats.snd_buf_ms - base_ms)
         busy = None
