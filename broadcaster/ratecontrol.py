@@ -3,20 +3,27 @@
 A pure policy: feed update() one LinkSample per tick (with `now`), get a RateDecision back.
 Nothing here reads a clock or a socket, so it is tested with plain numbers.
 
-How it beats OBS's dynamic bitrate (cuts of 2-10 % at 200/400/700 ms of queue, +20 % every
-4 s) and Belabox (unacked packets vs RTT thresholds, constant creep):
-- While a queue stands, the measured drain rate IS the link capacity. A cut goes straight to
-  that capacity minus what drains the standing queue within `drain_time_s`, in one step,
-  instead of a ladder of small percentage cuts.
-- The encoder answers a new bitrate only after 0.5-1 s (x264 VBV), so a queue that keeps
-  growing past `emergency_delay_ms` is met with frame-rate reduction (fps_divisor), which
-  acts on the next frame; it is lifted as soon as the queue is back under control.
-- Increase is gated: only when the queue is short, no overuse was seen recently, and the
-  link carried what was asked. Below the last measured capacity it returns there quickly
-  (exponential approach); at it, it holds, then probes with an accelerating ramp, so a link
-  that widened is found within seconds while a stable one sees only small, rare probes.
-- When even the floor bitrate does not fit, the bitrate goes below the floor together with
-  a frame-rate divisor (each frame keeps floor quality); audio is never dropped.
+How it improves on OBS's dynamic bitrate (cuts of 2-10 % at 200/400/700 ms of queue, +20 %
+every 4 s) and Belabox (unacked packets vs RTT thresholds, constant creep):
+- Capacity is measured, not guessed: while a queue stands the sender never runs dry, so
+  the rate the link drains it at (the meter's busy_rate_kbps) IS the capacity. Keyframe
+  bursts make such moments every GOP, so the capacity stays known without probing.
+- A cut goes in one step to that capacity less what drains the standing queue within
+  `drain_time_s` (faster past `emergency_delay_ms`), instead of a ladder of small cuts.
+  At a link step the delay's growth rate tells the new capacity before any meter does.
+- A queue that jumps and then falls (a keyframe) is not overuse; one that climbs tick after
+  tick, or stands for `standing_window_s`, or SRT sender drops, are.
+- The encoder shows a new bitrate after 0.1-0.25 s (measured, libx264 ultrafast in-process),
+  so a queue still growing past `emergency_delay_ms` also gets frame skipping
+  (fps_divisor), which acts on the next frame, until the queue is back under control.
+- Increase is gated (short queue, no recent overuse, the link carried what we sent): back to
+  `capacity_margin` x capacity quickly, then hold. Only when no queue has measured the
+  capacity for `capacity_stale_s` does it probe, with a ramp that starts slowly and
+  doubles each second, so a widened link is found in seconds while a stable one is left
+  alone. Cuts while holding shrink the margin (bursty encoders need headroom).
+- When even the floor does not fit, the bitrate goes below it with a frame-rate divisor
+  (each frame keeps floor quality); below floor/max_fps_divisor video is dropped and audio
+  alone goes on. Audio is never dropped.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from broadcaster.ratecontrol import LinkSample
+from broadcaster.transport.burst import BurstCompensator
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,8 @@ class TcpLinkMeter:
     drain = bytes acknowledged per second over the window (what the path carried);
     queueing delay = unsent bytes / drain + RTT above the path's minimum (a queue at a
     bottleneck router shows up as RTT growth, not as unsent bytes);
+    keyframe bursts (writes well above the recent average) are discounted from that delay
+    until they could have drained (BurstCompensator);
     busy rate = the acknowledged rate since unsent data has been waiting without a break
     (at least `min_busy_s` of it): the sender never ran dry, so that is the path's capacity.
     """
@@ -227,11 +230,16 @@ class TcpLinkMeter:
         self._hist: deque[tuple[float, int]] = deque()     # (now, bytes_acked)
         self._busy_since: tuple[float, int] | None = None   # first reading of the busy run
         self._prev: TcpInfo | None = None
+        self._bursts = BurstCompensator()
 
     def sample(self, now: float, info: TcpInfo) -> LinkSample | None:
         """A LinkSample from this reading, or None for the first one (no interval yet)."""
         prev = self._prev
         self._prev = info
+        if prev is not None:   # what the application wrote: new unique bytes sent + unsent growth
+            written = ((info.bytes_sent - info.bytes_retrans) - (prev.bytes_sent - prev.bytes_retrans)
+                       + info.notsent_bytes - prev.notsent_bytes)
+            self._bursts.written(now, max(0, written))
         if info.notsent_bytes > 0:
             if self._busy_since is None:
                 self._busy_since = (now, info.bytes_acked)
@@ -256,6 +264,8 @@ class TcpLinkMeter:
                         1000.0)
         standing_rtt = max(0.0, info.rtt_ms - info.min_rtt_ms) if info.min_rtt_ms > 0 else 0.0
         delay = info.notsent_bytes / drain_bps * 1000.0 + standing_rtt
+        # Keyframe bursts are discounted: the controller should follow the link, not the GOP.
+        delay = max(0.0, delay - self._bursts.residual_ms(now, drain_bps))
         return LinkSample(now=now, send_rate_kbps=drain_kbps, queue_delay_ms=delay,
                           rtt_ms=info.rtt_ms, busy_rate_kbps=busy,
                           lost_packets=max(0, info.total_retrans - prev.total_retrans))
