@@ -44,7 +44,7 @@ class LinkSample:
     lost_packets: int = 0       # losses/retransmissions since the previous sample
     dropped_packets: int = 0    # sender-side drops since the previous sample (data never sent)
     busy_rate_kbps: float | None = None  # drain measured only while a queue stood: the
-                                         # link's capacity (None: the link idled meanwhile)
+                                         # link's capacity (None: not measurable this tick)
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class RateDecision:
     video_kbps: int             # set codec_context.bit_rate = video_kbps * 1000
     fps_divisor: int = 1        # encode only frames with frame_index % fps_divisor == 0
     drop_video: bool = False    # the link cannot carry even a trickle of video: audio only
-    reason: str = "hold"        # start|hold|recover|probe|ramp|cut|emergency|floor (for logs)
+    reason: str = "hold"        # hold|recover|probe|ramp|cut|emergency|floor (for logs)
     link_target_kbps: float = 0.0
     capacity_kbps: float | None = None   # last measured link capacity, if known
 
@@ -139,7 +139,7 @@ class RateController:
         self.config = config
         start = config.start_kbps if config.start_kbps is not None else config.ceiling_kbps
         self._s = _State(target=config.link_kbps(start), probe_wait=config.probe_wait_s,
-                         margin=config.capacity_margin)
+                         margin=config.capacity_margin, expected=config.link_kbps(start))
 
     @property
     def capacity_kbps(self) -> float | None:
