@@ -1,0 +1,1 @@
+"""Transports that carry the encoded stream off the machine (RTMP, SRT, file)."""

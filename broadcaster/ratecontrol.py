@@ -1,0 +1,318 @@
+"""Rate control: pick the encoder bitrate from measurements of the upstream link.
+
+A pure policy: feed update() one LinkSample per tick (with `now`), get a RateDecision back.
+Nothing here reads a clock or a socket, so it is tested with plain numbers.
+
+How it improves on OBS's dynamic bitrate (cuts of 2-10 % at 200/400/700 ms of queue, +20 %
+every 4 s) and Belabox (unacked packets vs RTT thresholds, constant creep):
+- Capacity is measured, not guessed: while a queue stands the sender never runs dry, so
+  the rate the link drains it at (the meter's busy_rate_kbps) IS the capacity. Keyframe
+  bursts make such moments every GOP, so the capacity stays known without probing.
+- A cut goes in one step to that capacity less what drains the standing queue within
+  `drain_time_s` (faster past `emergency_delay_ms`), instead of a ladder of small cuts.
+  At a link step the delay's growth rate tells the new capacity before any meter does.
+- A queue that jumps and then falls (a keyframe) is not overuse; one that climbs tick after
+  tick, or stands for `standing_window_s`, or SRT sender drops, are.
+- The encoder shows a new bitrate after 0.1-0.25 s (measured, libx264 ultrafast in-process),
+  so a queue still growing past `emergency_delay_ms` also gets frame skipping
+  (fps_divisor), which acts on the next frame, until the queue is back under control.
+- Increase is gated (short queue, no recent overuse, the link carried what we sent): back to
+  `capacity_margin` x capacity quickly, then hold. Only when no queue has measured the
+  capacity for `capacity_stale_s` does it probe, with a ramp that starts slowly and
+  doubles each second, so a widened link is found in seconds while a stable one is left
+  alone. Cuts while holding shrink the margin (bursty encoders need headroom).
+- When even the floor does not fit, the bitrate goes below it with a frame-rate divisor
+  (each frame keeps floor quality); below floor/max_fps_divisor video is dropped and audio
+  alone goes on. Audio is never dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class LinkSample:
+    """One measurement of the upstream link, taken at `now` (seconds, monotonic)."""
+
+    now: float
+    send_rate_kbps: float       # measured drain: bytes the link actually carried, smoothed
+    queue_delay_ms: float       # queued-but-undelivered data, in ms at the drain rate
+    rtt_ms: float | None = None
+    lost_packets: int = 0       # losses/retransmissions since the previous sample
+    dropped_packets: int = 0    # sender-side drops since the previous sample (data never sent)
+    busy_rate_kbps: float | None = None  # drain measured only while a queue stood: the
+                                         # link's capacity (None: not measurable this tick)
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """What the encoder should do from now on."""
+
+    video_kbps: int             # set codec_context.bit_rate = video_kbps * 1000
+    fps_divisor: int = 1        # encode only frames with frame_index % fps_divisor == 0
+    drop_video: bool = False    # the link cannot carry even a trickle of video: audio only
+    reason: str = "hold"        # hold|recover|probe|ramp|cut|emergency|floor (for logs)
+    link_target_kbps: float = 0.0
+    capacity_kbps: float | None = None   # last measured link capacity, if known
+
+
+@dataclass(frozen=True)
+class RateControlConfig:
+    """Limits and tuning. Bitrates are video kbps unless named link_*."""
+
+    floor_kbps: float
+    ceiling_kbps: float
+    start_kbps: float | None = None      # default: the ceiling
+    audio_kbps: float = 128.0            # always carried, counted in the link budget
+    overhead: float = 0.06               # container + transport bytes over (video + audio)
+    max_fps_divisor: int = 4
+    floor_tolerance: float = 0.85        # frame-rate cuts start below this share of the floor
+    low_delay_ms: float = 40.0           # increase only with less queue than this
+    high_delay_ms: float = 120.0         # overuse: cut
+    probe_fail_delay_ms: float = 50.0    # overuse while probing above the known capacity
+    emergency_delay_ms: float = 300.0    # still growing past this: reduce the frame rate
+    drain_time_s: float = 1.5            # cut deep enough to drain a standing queue in this time
+    fast_drain_time_s: float = 0.8       # ... and one past emergency_delay_ms in this time
+    cut_holdoff_s: float = 0.3           # the encoder needs this long to show a cut
+    min_cut: float = 0.95                # every cut takes at least 5 %
+    standing_window_s: float = 0.3       # a queue that lasts this long is not a burst
+    growth_window_s: float = 0.25        # "growing" = rising steadily this long
+    capacity_gain: float = 0.3           # smoothing of capacity measurements
+    increase_holdoff_s: float = 1.0      # no increase this soon after an overuse
+    recover_tau_s: float = 0.8           # time constant of the return to known capacity
+    probe_wait_s: float = 2.0            # hold at capacity this long before probing
+    probe_wait_max_s: float = 4.0
+    probe_rate: float = 0.15             # probe ramp starts at +15 %/s and doubles each second
+    fast_rate: float = 0.50              # fastest ramp (per second)
+    capacity_stale_s: float = 2.5        # probe only when no queue measured capacity this long
+    utilisation_gate: float = 0.7        # increase only if the link carried this share of target
+    capacity_margin: float = 0.92        # hold at this share of the measured capacity
+    min_capacity_margin: float = 0.84    # lowest share after repeated cuts
+    margin_recover_s: float = 20.0       # quiet time that gives back 1 % of margin
+
+    def __post_init__(self) -> None:
+        if not (0 < self.floor_kbps <= self.ceiling_kbps):
+            raise ValueError(f"rate control: need 0 < floor_kbps ({self.floor_kbps}) <= "
+                             f"ceiling_kbps ({self.ceiling_kbps})")
+        if self.start_kbps is not None and not (self.floor_kbps <= self.start_kbps <= self.ceiling_kbps):
+            raise ValueError(f"rate control: start_kbps ({self.start_kbps}) must lie between "
+                             f"floor_kbps and ceiling_kbps")
+        if self.audio_kbps < 0 or not (0 <= self.overhead < 1):
+            raise ValueError("rate control: audio_kbps must be >= 0 and overhead in [0, 1)")
+        if self.max_fps_divisor < 1:
+            raise ValueError("rate control: max_fps_divisor must be >= 1")
+        if not (0 < self.low_delay_ms < self.high_delay_ms < self.emergency_delay_ms):
+            raise ValueError("rate control: need 0 < low_delay_ms < high_delay_ms < emergency_delay_ms")
+
+    def link_kbps(self, video_kbps: float) -> float:
+        return (video_kbps + self.audio_kbps) * (1 + self.overhead)
+
+    def video_kbps_for(self, link_kbps: float) -> float:
+        return link_kbps / (1 + self.overhead) - self.audio_kbps
+
+
+@dataclass
+class _State:
+    target: float                          # link kbps
+    capacity: float | None = None          # link kbps measured while a queue stood
+    capacity_at: float = -math.inf
+    last_cut: float = -math.inf
+    last_overuse: float = -math.inf
+    plateau_since: float | None = None     # when the target reached the known capacity
+    probe_since: float | None = None
+    probe_wait: float = 0.0
+    margin: float = 0.92
+    margin_at: float = -math.inf
+    fps_divisor: int = 1
+    expected: float = 0.0                  # link kbps the last decision should produce
+    last_now: float | None = None
+    delays: deque = field(default_factory=lambda: deque(maxlen=256))
+
+
+class RateController:
+    """Capacity-tracking rate control with a drain-aware cut. See the module docstring."""
+
+    def __init__(self, config: RateControlConfig) -> None:
+        self.config = config
+        start = config.start_kbps if config.start_kbps is not None else config.ceiling_kbps
+        self._s = _State(target=config.link_kbps(start), probe_wait=config.probe_wait_s,
+                         margin=config.capacity_margin, expected=config.link_kbps(start))
+
+    @property
+    def capacity_kbps(self) -> float | None:
+        """Last link capacity measured while a queue stood (link kbps), or None."""
+        return self._s.capacity
+
+    def update(self, sample: LinkSample, current_video_kbps: float | None = None) -> RateDecision:
+        """Take one measurement; return the bitrate (and frame-rate divisor) to use now.
+
+        current_video_kbps is what the encoder runs at now, if the core changed or clamped
+        it; None means "what I decided last time".
+        """
+        c, s = self.config, self._s
+        now = sample.now
+        dt = 0.0 if s.last_now is None else max(0.0, now - s.last_now)
+        s.last_now = now
+        if current_video_kbps is not None:
+            s.target = c.link_kbps(current_video_kbps)
+        d = max(0.0, sample.queue_delay_ms)
+        drain = max(0.0, sample.send_rate_kbps)
+        s.delays.append((now, d))
+        while s.delays and now - s.delays[0][0] > 1.0:
+            s.delays.popleft()
+        standing = min(v for t, v in s.delays if now - t <= c.standing_window_s)
+        growing = self._growing(now, d)
+        draining = self._draining(now, d)
+
+        # While a queue stands the link is saturated: what drains then is its capacity.
+        # (A keyframe burst is such a moment, so capacity is re-measured every GOP for free.)
+        # (Only the meter can tell a clean busy interval from one with losses, where the
+        # acknowledged rate falls far short of the capacity, so none is guessed here.)
+        busy = sample.busy_rate_kbps
+        if busy is not None and busy > 0:
+            if s.capacity is not None and not 0.75 < busy / s.capacity < 1.33:
+                s.margin = c.capacity_margin         # a different link: start afresh
+            if s.capacity is None or now - s.capacity_at > 1.0:
+                s.capacity = busy
+            else:   # a narrowing link must be believed at once, a widening one confirmed
+                gain = c.capacity_gain if busy > s.capacity else max(c.capacity_gain, 0.7)
+                s.capacity += gain * (busy - s.capacity)
+            s.capacity_at = now
+
+        probing = s.probe_since is not None
+        overuse = ((standing > c.high_delay_ms and not draining) or (d > c.high_delay_ms and growing)
+                   or sample.dropped_packets > 0
+                   or (probing and standing > c.probe_fail_delay_ms))
+        reason = "hold"
+        if overuse:
+            s.last_overuse = now
+            if now - s.last_cut >= c.cut_holdoff_s and (growing or sample.dropped_packets > 0
+                                                         or now - s.last_cut >= 2 * c.cut_holdoff_s):
+                fresh = s.capacity is not None and now - s.capacity_at <= 0.5
+                ref = s.capacity if fresh else (drain if drain > 0 else s.target)
+                if growing:
+                    # Fluid queue: delay grows at (sent - capacity) / capacity seconds per
+                    # second, so the growth itself tells the capacity before any meter does.
+                    slope = self._slope(now)
+                    if slope > 0:
+                        ref = min(ref, s.expected / (1.0 + slope / 1000.0))
+                # Drain the queue above low_delay_ms within drain_time_s (a big one faster).
+                drain_time = c.drain_time_s if d < c.emergency_delay_ms else c.fast_drain_time_s
+                frac = min(0.5, max(0.0, d - c.low_delay_ms) / 1000.0 / drain_time)
+                # A cut while sitting at the plateau means the encoder is burstier than the
+                # headroom allows: keep more headroom (quiet time gives it back slowly).
+                if (not probing and s.capacity is not None
+                        and s.target >= 0.97 * s.margin * s.capacity):
+                    s.margin = max(c.min_capacity_margin, s.margin - 0.02)
+                floor = 0.5 * (s.capacity if fresh else drain)   # noisy delays must not
+                new = min(s.target * c.min_cut, max(floor, ref * (1.0 - frac)))  # zero the rate
+                if probing:
+                    s.probe_wait = min(c.probe_wait_max_s, s.probe_wait * 1.5)
+                s.target = new
+                s.last_cut = now
+                s.probe_since = None
+                s.plateau_since = None
+                reason = "cut"
+        elif standing < c.low_delay_ms and now - s.last_overuse >= c.increase_holdoff_s and dt > 0:
+            if drain >= c.utilisation_gate * s.expected:    # the link carried what we sent
+                reason = self._increase(now, dt)
+        # Fast actuator: skipping frames acts on the next frame, a new bitrate a bit later.
+        if d > c.emergency_delay_ms and growing:
+            # Skip enough frames to bring what we send under what drains.
+            need = 2
+            if s.capacity is not None and s.capacity > 0 and now - s.capacity_at <= 0.5:
+                need = math.ceil(s.expected / s.capacity)
+            s.fps_divisor = min(c.max_fps_divisor, max(2, need, s.fps_divisor))
+            reason = "emergency"
+        elif d < c.high_delay_ms:
+            s.fps_divisor = 1
+        return self._decide(reason)
+
+    # ------------------------------------------------------------------------------------
+    def _growing(self, now: float, d: float) -> bool:
+        """The queue rose over most ticks of the last growth_window_s, not in one jump.
+
+        A keyframe is one jump followed by a fall; an overloaded link rises tick after tick
+        (with jitter), so require a net rise and rising steps in at least 60 % of the ticks.
+        """
+        c = self.config
+        pts = [v for t, v in self._s.delays if now - t <= c.growth_window_s]
+        if len(pts) < 3:
+            return False
+        deltas = [b - a for a, b in zip(pts, pts[1:])]
+        # A link step: three big rises in a row (a burst seen through ACK timing spans two).
+        surge = len(deltas) >= 3 and min(deltas[-3:]) > 20.0
+        return d - pts[0] > 10.0 and (surge or sum(x > 0 for x in deltas) >= 0.6 * len(deltas))
+
+    def _slope(self, now: float) -> float:
+        """Queue delay slope over growth_window_s, in ms per second."""
+        pts = [(t, v) for t, v in self._s.delays if now - t <= self.config.growth_window_s]
+        if len(pts) < 2 or pts[-1][0] - pts[0][0] <= 0:
+            return 0.0
+        return (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
+
+    def _draining(self, now: float, d: float) -> bool:
+        """The queue falls fast enough to be gone within drain_time_s (a burst, not overuse)."""
+        c = self.config
+        pts = [(t, v) for t, v in self._s.delays if now - t <= c.standing_window_s]
+        if len(pts) < 2 or pts[-1][0] - pts[0][0] <= 0:
+            return False
+        slope = (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])   # ms per s
+        return slope < 0 and d + slope * c.drain_time_s < c.low_delay_ms
+
+    def _increase(self, now: float, dt: float) -> str:
+        c, s = self.config, self._s
+        ceiling = c.link_kbps(c.ceiling_kbps)
+        if s.target >= ceiling:
+            s.target = ceiling
+            return "hold"
+        if s.capacity is None:
+            s.target = min(ceiling, s.target * (1 + c.fast_rate) ** dt)
+            return "ramp"
+        if now - s.last_cut > c.margin_recover_s and now - s.margin_at > c.margin_recover_s:
+            s.margin = min(c.capacity_margin, s.margin + 0.01)
+            s.margin_at = now
+        if s.probe_since is not None and s.capacity_at > s.probe_since:
+            s.probe_since = None                 # the probe made a queue: capacity measured
+        level = s.margin * s.capacity
+        if s.target < level * 0.98 and s.probe_since is None:
+            s.target = min(ceiling, s.target + (level - s.target) * (1 - math.exp(-dt / c.recover_tau_s)))
+            s.plateau_since = None
+            return "recover"
+        if s.probe_since is None:
+            if s.plateau_since is None:
+                s.plateau_since = now
+            # Bursts (keyframes) that still make a queue keep the capacity figure fresh:
+            # then it is known and there is nothing to probe for.
+            fresh = now - s.capacity_at < c.capacity_stale_s
+            if fresh or now - s.plateau_since < s.probe_wait:
+                return "hold"
+            s.probe_since = now
+        # No fresh capacity figure says there is more: probe, slowly at first.
+        elapsed = now - s.probe_since
+        rate = min(c.fast_rate, c.probe_rate * 2 ** elapsed)
+        s.target = min(ceiling, s.target * (1 + rate) ** dt)
+        if s.target > 1.1 * s.capacity:
+            s.probe_wait = c.probe_wait_s        # the link grew: probing paid off
+        return "probe"
+
+    def _decide(self, reason: str) -> RateDecision:
+        c, s = self.config, self._s
+        s.target = max(s.target, c.link_kbps(0.0))          # audio always goes
+        video = c.video_kbps_for(s.target)
+        divisor = s.fps_divisor
+        drop_video = False
+        if video < c.floor_kbps * c.floor_tolerance:
+            # Even the floor does not fit: fewer frames, each at floor quality.
+            need = max(1, math.ceil(c.floor_kbps / max(video, 1e-6)))
+            divisor = max(divisor, min(c.max_fps_divisor, need))
+            drop_video = video < c.floor_kbps / c.max_fps_divisor
+            reason = "floor" if reason in ("hold", "recover", "probe", "ramp") else reason
+        video = min(c.ceiling_kbps, max(video, c.floor_kbps / c.max_fps_divisor))
+        s.expected = c.link_kbps(0.0 if drop_video else video)
+        return RateDecision(video_kbps=int(round(video)), fps_divisor=divisor,
+                            drop_video=drop_video, reason=reason, link_target_kbps=s.target,
+                            capacity_kbps=s.capacity)

@@ -1,0 +1,55 @@
+"""Tell a keyframe burst from a narrowing link in the sender's queue.
+
+A keyframe is written in one go and needs (size / spare capacity) to drain: the queue
+jumps, then falls. A narrower link makes the queue climb tick after tick. Meters record
+how many bytes the application wrote each tick; what exceeds the recent average is a burst,
+and its not-yet-drained part is subtracted from the queueing delay the controller sees.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class BurstCompensator:
+    """Tracks write bursts and the part of the queue they still explain."""
+
+    def __init__(self, avg_window_s: float = 2.0, burst_factor: float = 1.5) -> None:
+        self._avg_window = avg_window_s
+        self._factor = burst_factor
+        self._writes: deque[tuple[float, int]] = deque()      # (now, bytes written)
+        self._bursts: deque[list[float]] = deque()            # [start, excess bytes]
+
+    def written(self, now: float, nbytes: int) -> None:
+        """Bytes the application wrote since the previous call."""
+        rate = self.average_bps(now)
+        prev_t = self._writes[-1][0] if self._writes else None
+        self._writes.append((now, nbytes))
+        while len(self._writes) > 2 and now - self._writes[0][0] > self._avg_window:
+            self._writes.popleft()
+        if prev_t is None or rate <= 0:
+            return
+        excess = nbytes - self._factor * rate * (now - prev_t)
+        if excess > 0:
+            self._bursts.append([now, float(excess)])
+
+    def average_bps(self, now: float) -> float:
+        """Mean write rate over the window, bytes per second (0 until known)."""
+        if len(self._writes) < 2:
+            return 0.0
+        span = now - self._writes[0][0]
+        if span <= 0:
+            return 0.0
+        return sum(n for _, n in list(self._writes)[1:]) / span
+
+    def residual_ms(self, now: float, drain_bps: float) -> float:
+        """Queueing delay (ms at drain_bps) still explained by recent bursts."""
+        if drain_bps <= 0:
+            return 0.0
+        spare = max(drain_bps - self.average_bps(now), 0.1 * drain_bps)
+        total = 0.0
+        for start, excess in self._bursts:
+            total += max(0.0, excess - spare * (now - start))
+        while self._bursts and self._bursts[0][1] - spare * (now - self._bursts[0][0]) <= 0:
+            self._bursts.popleft()
+        return total / drain_bps * 1000.0

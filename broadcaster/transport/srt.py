@@ -1,0 +1,358 @@
+"""SRT output: a file-like sink PyAV muxes MPEG-TS into, sent as 1316-byte live messages.
+
+    sink = open_srt("srt://ingest:9000?streamid=...&passphrase=...", connect_timeout_s=3)
+    container = av.open(sink, mode="w", format="mpegts")
+    ...            # mux as usual; sink.stats() each tick for the rate controller
+    container.close(); sink.close()
+
+write() raises SrtConnectionLost (a ConnectionError) once the peer is gone, so the core can
+reopen with its usual backoff. Listener mode waits for one caller (OBS, a relay) to connect.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+
+from broadcaster.ratecontrol import LinkSample
+from broadcaster.transport import libsrt
+from broadcaster.transport.burst import BurstCompensator
+from broadcaster.transport.libsrt import SrtError, SrtSocket, SrtStats
+from broadcaster.transport.srt_url import SrtUrl, parse_srt_url
+
+log = logging.getLogger(__name__)
+
+PAYLOAD = libsrt.SRT_LIVE_PAYLOAD
+TS_PACKET = 188
+_NULL_TS_PACKET = bytes([0x47, 0x1F, 0xFF, 0x10]) + bytes([0xFF]) * 184  # PID 0x1FFF stuffing
+SEND_STALL_TIMEOUT_MS = 3000
+PEER_IDLE_TIMEOUT_MS = 5000
+CLOSE_LINGER_S = 1.0
+
+
+class SrtConnectError(ConnectionError):
+    """Connecting (or waiting for a caller) failed; the message says why, never the secret."""
+
+
+class SrtConnectionLost(ConnectionError):
+    """The SRT peer went away while sending; reconnect with backoff."""
+
+
+def _configure(sock: SrtSocket, url: SrtUrl, connect_timeout_ms: int) -> None:
+    sock.set_int(libsrt.SRTO_TRANSTYPE, libsrt.SRTT_LIVE, "SRTO_TRANSTYPE")
+    sock.set_int(libsrt.SRTO_PAYLOADSIZE, PAYLOAD, "SRTO_PAYLOADSIZE")
+    sock.set_int(libsrt.SRTO_LATENCY, url.latency_ms, "SRTO_LATENCY")
+    sock.set_int(libsrt.SRTO_CONNTIMEO, connect_timeout_ms, "SRTO_CONNTIMEO")
+    sock.set_int(libsrt.SRTO_PEERIDLETIMEO, PEER_IDLE_TIMEOUT_MS, "SRTO_PEERIDLETIMEO")
+    sock.set_bool(libsrt.SRTO_SNDSYN, True, "SRTO_SNDSYN")
+    sock.set_int(libsrt.SRTO_SNDTIMEO, SEND_STALL_TIMEOUT_MS, "SRTO_SNDTIMEO")
+    if url.passphrase:
+        sock.set_str(libsrt.SRTO_PASSPHRASE, url.passphrase, "SRTO_PASSPHRASE")
+        if url.pbkeylen:
+            sock.set_int(libsrt.SRTO_PBKEYLEN, url.pbkeylen, "SRTO_PBKEYLEN")
+    if url.streamid:
+        sock.set_str(libsrt.SRTO_STREAMID, url.streamid, "SRTO_STREAMID")
+
+
+class SrtSink:
+    """A write-only file object over a connected SRT socket.
+
+    Bytes are buffered and sent in exactly 1316-byte messages (7 TS packets); the tail left
+    at close() is padded with null TS packets to a full message. Thread-safe: write() from
+    the mux thread, stats() from the control tick.
+    """
+
+    def __init__(self, sock: SrtSocket, url: SrtUrl) -> None:
+        self._sock = sock
+        self.url = url
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._lost: str | None = None
+        self.bytes_written = 0
+        self.messages_sent = 0
+
+    # --- file protocol used by PyAV -------------------------------------------------------
+    def write(self, data) -> int:
+        n = len(data)
+        with self._lock:
+            if self._closed:
+                raise ValueError("write to a closed SrtSink")
+            if self._lost is not None:
+                raise SrtConnectionLost(self._lost)
+            self._buf += data
+            self.bytes_written += n
+            sent = 0
+            try:
+                while len(self._buf) - sent >= PAYLOAD:
+                    self._send(bytes(self._buf[sent:sent + PAYLOAD]))
+                    sent += PAYLOAD
+            finally:
+                del self._buf[:sent]
+        return n
+
+    def flush(self) -> None:
+        """Nothing to do: partial messages wait for the next write to keep 1316-byte payloads."""
+        if self._lost is not None:
+            raise SrtConnectionLost(self._lost)
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Send the padded tail (if still connected) and close the socket. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                if self._buf and self._lost is None:
+                    tail = bytes(self._buf)
+                    if len(tail) % TS_PACKET == 0:
+                        tail += _NULL_TS_PACKET * ((PAYLOAD - len(tail)) // TS_PACKET)
+                    self._send(tail)
+                if self._lost is None:
+                    self._drain(CLOSE_LINGER_S)
+            except SrtConnectionLost:
+                pass
+            finally:
+                self._buf.clear()
+                self._sock.close()
+                libsrt.cleanup()
+
+    def _drain(self, limit_s: float) -> None:
+        # Live mode does not linger: wait (bounded) until the peer acknowledged the tail.
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            try:
+                if self._sock.bistats(clear=False).snd_buf_pkts == 0:
+                    # Acknowledged is not yet played out: the receiver holds packets for
+                    # its latency and drops them if we shut down first.
+                    time.sleep(min(max(0.0, deadline - time.monotonic()),
+                                   self.url.latency_ms / 1000.0 + 0.05))
+                    return
+            except SrtError:
+                return
+            time.sleep(0.01)
+
+    def __enter__(self) -> "SrtSink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- measurements --------------------------------------------------------------------
+    def stats(self) -> SrtStats:
+        """srt_bistats now; interval counters cover the time since the previous stats() call."""
+        with self._lock:
+            if self._closed:
+                raise ValueError("stats of a closed SrtSink")
+            try:
+                return self._sock.bistats(clear=True)
+            except SrtError as exc:
+                raise SrtConnectionLost(f"SRT connection to {self.url.display()} lost: {exc}") from None
+
+    @property
+    def connected(self) -> bool:
+        return not self._closed and self._lost is None and self._sock.state() == libsrt.SRTS_CONNECTED
+
+    def _send(self, payload: bytes) -> None:
+        try:
+            self._sock.sendmsg(payload)
+            self.messages_sent += 1
+        except SrtError as exc:
+            if exc.srt_errno == libsrt.SRT_ETIMEOUT:
+                why = f"send stalled for {SEND_STALL_TIMEOUT_MS} ms"
+            else:
+                why = str(exc)
+            self._lost = f"SRT connection to {self.url.display()} lost: {why}"
+            log.warning("%s", self._lost)
+            raise SrtConnectionLost(self._lost) from None
+
+
+def _connect_error(url: SrtUrl, sock: SrtSocket, exc: SrtError, timeout_ms: int) -> SrtConnectError:
+    where = f"SRT connection to {url.display()}"
+    if exc.srt_errno == libsrt.SRT_ECONNREJ:
+        reason = sock.reject_reason()
+        if reason == libsrt.SRT_REJ_TIMEOUT:
+            return SrtConnectError(f"{where} timed out after {timeout_ms} ms "
+                                   "(is a listener running there?)")
+        return SrtConnectError(f"{where} rejected: {libsrt.reject_reason_text(reason)}")
+    if exc.srt_errno == libsrt.SRT_ENOSERVER:
+        return SrtConnectError(f"{where} timed out after {timeout_ms} ms "
+                               "(is a listener running there?)")
+    return SrtConnectError(f"{where} failed: {exc}")
+
+
+def open_srt(url: str | SrtUrl, *, connect_timeout_s: float | None = None,
+             stop: threading.Event | None = None) -> SrtSink:
+    """Connect as caller, or in listener mode wait for one caller; return a ready SrtSink.
+
+    connect_timeout_s overrides the URL's connect_timeout (caller: handshake timeout;
+    listener: how long to wait for a caller, None = the URL's value). `stop` aborts a
+    listener's wait. Raises SrtUrlError for a bad URL, SrtConnectError when no connection.
+    """
+    parsed = parse_srt_url(url) if isinstance(url, str) else url
+    timeout_ms = (int(connect_timeout_s * 1000) if connect_timeout_s is not None
+                  else parsed.connect_timeout_ms)
+    timeout_ms = max(100, timeout_ms)
+    libsrt.startup()
+    try:
+        if parsed.mode == "caller":
+            sink = _open_caller(parsed, timeout_ms)
+        else:
+            sink = _open_listener(parsed, timeout_ms, stop)
+    except BaseException:
+        libsrt.cleanup()
+        raise
+    log.info("SRT %s connected to %s (latency %d ms, %s)", parsed.mode, parsed.display(),
+             parsed.latency_ms, "encrypted" if parsed.passphrase else "unencrypted")
+    return sink
+
+
+def _open_caller(url: SrtUrl, timeout_ms: int) -> SrtSink:
+    sock = SrtSocket()
+    try:
+        _configure(sock, url, timeout_ms)
+        sock.connect(libsrt.sockaddr_for(url.host, url.port))
+    except SrtError as exc:
+        err = _connect_error(url, sock, exc, timeout_ms)
+        sock.close()
+        raise err from None
+    return SrtSink(sock, url)
+
+
+def _open_listener(url: SrtUrl, timeout_ms: int, stop: threading.Event | None) -> SrtSink:
+    listener = SrtSocket()
+    try:
+        _configure(listener, url, timeout_ms)
+        listener.set_bool(libsrt.SRTO_RCVSYN, False, "SRTO_RCVSYN")  # poll accept, stoppable
+        listener.bind(libsrt.sockaddr_for(url.host, url.port, passive=True))
+        listener.listen(1)
+        log.info("SRT listener on %s waiting for a caller", url.display())
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        while True:
+            try:
+                conn = listener.accept()
+                break
+            except SrtError as exc:
+                if exc.srt_errno != libsrt.SRT_EASYNCRCV:
+                    raise
+            if stop is not None and stop.is_set():
+                raise SrtConnectError(f"SRT listener on {url.display()} stopped before a caller came")
+            if time.monotonic() >= deadline:
+                raise SrtConnectError(f"SRT listener on {url.display()}: no caller within "
+                                      f"{timeout_ms} ms")
+            time.sleep(0.02)
+    except SrtError as exc:
+        raise SrtConnectError(f"SRT listener on {url.display()} failed: {exc}") from None
+    finally:
+        listener.close()
+    try:
+        conn.set_bool(libsrt.SRTO_SNDSYN, True, "SRTO_SNDSYN")
+        conn.set_int(libsrt.SRTO_SNDTIMEO, SEND_STALL_TIMEOUT_MS, "SRTO_SNDTIMEO")
+    except SrtError as exc:
+        conn.close()
+        raise SrtConnectError(f"SRT listener on {url.display()}: {exc}") from None
+    return SrtSink(conn, url)
+
+
+class SrtLinkMeter:
+    """Turns successive SrtSink.stats() readings into LinkSamples for the rate controller.
+
+    Call sample(now, sink.stats(), sink.bytes_written) once per tick.
+    Drain = bytes acknowledged per second (unique bytes sent, minus the growth of the
+    unacknowledged buffer, minus sender drops), over a `window_s` window.
+    Queueing delay = unacknowledged bytes that are not simply "just written" (since the
+    previous sample) nor one RTT + ACK period in flight, divided by the drain. This jumps
+    once per keyframe burst and falls, while real overload makes it climb tick after tick.
+    (msSndBuf, the head packet's wait, climbs in both cases, so it is only the fallback
+    when bytes_written is not given.)
+    Keyframe bursts are then discounted (BurstCompensator): the controller should react to
+    a narrowing link, not to the GOP structure.
+    Busy rate = the acknowledged rate while such a (raw) queue stood without a break: the
+    path's capacity (not measured over intervals with retransmissions or drops, where
+    the acknowledged rate falls short of what the path carried). Sender drops (too-late packets) are passed
+    on as dropped_packets, which the controller treats as overuse.
+    """
+
+    BUSY_QUEUE_MS = 30.0
+
+    def __init__(self, window_s: float = 0.5, min_busy_s: float = 0.15) -> None:
+        self._window = window_s
+        self._min_busy = min_busy_s
+        self._hist: deque[tuple[float, int]] = deque()      # (now, bytes acknowledged)
+        self._busy_since: tuple[float, int] | None = None   # (now, bytes carried)
+        self._acked = 0
+        self._carried = 0
+        self._prev: SrtStats | None = None
+        self._prev_written: int | None = None
+        self._min_rtt: float | None = None
+        self._bursts = BurstCompensator()
+
+    def sample(self, now: float, stats: SrtStats, bytes_written: int | None = None) -> LinkSample | None:
+        """A LinkSample from this reading, or None for the first one (no interval yet)."""
+        prev = self._prev
+        self._prev = stats
+        fresh = None
+        if bytes_written is not None:
+            if self._prev_written is not None:
+                fresh = max(0, bytes_written - self._prev_written)
+                self._bursts.written(now, fresh)
+            self._prev_written = bytes_written
+        if stats.rtt_ms > 0:
+            self._min_rtt = stats.rtt_ms if self._min_rtt is None else min(self._min_rtt, stats.rtt_ms)
+        if prev is not None:
+            acked = max(0, (stats.byte_sent_unique_total - prev.byte_sent_unique_total)
+                        - (stats.snd_buf_bytes - prev.snd_buf_bytes)
+                        - (stats.byte_snd_drop_total - prev.byte_snd_drop_total))
+            self._acked += acked
+            self._carried += acked
+        self._hist.append((now, self._acked))
+        while len(self._hist) > 2 and now - self._hist[1][0] >= self._window:
+            self._hist.popleft()
+        t0, a0 = self._hist[0]
+        if prev is None or now <= t0:
+            return None
+        drain_kbps = (self._acked - a0) * 8 / (now - t0) / 1000.0
+        drain_bps = max(drain_kbps * 1000 / 8, 1000.0)
+        base_ms = (self._min_rtt or 0.0) + 10.0          # one RTT + the 10 ms ACK period
+        if fresh is not None:
+            waiting = stats.snd_buf_bytes - fresh - drain_bps * base_ms / 1000.0
+            queue_ms = max(0.0, waiting) / drain_bps * 1000.0
+            # No byte has waited longer than the head packet: when losses stall the
+            # drain, bytes / drain overstates the delay, the head's age does not.
+            queue_ms = min(queue_ms, max(0.0, stats.snd_buf_ms - base_ms))
+        else:
+            queue_ms = max(0.0, stats.snd_buf_ms - base_ms)
+        busy = None
+        raw_queue_ms = queue_ms
+        queue_ms = max(0.0, queue_ms - self._bursts.residual_ms(now, drain_bps))
+        lossy = stats.pkt_retrans > 0 or stats.pkt_snd_drop > 0   # goodput < capacity then
+        if raw_queue_ms > self.BUSY_QUEUE_MS and not lossy:
+            if self._busy_since is None:
+                self._busy_since = (now, self._carried)
+            bt, bc = self._busy_since
+            if now - bt >= self._min_busy and self._carried > bc:
+                busy = (self._carried - bc) * 8 / (now - bt) / 1000.0
+            if now - bt > self._window:                 # keep to the recent part
+                self._busy_since = (now - self._window / 2, bc + (self._carried - bc) // 2)
+        else:
+            self._busy_since = None
+        return LinkSample(
+            now=now, send_rate_kbps=drain_kbps, queue_delay_ms=queue_ms,
+            rtt_ms=stats.rtt_ms, lost_packets=stats.pkt_snd_loss,
+            dropped_packets=stats.pkt_snd_drop, busy_rate_kbps=busy)

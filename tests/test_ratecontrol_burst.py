@@ -1,0 +1,43 @@
+"""BurstCompensator with plain numbers: keyframes are discounted, a narrower link is not."""
+
+import pytest
+
+from broadcaster.transport.burst import BurstCompensator
+
+TICK = 0.05
+RATE = 250_000          # bytes/s written on average (2 Mbit/s)
+
+
+def feed(bc: BurstCompensator, start: float, seconds: float, rate: float) -> float:
+    now = start
+    for n in range(int(seconds / TICK)):
+        now = start + (n + 1) * TICK
+        bc.written(now, int(rate * TICK))
+    return now
+
+
+def test_steady_writes_explain_nothing():
+    bc = BurstCompensator()
+    now = feed(bc, 0.0, 3.0, RATE)
+    assert bc.residual_ms(now, 375_000) == 0.0
+    assert bc.average_bps(now) == pytest.approx(RATE, rel=0.05)
+
+
+def test_a_keyframe_is_discounted_until_spare_capacity_drained_it():
+    bc = BurstCompensator()
+    now = feed(bc, 0.0, 3.0, RATE)
+    bc.written(now + TICK, int(RATE * TICK * 5))          # a 5x frame: 4 ticks of excess
+    excess = RATE * TICK * 5 - 1.5 * RATE * TICK
+    drain = 375_000                                       # 3 Mbit/s link, 1 Mbit/s spare
+    first = bc.residual_ms(now + TICK, drain)
+    assert first == pytest.approx(excess / drain * 1000, rel=0.05)
+    later = bc.residual_ms(now + TICK + 0.1, drain)
+    assert later == pytest.approx((excess - (drain - RATE) * 0.1) / drain * 1000, rel=0.1)
+    assert bc.residual_ms(now + 2.0, drain) == 0.0
+
+
+def test_writing_more_steadily_is_not_a_burst():
+    bc = BurstCompensator()
+    now = feed(bc, 0.0, 3.0, RATE)
+    now = feed(bc, now, 1.0, RATE * 1.3)                  # the encoder overshoots for a second
+    assert bc.residual_ms(now, 250_000) == 0.0
