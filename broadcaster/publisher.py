@@ -102,6 +102,8 @@ class Publisher:
                         break
                     self._poll_connection()
                     continue
+                if slot.video is not None:
+                    self._last_video = slot.video    # also offline: a new session starts from it
                 if self._session is None:
                     self._poll_connection()
                 if self._session is None:
@@ -120,9 +122,7 @@ class Publisher:
             self.stats.bitrate_kbps = session.set_bitrate(self._requested_kbps)
             self._requested_kbps = None
             self.events.on_bitrate(self.stats.bitrate_kbps)
-        if slot.video is not None:
-            self._last_video = slot.video
-        elif session.needs_picture:
+        if slot.video is None and session.needs_picture:
             slot.video = self._last_video     # a new session cannot repeat what it never had
         started = time.perf_counter()
         try:

@@ -104,13 +104,14 @@ def test_interrupt_cuts_speech_and_mouth_within_one_frame(tmp_path):
     rms = audio_rms_per_frame(audio, pts, fps)
     first = pts[0]
     cut_at = int(np.argmin(np.abs(pts - (first + cut_frame / fps))))
-    assert rms[cut_at - 10:cut_at - 1].mean() > 0.01, "speech was on air before the cut"
+    assert rms[cut_at - 20:cut_at].max() > 0.02, "speech was on air before the cut"
     # from the slot after the cut on: silence (the 5 ms fade fits inside the cut slot)
     assert rms[cut_at + 1:cut_at + 20].max() < 0.002, rms[cut_at - 2:cut_at + 4]
     mouth = np.array([f[MOUTH].astype(np.float32) for _, f in frames])
-    still = np.abs(np.diff(mouth[cut_at + 1:cut_at + 20], axis=0)).mean()
-    moving = np.abs(np.diff(mouth[cut_at - 20:cut_at - 1], axis=0)).mean()
-    assert still < moving / 4
+    per_frame = np.abs(np.diff(mouth, axis=0)).mean(axis=(1, 2, 3))   # change into frame i+1
+    still = per_frame[cut_at + 1:cut_at + 20].mean()
+    moving = per_frame[cut_at - 20:cut_at - 1].max()
+    assert still < moving / 4, (still, moving)
 
 
 def test_say_rejects_bad_requests_and_reports_a_stopped_broadcaster(tmp_path):
