@@ -145,7 +145,8 @@ class HostVoice:
     def __init__(self, mixer, rate: int = 48000):
         import av
         self.mixer, self.rate = mixer, rate
-        self._rs = av.AudioResampler(format="flt", layout="stereo", rate=rate)
+        # resampled as mono then copied to both channels (swresample's mono->stereo is -3 dB)
+        self._rs = av.AudioResampler(format="flt", layout="mono", rate=rate)
         self._pts = 0
 
     def push(self, frame: np.ndarray) -> None:
@@ -155,7 +156,8 @@ class HostVoice:
         f.sample_rate, f.pts = 16000, self._pts
         self._pts += len(frame)
         for out in self._rs.resample(f):
-            self.mixer.push_host(out.to_ndarray().reshape(-1, 2))
+            mono = out.to_ndarray().reshape(-1)
+            self.mixer.push_host(np.repeat(mono[:, None], 2, axis=1))
 
 
 class TappedSource:
