@@ -54,10 +54,10 @@ def _wait_up(proc, port: int, timeout: float = 30.0) -> None:
     raise AssertionError("the broadcaster's control port never answered")
 
 
-def _run_with_mic(tmp_path, wav, seconds: float, during=None):
+def _run_with_mic(tmp_path, wav, seconds: float, during=None, extra=()):
     port = _free_port()
     out = tmp_path / "out.flv"
-    proc = start_broadcaster("run", "--mic", str(wav), "--output", str(out), "--responder", "read-aloud",
+    proc = start_broadcaster("run", *extra, "--mic", str(wav), "--output", str(out), "--responder", "read-aloud",
                              "--duration", str(seconds), "--size", "640x360", "--fps", str(FPS),
                              "--control-port", str(port))
     try:
@@ -126,3 +126,83 @@ def test_host_barge_in_cuts_the_anchor_within_one_frame(tmp_path):
           f"{t_cut:.3f} s: {latency * 1000:.0f} ms (one frame = {1000 / FPS:.0f} ms, fade 5 ms)")
     assert latency <= 1 / FPS + 0.005 + 0.012            # one frame slot + the 5 ms fade (+ rounding)
     assert t_cut >= onset["frame_index"] / FPS - 0.002     # and not before the slot after the onset
+
+
+def test_remote_asr_and_host_voice_mixed_into_the_broadcast(tmp_path):
+    """mic.asr.server -> a real `broadcaster asr-serve`; mix_into_broadcast puts the host's
+    voice in the recording (checked by transcribing the recording itself)."""
+    import re
+    import select
+    import subprocess
+
+    from broadcaster.asr.whisper import WhisperAsr
+    from conftest import ROOT, broadcaster_cmd, run_env
+
+    asr_port, port = _free_port(), _free_port()
+    env = run_env(WIRING_TOKEN="wiring-test-token-42")
+    server = subprocess.Popen(broadcaster_cmd("asr-serve", "--port", str(asr_port), "--token-env", "WIRING_TOKEN"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"scenes_dir: {ROOT / 'scenes'}\nmic:\n  host_name: Sam\n  mix_into_broadcast: true\n"
+                   f"  asr: {{server: 'ws://127.0.0.1:{asr_port}', token_env: WIRING_TOKEN}}\n")
+    wav, spans = speech_with_pauses(tmp_path / "host.wav", ["What is the weather like in Paris today?"],
+                                    lead_s=1.0, tail_s=12.0)
+    out = tmp_path / "out.flv"
+    try:
+        line, end = "", time.monotonic() + 60
+        while "listening" not in line and time.monotonic() < end:
+            assert server.poll() is None, server.communicate()[1][-2000:]
+            if select.select([server.stdout], [], [], 0.5)[0]:
+                line = server.stdout.readline()
+        proc = start_broadcaster("run", "-c", str(cfg), "--mic", str(wav), "--output", str(out),
+                                 "--responder", "read-aloud", "--duration", "11", "--size", "640x360",
+                                 "--control-port", str(port), env=env)
+        try:
+            _wait_up(proc, port)
+            time.sleep(9.0)
+            turns, mic = _get(port, "/turns")["turns"], _get(port, "/mic")
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                metrics = r.read().decode()
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    finally:
+        server.terminate()
+        server.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err, err[-3000:]
+    host = [t for t in turns if t["kind"] == "host"]
+    assert host and host[0]["user"] == "Sam" and {"weather", "paris"} <= words(host[0]["text"]), turns
+    assert mic["asr"] == "remote"
+    up = re.search(r'broadcaster_link_bytes_total\{direction="up",link="asr_uplink"\} ([\d.e+]+)', metrics)
+    assert up, metrics[:2000]
+    kbps = float(up.group(1)) * 8 / 1000 / mic["frames_in"] / 0.02
+    print(f"asr uplink while on air: {kbps:.1f} kbit/s (Opus + WebSocket framing)")
+    assert 4 < kbps <= 20
+    assert re.search(r'broadcaster_stage_latency_seconds_count\{stage="asr"\} [1-9]', metrics)
+    # the host's own voice is in the recording, where they said it, before the anchor answers
+    audio = _decoded_audio(out)
+    a, b = int((spans[0][0] - 0.2) * 48000), int((spans[0][1] + 0.3) * 48000)
+    segment = audio[a:b][::3].astype(np.float32)              # 48 kHz -> 16 kHz (speech band is low)
+    heard = WhisperAsr().decode(segment).text
+    assert {"weather", "paris"} <= words(heard), heard
+
+
+def test_speakers_mode_closes_the_mic_while_the_anchor_talks(tmp_path):
+    """echo: speakers (no headphones): what the mic hears while the anchor is audible could be
+    the anchor itself, so it is not used: no barge-in, no host turn from it."""
+    from conftest import ROOT
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"scenes_dir: {ROOT / 'scenes'}\nmic:\n  echo: speakers\n")
+    wav, spans = speech_with_pauses(tmp_path / "barge.wav", ["Sorry to cut in, what about the football game?"],
+                                    lead_s=5.0, tail_s=6.0)
+    turns, mic, out, err = _run_with_mic(tmp_path, wav, 10, extra=("-c", str(cfg)),
+                                         during=lambda port: _post(port, "/say", {"text": PARAGRAPH}))
+    say = [t for t in turns if t["kind"] == "say"]
+    assert say and not say[0]["interrupted"], turns
+    assert not [t for t in turns if t["kind"] == "host"] and not mic["onsets"], mic
+    assert mic["frames_gated"] * 0.02 > spans[0][1] - spans[0][0]     # the whole question was gated
+    audio = np.abs(_decoded_audio(out))
+    for t in np.arange(spans[0][0], spans[0][1] + 1.0, 0.5):            # the anchor talked on
+        assert audio[int(t * 48000):int((t + 0.5) * 48000)].max() > 0.05, t
