@@ -190,16 +190,17 @@ class TappedSource:
 class HostMic:
     """Attach to a Station (with its Live side); start()/close() are the station's hooks."""
 
-    def __init__(self, station, settings: MicSettings, backoff: Backoff = Backoff(1.0, 2.0, 30.0)):
+    def __init__(self, station, settings: MicSettings, backoff: Backoff = Backoff(1.0, 2.0, 30.0),
+                 opener: Callable[[MicSettings], object] = open_source):
         if station.live is None:
             raise ConfigError(settings.source, "mic", "the microphone needs the live side (control loop)")
-        self.station, self.settings, self.backoff = station, settings, backoff
+        self.station, self.settings, self.backoff, self.opener = station, settings, backoff, opener
         self.conversation = station.live.conversation
         self.conversation.host_name = settings.host_name
         self.mixer = station.broadcast.mixer
         self.metrics = station.runtime.metrics
         self.gate = EchoGate(settings.echo)
-        self._source = open_source(settings)          # a missing device fails here, before air
+        self._source = opener(settings)          # a missing device fails here, before air
         self.token = None
         self.asr = None
         if settings.server:
@@ -277,7 +278,7 @@ class HostMic:
         while not self._stop.is_set():
             try:
                 if source is None:
-                    source = open_source(self.settings)
+                    source = self.opener(self.settings)
                 tapped = TappedSource(source, self._on_frame)
                 self._utt_offset.clear()
                 self._pipeline = self._make_pipeline(tapped)
