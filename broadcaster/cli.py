@@ -121,6 +121,8 @@ def _scene(config: Config, name: str | None, size: str | None = None, fps: int |
 
 
 def cmd_check(args, config: Config) -> int:
+    from .hostmic import mic_settings
+    mic_settings(config.features.get("mic"), config.source)     # the mic: section is valid
     checked = [config.source]
     scenes = list_scenes(config.scenes_dir)
     if not scenes:
