@@ -1,4 +1,4 @@
-"""Command line: run, check, snapshot."""
+"""Command line: run, check, snapshot, say, asr, asr-serve, ..."""
 
 from __future__ import annotations
 
@@ -35,12 +35,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--control-port", type=int, help="local control endpoint port (0: any free port)")
     run.add_argument("--responder", choices=("llm", "read-aloud", "script"),
                      help="who answers chat, overriding the scene (script: only scripted lines)")
+    run.add_argument("--mic", metavar="DEVICE_OR_FILE",
+                     help="take the host's microphone: a device name or index, an audio file "
+                          "(played in real time) or '-' (raw s16le 16 kHz mono on stdin)")
 
     say = sub.add_parser("say", help="make a running broadcaster's anchor say something")
     _common(say)
     say.add_argument("text", help="what the anchor says")
     say.add_argument("--interrupt", action="store_true", help="cut the current line first")
     say.add_argument("--control-port", type=int, help="the running broadcaster's control port")
+
+    asr = sub.add_parser("asr", help="transcribe an audio file through the mic's VAD + ASR path")
+    _common(asr)
+    asr.add_argument("file", help="audio file (WAV or anything FFmpeg reads)")
+    asr.add_argument("--server", metavar="URL", help="ws://host:port of a running asr-serve (default: local)")
+    asr.add_argument("--token-env", default="BROADCASTER_ASR_TOKEN", metavar="NAME",
+                     help="environment variable holding the asr-serve token")
+    asr.add_argument("--model", help="ASR model name or folder (default: the packaged tiny.en)")
+
+    serve = sub.add_parser("asr-serve", help="serve speech recognition over WebSocket (Opus in, text out)")
+    _common(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8766, help="port to listen on (0: any free port)")
+    serve.add_argument("--token-env", default="BROADCASTER_ASR_TOKEN", metavar="NAME",
+                       help="environment variable holding the shared token (8+ characters)")
+    serve.add_argument("--model", help="ASR model name or folder (default: the packaged tiny.en)")
 
     check = sub.add_parser("check", help="validate the config and every scene")
     _common(check)
@@ -79,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(args.log_level or config.logging.level, config.logging.format)
         install_exception_hooks()
         commands = {"run": cmd_run, "check": cmd_check, "snapshot": cmd_snapshot, "say": cmd_say,
-                    "bandwidth": cmd_bandwidth, "install-service": cmd_install_service}
+                    "bandwidth": cmd_bandwidth, "install-service": cmd_install_service,
+                    "asr": cmd_asr, "asr-serve": cmd_asr_serve}
         return commands[args.command](args, config)
     except BroadcasterError as exc:
         print(f"broadcaster: error: {redact(str(exc))}", file=sys.stderr)
@@ -112,6 +132,8 @@ def _scene(config: Config, name: str | None, size: str | None = None, fps: int |
 
 
 def cmd_check(args, config: Config) -> int:
+    from .hostmic import mic_settings
+    mic_settings(config.features.get("mic"), config.source)     # the mic: section is valid
     checked = [config.source]
     scenes = list_scenes(config.scenes_dir)
     if not scenes:
@@ -181,7 +203,8 @@ def cmd_run(args, config: Config) -> int:
         canvas["fps"] = args.fps
     responder = None if args.responder in (None, "script") else args.responder
     station = Station(config, scene, config_path=args.config, scene_override=args.scene,
-                      canvas_override=canvas, duration_s=args.duration, responder=responder)
+                      canvas_override=canvas, duration_s=args.duration, responder=responder,
+                      mic=args.mic)
     if args.responder == "script" and station.live is not None:
         station.live.conversation.intake = None          # chat is not answered, only scripted lines
     status = station.run()
@@ -209,6 +232,43 @@ def cmd_say(args, config: Config) -> int:
                                f"({getattr(exc, 'reason', exc)}); is it running? (--control-port)") from None
     print("queued" + (" (interrupting)" if reply.get("interrupt") else ""))
     return 0
+
+
+def _token_from_env(name: str, option: str) -> str:
+    import os
+    from .redact import register_secret
+    if not name.replace("_", "").isalnum() or name[0].isdigit():
+        raise ConfigError("command line", option, f"must be an environment variable name, got {name!r}")
+    token = os.environ.get(name)
+    if not token:
+        raise ConfigError("command line", option, f"${name} is not set (the shared asr-serve token)")
+    register_secret(token)
+    return token
+
+
+def cmd_asr(args, config: Config) -> int:
+    from .asr.run import transcribe_file_main
+
+    if not Path(args.file).is_file():
+        raise ConfigError("command line", "FILE", f"{args.file!r}: no such file")
+    token = None
+    if args.server is not None:
+        if not args.server.startswith(("ws://", "wss://")):
+            raise ConfigError("command line", "--server", f"must be a ws:// or wss:// URL, got "
+                              f"{redact(args.server)!r}")
+        token = _token_from_env(args.token_env, "--token-env")
+    return transcribe_file_main(args.file, args.server, token=token, model=args.model)
+
+
+def cmd_asr_serve(args, config: Config) -> int:
+    from .asr.run import serve_main
+
+    if not 0 <= args.port <= 65535:
+        raise ConfigError("command line", "--port", f"must be 0..65535, got {args.port}")
+    token = _token_from_env(args.token_env, "--token-env")
+    if len(token) < 8:
+        raise ConfigError("command line", "--token-env", f"${args.token_env} must hold at least 8 characters")
+    return serve_main(args.host, args.port, token, args.model)
 
 
 def cmd_bandwidth(args, config: Config) -> int:

@@ -138,6 +138,8 @@ class Conversation:
         self.current: _Pending | None = None
         self.on_turn_start: Callable[[_Pending], None] | None = None
         self.on_turn_end: Callable[[_Pending, TurnReport], None] | None = None
+        # True while the host is mid-utterance: no new turn starts over them (the mic sets it)
+        self.floor_held: Callable[[], bool] | None = None
         if intake is not None:
             intake.listeners.append(lambda _msg: self._poke())
 
@@ -189,10 +191,11 @@ class Conversation:
         while not stop.is_set():
             now = time.monotonic()
             due = self.script is not None and self.script.due(now, self.quiet_since, self.started_at)
-            kind = choose_turn(self.pending(), due)
+            held = self.floor_held is not None and self.floor_held()
+            kind = None if held else choose_turn(self.pending(), due)
             item = self._take(kind, now) if kind else None
             if item is None:
-                wait = 1.0
+                wait = 0.1 if held else 1.0
                 if self.script is not None:
                     wait = min(wait, max(0.05, self.script.next_wait(now, self.quiet_since, self.started_at)))
                 self._wake.clear()

@@ -3,11 +3,14 @@
 The media loop pulls exactly the samples of each video frame slot; the same speech samples
 drive the avatar's mouth and go to the encoder, so lips are in sync by construction. Speech is
 pushed from other threads (TTS) and can be cut at any moment with a short fade (no click).
+The host's microphone can be mixed in too (push_host): a small bounded buffer the media loop
+drains, so a slow or bursty mic never delays the broadcast, it only loses its oldest audio.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +56,68 @@ class AudioMixer:
         self._last_line: int | None = None
         self.on_line_start: Callable[[int], None] | None = None
         self.on_line_end: Callable[[int], None] | None = None
+        # the host's voice (off until enable_host): stereo chunks at the broadcast rate
+        self._host: deque[np.ndarray] = deque()
+        self._host_queued = 0
+        self._host_max = 0
+        self._host_prime = 0
+        self._host_playing = False
+        self.host_gain = 1.0
+        self.host_duck = 1.0
+        self.host_dropped = 0          # samples lost because the buffer was full
+        self.last_speech_at: float | None = None   # monotonic time of the last slot with speech
+
+    # -- the host's voice (the mic thread) ---------------------------------------------
+    def enable_host(self, gain: float = 1.0, duck: float = 0.4, max_s: float = 0.5,
+                    prime_s: float = 0.06) -> None:
+        """Accept the host's voice: at most max_s buffered (oldest dropped beyond it); after
+        running dry, playback resumes once prime_s is buffered (absorbs mic/frame jitter)."""
+        with self._lock:
+            self.host_gain, self.host_duck = gain, duck
+            self._host_max = int(max_s * self.sample_rate)
+            self._host_prime = int(prime_s * self.sample_rate)
+
+    def push_host(self, stereo: np.ndarray) -> None:
+        """Queue (n, 2) float32 of the host's voice at the broadcast rate (any thread)."""
+        stereo = np.ascontiguousarray(stereo, dtype=np.float32).reshape(-1, 2)
+        with self._lock:
+            if not self._host_max or not len(stereo):
+                return
+            self._host.append(stereo)
+            self._host_queued += len(stereo)
+            while self._host_queued > self._host_max:
+                over = self._host_queued - self._host_max
+                head = self._host[0]
+                if len(head) <= over:
+                    self._host.popleft()
+                    self._host_queued -= len(head)
+                    self.host_dropped += len(head)
+                else:
+                    self._host[0] = head[over:]
+                    self._host_queued -= over
+                    self.host_dropped += over
+
+    def _take_host(self, n: int) -> np.ndarray | None:
+        """Up to n samples of host voice, zero-padded (call with the lock held)."""
+        if not self._host_playing:
+            if not self._host_queued or self._host_queued < self._host_prime:
+                return None
+            self._host_playing = True
+        out = np.zeros((n, 2), np.float32)
+        filled = 0
+        while filled < n and self._host:
+            head = self._host[0]
+            k = min(n - filled, len(head))
+            out[filled:filled + k] = head[:k]
+            filled += k
+            if k == len(head):
+                self._host.popleft()
+            else:
+                self._host[0] = head[k:]
+        self._host_queued -= filled
+        if filled < n:
+            self._host_playing = False      # ran dry: wait for prime_s again
+        return out * self.host_gain
 
     # -- producers (any thread) --------------------------------------------------------
     def push(self, pcm: np.ndarray, caption: str | None, line_id: int) -> bool:
@@ -120,8 +185,14 @@ class AudioMixer:
                         ended.append(seg.line_id)
             speaking = filled > 0
             caption, line = (self._last_caption, self._last_line) if speaking else (None, None)
-        stereo = self._bed_slot(n, speaking)
+            host = self._take_host(n) if self._host_max else None
+            if speaking:
+                self.last_speech_at = time.monotonic()
+        duck = min(self.duck if speaking else 1.0, self.host_duck if host is not None else 1.0)
+        stereo = self._bed_slot(n, duck)
         stereo += speech[:, None]
+        if host is not None:
+            stereo += host
         np.clip(stereo, -1.0, 1.0, out=stereo)
         for line_id in started:
             if self.on_line_start:
@@ -131,7 +202,7 @@ class AudioMixer:
                 self.on_line_end(line_id)
         return MixChunk(stereo, speech, caption, line, tuple(started))
 
-    def _bed_slot(self, n: int, speaking: bool) -> np.ndarray:
+    def _bed_slot(self, n: int, duck: float) -> np.ndarray:
         with self._lock:
             bed, pos = self._bed, self._bed_pos
             if bed is not None:
@@ -139,7 +210,7 @@ class AudioMixer:
         if bed is None:
             return np.zeros((n, 2), np.float32)
         idx = (np.arange(n) + pos) % len(bed)
-        target = self.bed_volume * (self.duck if speaking else 1.0)
+        target = self.bed_volume * duck
         gain = np.linspace(self._bed_gain, target, n, dtype=np.float32)[:, None]   # no zipper noise
         self._bed_gain = target
         return bed[idx] * gain

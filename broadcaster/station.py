@@ -61,7 +61,8 @@ class _ServiceEvents(PublisherEvents):
 class Station:
     def __init__(self, config: Config, scene: Scene, *, config_path: str | None = None,
                  scene_override: str | None = None, canvas_override: dict | None = None,
-                 duration_s: float | None = None, responder: str | None = None, live: bool = True):
+                 duration_s: float | None = None, responder: str | None = None, live: bool = True,
+                 mic: str | None = None):
         self.config = config
         self.config_path = config_path
         self.scene_override = scene_override
@@ -81,11 +82,16 @@ class Station:
         self.runtime.add_routes(self.control.app)
         self.reload_hooks: list[Callable[[Config, Scene], None]] = []
         self.stop_hooks: list[Callable[[], None]] = []
+        self.start_hooks: list[Callable[[], None]] = []     # after the broadcast has started
         self._reload_requested = threading.Event()
         self.live = None
         if live:
             from .live import Live
             self.live = Live(self, responder_override=responder)
+        self.host_mic = None
+        if live:
+            from .hostmic import attach_host_mic
+            self.host_mic = attach_host_mic(self, mic)       # None unless mic is enabled / --mic
 
     # -- media loop hook (runs on the media thread, once per slot) ---------------------
     def _on_tick(self, n, chunk, rendered: bool, video_dropped: bool, render_s: float) -> None:
@@ -104,6 +110,8 @@ class Station:
             self.control.start()
         self.broadcast.start()
         self.runtime.start()
+        for hook in self.start_hooks:
+            hook()
 
     def request_stop(self) -> None:
         self.broadcast.stop()

@@ -1,0 +1,421 @@
+"""The host's microphone on air: mic -> VAD -> ASR -> the conversation, with barge-in.
+
+    mic source ─> EchoGate ─> MicPipeline (local Whisper) or RemoteMicPipeline (asr-serve)
+        │ (optional)                │ on_onset (capture thread)      │ final transcript
+        └─> HostVoice ─> mixer      └─> Conversation.interrupt()     └─> Conversation.host_said()
+
+Why each piece is here:
+- Barge-in runs on the capture thread inside the VAD callback: it only reads two flags and
+  calls Conversation.interrupt() (a mixer cut + avatar reset), so the anchor falls silent in
+  the next frame slot the media loop pulls.
+- The anchor's voice never reaches the mic path in software: the mic frames come only from
+  the capture source; the broadcast mix is never fed back. With open speakers (echo:
+  speakers) the mic is closed (frames zeroed) while the anchor is audible, because VAD alone
+  cannot tell the anchor's echo from the host (half duplex; use headphones for barge-in).
+- A mic that fails while on air is reopened with backoff; the broadcast never stops for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .errors import ConfigError
+from .mic.capture import Backoff
+from .mic.vad import WINDOW, SpeechOnset, VadConfig
+from .redact import redact, redact_url
+from .schema import Section
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOKEN_ENV = "BROADCASTER_ASR_TOKEN"
+ECHO_MODES = ("headphones", "speakers")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class MicSettings:
+    enabled: bool = False
+    device: str | int | None = None      # name, index, audio file, '-' (stdin), None = default
+    host_name: str = "Host"
+    vad: VadConfig = field(default_factory=VadConfig)
+    model: str | None = None              # ASR model name or folder; None = packaged tiny.en
+    server: str | None = None             # ws(s)://host:port of a remote asr-serve
+    token_env: str = DEFAULT_TOKEN_ENV
+    mix_into_broadcast: bool = False
+    host_gain: float = 1.0
+    duck: float = 0.4                     # bed gain while the host's voice is mixed in
+    echo: str = "headphones"
+    source: str = "config"
+
+
+def mic_settings(data, source: str, key: str = "mic") -> MicSettings:
+    """The `mic:` section of config.yaml, validated (errors name the file and key)."""
+    sec = Section(data, source, key)
+    sec.allow_only(("enabled", "device", "host_name", "vad", "asr", "mix_into_broadcast",
+                    "host_gain", "duck", "echo"))
+    device = sec.raw("device")
+    if device is not None and (isinstance(device, bool) or not isinstance(device, (str, int))):
+        raise sec.error("device", "must be a device name, an index, an audio file or '-'")
+    if isinstance(device, str) and not device.strip():
+        raise sec.error("device", "must not be empty")
+    vad = sec.section("vad")
+    vad.allow_only(("threshold", "min_silence_ms", "min_speech_ms", "onset_min_ms", "speech_pad_ms"))
+    vad_config = VadConfig(
+        threshold=vad.number("threshold", 0.5, minimum=0.05, maximum=0.95),
+        min_silence_ms=vad.number("min_silence_ms", 500, minimum=50, maximum=5000),
+        min_speech_ms=vad.number("min_speech_ms", 250, minimum=0, maximum=5000),
+        onset_min_ms=vad.number("onset_min_ms", 0, minimum=0, maximum=1000),
+        speech_pad_ms=vad.number("speech_pad_ms", 200, minimum=0, maximum=1000))
+    asr = sec.section("asr")
+    asr.allow_only(("model", "server", "token_env"))
+    server = asr.text("server") if asr.has("server") else None
+    if server is not None and not server.startswith(("ws://", "wss://")):
+        raise asr.error("server", f"must be a ws:// or wss:// URL of `broadcaster asr-serve`, "
+                                  f"got {redact_url(server)!r}")
+    token_env = asr.text("token_env", DEFAULT_TOKEN_ENV)
+    if not _ENV_NAME.match(token_env):
+        raise asr.error("token_env", f"must be an environment variable name, got {token_env!r}")
+    return MicSettings(
+        enabled=sec.boolean("enabled", False), device=device,
+        host_name=sec.text("host_name", "Host"), vad=vad_config,
+        model=asr.text("model") if asr.has("model") else None, server=server, token_env=token_env,
+        mix_into_broadcast=sec.boolean("mix_into_broadcast", False),
+        host_gain=sec.number("host_gain", 1.0, minimum=0, maximum=4),
+        duck=sec.number("duck", 0.4, minimum=0, maximum=1),
+        echo=sec.text("echo", "headphones", choices=ECHO_MODES), source=source)
+
+
+def with_mic_override(settings: MicSettings, spec: str | None) -> MicSettings:
+    """`broadcaster run --mic DEVICE_OR_FILE` turns the mic on with that input."""
+    if spec is None:
+        return settings
+    from dataclasses import replace
+    return replace(settings, enabled=True, device=spec, source="command line")
+
+
+def open_source(settings: MicSettings):
+    """The capture source; a ConfigError (exit 2) naming what is wrong and listing devices."""
+    from .mic.capture import MicDeviceNotFound, open_mic_source
+    key = "--mic" if settings.source == "command line" else "mic.device"
+    device = settings.device
+    try:
+        return open_mic_source(device, realtime_files=True)
+    except MicDeviceNotFound as exc:
+        message = str(exc)
+        if isinstance(device, str) and (os.sep in device or os.path.splitext(device)[1]):
+            message = f"{device!r} is neither an existing audio file nor an input device; {message}"
+        raise ConfigError(settings.source, key, message) from None
+    except ValueError as exc:
+        raise ConfigError(settings.source, key, str(exc)) from None
+    except OSError as exc:    # PortAudio missing or broken
+        raise ConfigError(settings.source, key, f"cannot use the sound system: {exc}") from None
+
+
+def clean_transcript(text: str) -> str:
+    """Whisper's text without non-speech tags ('[BLANK_AUDIO]', '(music)'); '' if nothing is left."""
+    text = re.sub(r"\[[^\]]*\]|\([^)]*\)", " ", text)
+    text = " ".join(text.split())
+    return text if re.search(r"\w", text) else ""
+
+
+class EchoGate:
+    """Pure policy for open speakers: is the mic closed now? (headphones: never)."""
+
+    def __init__(self, mode: str, tail_s: float = 0.3):
+        self.mode, self.tail_s = mode, tail_s
+
+    def closed(self, anchor_audible: bool, last_speech_at: float | None, now: float) -> bool:
+        if self.mode != "speakers":
+            return False
+        return anchor_audible or (last_speech_at is not None and now - last_speech_at < self.tail_s)
+
+
+class HostVoice:
+    """16 kHz mono mic frames -> 48 kHz stereo into the mixer's host input (capture thread)."""
+
+    def __init__(self, mixer, rate: int = 48000):
+        import av
+        self.mixer, self.rate = mixer, rate
+        # resampled as mono then copied to both channels (swresample's mono->stereo is -3 dB)
+        self._rs = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        self._pts = 0
+
+    def push(self, frame: np.ndarray) -> None:
+        import av
+        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(frame, np.float32).reshape(1, -1),
+                                       format="flt", layout="mono")
+        f.sample_rate, f.pts = 16000, self._pts
+        self._pts += len(frame)
+        for out in self._rs.resample(f):
+            mono = out.to_ndarray().reshape(-1)
+            self.mixer.push_host(np.repeat(mono[:, None], 2, axis=1))
+
+
+class TappedSource:
+    """A capture source whose frames pass through tap(frame) -> frame; notes its end/error."""
+
+    def __init__(self, source, tap: Callable[[np.ndarray], np.ndarray]):
+        self.source, self.tap = source, tap
+        self.ended = threading.Event()
+        self.error: BaseException | None = None
+
+    def frames(self) -> Iterator[np.ndarray]:
+        try:
+            for frame in self.source.frames():
+                yield self.tap(frame)
+        except Exception as exc:
+            self.error = exc
+            raise
+        finally:
+            self.ended.set()
+
+    def close(self) -> None:
+        self.source.close()
+
+    @property
+    def finite(self) -> bool:
+        from .mic.capture import SoundDeviceSource
+        return not isinstance(self.source, SoundDeviceSource)
+
+
+class HostMic:
+    """Attach to a Station (with its Live side); start()/close() are the station's hooks."""
+
+    def __init__(self, station, settings: MicSettings, backoff: Backoff = Backoff(1.0, 2.0, 30.0),
+                 opener: Callable[[MicSettings], object] = open_source):
+        if station.live is None:
+            raise ConfigError(settings.source, "mic", "the microphone needs the live side (control loop)")
+        self.station, self.settings, self.backoff, self.opener = station, settings, backoff, opener
+        self.conversation = station.live.conversation
+        self.conversation.host_name = settings.host_name
+        self.mixer = station.broadcast.mixer
+        self.metrics = station.runtime.metrics
+        self.gate = EchoGate(settings.echo)
+        self._source = opener(settings)          # a missing device fails here, before air
+        self.token = None
+        self.asr = None
+        if settings.server:
+            self.token = os.environ.get(settings.token_env)
+            if not self.token:
+                raise ConfigError(settings.source, "mic.asr.token_env",
+                                  f"${settings.token_env} is not set (the asr-serve token)")
+        else:
+            from .asr.whisper import WhisperAsr
+            try:
+                self.asr = WhisperAsr(settings.model)
+            except (ValueError, RuntimeError) as exc:
+                raise ConfigError(settings.source, "mic.asr.model", str(exc)) from None
+        self.voice = None
+        if settings.mix_into_broadcast:
+            self.mixer.enable_host(settings.host_gain, settings.duck)
+            self.voice = HostVoice(self.mixer, station.config.audio.sample_rate)
+        self.state = "idle"
+        self.onsets: deque[dict] = deque(maxlen=50)
+        self.finals: deque[dict] = deque(maxlen=50)
+        self.frames_in = 0
+        self.frames_gated = 0
+        self.restarts = 0
+        self._utt_offset: dict[int, float] = {}
+        self._floor_since: float | None = None
+        self._pipeline = None
+        self._uplink_seen = 0
+        self._tick: tuple[int, float] = (0, time.monotonic())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._supervise, name="host-mic", daemon=True)
+        self.conversation.floor_held = self.floor_held
+        prev_tick = station.broadcast.on_tick
+
+        def on_tick(n, *args):
+            self._tick = (n, time.monotonic())       # pts <-> monotonic, for onset timing
+            if prev_tick is not None:
+                prev_tick(n, *args)
+        station.broadcast.on_tick = on_tick
+        station.control.app.router.add_get("/mic", self._get_mic)
+        station.start_hooks.append(self.start)
+        station.stop_hooks.insert(0, self.close)      # the mic stops before the conversation
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self._stop_pipeline()
+
+    def _stop_pipeline(self) -> None:
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            try:
+                pipeline.stop()
+            except Exception as exc:  # noqa: BLE001 - shutting the mic down
+                log.debug("mic: stopping the pipeline: %s", exc)
+
+    def _make_pipeline(self, tapped: TappedSource):
+        if self.settings.server:
+            from .asr.remote_pipeline import RemoteMicPipeline
+            return RemoteMicPipeline(tapped, self.settings.server, self.token, self._on_transcript,
+                                     loop=self.station.control.loop, on_onset=self._on_onset,
+                                     vad_config=self.settings.vad)
+        from .asr.streaming import MicPipeline
+        return MicPipeline(tapped, self.asr, self._on_transcript, on_onset=self._on_onset,
+                           vad_config=self.settings.vad)
+
+    def _supervise(self) -> None:
+        """Run the pipeline; when the input fails, reopen it with backoff (never raise)."""
+        failures = 0
+        source, self._source = self._source, None
+        while not self._stop.is_set():
+            try:
+                if source is None:
+                    source = self.opener(self.settings)
+                tapped = TappedSource(source, self._on_frame)
+                self._utt_offset.clear()
+                self._pipeline = self._make_pipeline(tapped)
+                self._pipeline.start()
+            except Exception as exc:  # noqa: BLE001 - the broadcast carries on without the mic
+                failures += 1
+                self._fail(source, exc, failures)
+                source = None
+                continue
+            self.state = "listening"
+            log.info("mic: listening to %s (%s ASR)", self._shown(),
+                     f"remote {redact_url(self.settings.server)}" if self.settings.server else "local")
+            while not tapped.ended.wait(0.5) and not self._stop.is_set():
+                self._count_uplink()
+            self._count_uplink()
+            if self._stop.is_set():
+                return
+            error = tapped.error or getattr(self._pipeline, "error", None)
+            client = getattr(self._pipeline, "client", None)
+            client_error = getattr(client, "error", None)
+            if client_error is not None:
+                self.state = "failed"
+                log.error("mic: the asr server refused us (%s); the broadcast goes on without the mic",
+                          redact(str(client_error)))
+                return
+            if error is None and tapped.finite:
+                self.state = "ended"
+                log.info("mic: input %s ended", self._shown())
+                return       # the pipeline keeps running until close() to deliver the last text
+            failures += 1
+            self._stop_pipeline()
+            self._fail(None, error or RuntimeError("the input stopped"), failures)
+            source = None
+
+    def _fail(self, source, exc: BaseException, failures: int) -> None:
+        self.state = "retrying"
+        self.restarts += 1
+        delay = self.backoff.delay(failures)
+        log.warning("mic: %s failed (%s); retrying in %.1f s, the broadcast goes on",
+                    self._shown(), redact(str(exc)) or type(exc).__name__, delay)
+        if source is not None:
+            try:
+                source.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._stop.wait(delay)
+
+    def _shown(self) -> str:
+        d = self.settings.device
+        return "the default input" if d is None else ("stdin" if d == "-" else repr(d))
+
+    def _count_uplink(self) -> None:
+        client = getattr(self._pipeline, "client", None)
+        if client is None:
+            return
+        sent = client.wire_bytes_sent
+        if sent > self._uplink_seen:
+            self.metrics.link_bytes("asr_uplink", sent - self._uplink_seen)
+        self._uplink_seen = sent
+
+    # -- capture thread ----------------------------------------------------------------
+    def anchor_audible(self) -> bool:
+        return not self.mixer.idle()
+
+    def _on_frame(self, frame: np.ndarray) -> np.ndarray:
+        self.frames_in += 1
+        if self.gate.closed(self.anchor_audible(), self.mixer.last_speech_at, time.monotonic()):
+            self.frames_gated += 1
+            frame = np.zeros_like(frame)
+        if self.voice is not None:
+            self.voice.push(frame)
+        return frame
+
+    def _on_onset(self, onset: SpeechOnset) -> None:
+        """VAD onset (capture thread): barge in first, bookkeeping after."""
+        speaking = self.anchor_audible() or self.conversation.current is not None
+        if speaking:
+            self.conversation.interrupt()
+        now = time.monotonic()
+        frame_index = self.station.broadcast.frame_index
+        self._floor_since = now
+        n, at = self._tick      # slot n was pulled just before `at` (so pts_s errs early)
+        fps = self.station.broadcast.fps
+        # the stream time of the window's last sample is when the onset could first be seen
+        self._utt_offset[onset.utt_id] = onset.wall - (onset.t + WINDOW / 16000)
+        record = {"utt": onset.utt_id, "t": round(onset.t, 3), "barge_in": speaking,
+                  "frame_index": frame_index, "pts_s": round(n / fps + (onset.wall - at), 4),
+                  "wall": onset.wall}
+        self.onsets.append(record)
+        log.info("mic: host started speaking (utterance %d, frame %d)%s", onset.utt_id, frame_index,
+                 ": the anchor stops" if speaking else "")
+
+    def floor_held(self) -> bool:
+        """The host is mid-utterance: the anchor does not start a new turn over them."""
+        since, pipeline = self._floor_since, self._pipeline
+        if since is None or pipeline is None:
+            return False
+        if not pipeline.segmenter.in_speech or time.monotonic() - since > 30.0:
+            self._floor_since = None
+            return False
+        return True
+
+    # -- ASR thread / loop -------------------------------------------------------------
+    def _on_transcript(self, tr) -> None:
+        self.metrics.observe_stage("asr", max(0.0, tr.latency_s))
+        if tr.kind != "final":
+            log.debug("mic: partial (utterance %d): %s", tr.utt_id, redact(tr.text))
+            return
+        text = clean_transcript(tr.text)
+        now = time.monotonic()
+        offset = self._utt_offset.pop(tr.utt_id, None) if not self.settings.server else None
+        lag = None
+        if offset is not None and tr.speech_end is not None:
+            lag = now - (offset + tr.speech_end)
+        self.finals.append({"utt": tr.utt_id, "text": text, "raw": tr.text, "at": now,
+                            "asr_ms": round(tr.latency_s * 1000, 1),
+                            "speech_end_to_text_ms": None if lag is None else round(lag * 1000, 1)})
+        if not text:
+            log.info("mic: utterance %d gave no words (%r); ignored", tr.utt_id, tr.text)
+            return
+        self.conversation.host_said(text)
+        log.info("mic: host said (utterance %d, text %s ms after the speech ended, asr %.0f ms): %s",
+                 tr.utt_id, "?" if lag is None else f"{lag * 1000:.0f}", tr.latency_s * 1000, redact(text))
+
+    async def _get_mic(self, request):
+        from aiohttp import web
+        return web.json_response({
+            "state": self.state, "input": self._shown(), "asr": "remote" if self.settings.server else "local",
+            "echo": self.settings.echo, "mix_into_broadcast": self.settings.mix_into_broadcast,
+            "frames_in": self.frames_in, "frames_gated": self.frames_gated, "restarts": self.restarts,
+            "fps": self.station.broadcast.fps, "onsets": list(self.onsets), "finals": list(self.finals)})
+
+
+def attach_host_mic(station, mic_override: str | None = None) -> HostMic | None:
+    """Read the `mic:` config (plus --mic) and attach the mic to the station when enabled."""
+    config = station.config
+    settings = with_mic_override(mic_settings(config.features.get("mic"), config.source), mic_override)
+    if not settings.enabled:
+        return None
+    return HostMic(station, settings)
