@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import ConfigError
-from .mic.capture import Backoff
+from .backoff import Backoff
 from .mic.vad import WINDOW, SpeechOnset, VadConfig
 from .redact import redact, redact_url
 from .schema import Section
@@ -190,11 +190,12 @@ class TappedSource:
 class HostMic:
     """Attach to a Station (with its Live side); start()/close() are the station's hooks."""
 
-    def __init__(self, station, settings: MicSettings, backoff: Backoff = Backoff(1.0, 2.0, 30.0),
+    def __init__(self, station, settings: MicSettings, backoff: Backoff | None = None,
                  opener: Callable[[MicSettings], object] = open_source):
         if station.live is None:
             raise ConfigError(settings.source, "mic", "the microphone needs the live side (control loop)")
-        self.station, self.settings, self.backoff, self.opener = station, settings, backoff, opener
+        self.station, self.settings, self.opener = station, settings, opener
+        self.backoff = backoff or Backoff(1.0, 2.0, 30.0)
         self.conversation = station.live.conversation
         self.conversation.host_name = settings.host_name
         self.mixer = station.broadcast.mixer
@@ -316,7 +317,7 @@ class HostMic:
     def _fail(self, source, exc: BaseException, failures: int) -> None:
         self.state = "retrying"
         self.restarts += 1
-        delay = self.backoff.delay(failures)
+        delay = self.backoff.nominal(failures - 1)
         log.warning("mic: %s failed (%s); retrying in %.1f s, the broadcast goes on",
                     self._shown(), redact(str(exc)) or type(exc).__name__, delay)
         if source is not None:

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from broadcaster.asr import protocol as P
-from broadcaster.mic.capture import Backoff
+from broadcaster.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,13 @@ class RemoteAsrClient:
 
     def __init__(self, url: str, token: str, on_message: Callable[[dict], None], *,
                  queue_frames: int = 25, drop_when_full: bool = True, bitrate: int = P.OPUS_BITRATE,
-                 ping_interval: float = 5.0, ping_timeout: float = 10.0, backoff: Backoff = Backoff()) -> None:
+                 ping_interval: float = 5.0, ping_timeout: float = 10.0, backoff: Backoff | None = None) -> None:
         from broadcaster.redact import register_secret
         register_secret(token)
         self.url, self._token, self.on_message = url, token, on_message
         self.drop_when_full = drop_when_full
-        self.ping_interval, self.ping_timeout, self.backoff = ping_interval, ping_timeout, backoff
+        self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
+        self.backoff = backoff or Backoff(0.5, 2.0, 10.0)
         self._enc = P.OpusEncoder(bitrate)
         self._queue: collections.deque[bytes] = collections.deque()
         self._queue_max = queue_frames
@@ -161,7 +162,7 @@ class RemoteAsrClient:
             except (OSError, ConnectionClosed, ConnectionError, asyncio.TimeoutError, P.ProtocolError) as exc:
                 self._ready.clear()
                 failures += 1
-                delay = self.backoff.delay(failures) * random.uniform(0.8, 1.2)
+                delay = self.backoff.nominal(failures - 1) * random.uniform(0.8, 1.2)
                 log.warning("asr client: connection to %s lost (%s); retry in %.1fs",
                             self._safe_url(), type(exc).__name__, delay)
                 await asyncio.sleep(delay)

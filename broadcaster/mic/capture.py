@@ -22,6 +22,8 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
+from broadcaster.backoff import Backoff
+
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
@@ -223,18 +225,6 @@ class PcmPipeSource:
         self._closed = True
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Reopen delays: initial, x factor per failure, capped (pure policy)."""
-
-    initial_s: float = 0.5
-    factor: float = 2.0
-    max_s: float = 10.0
-
-    def delay(self, failures: int) -> float:
-        return min(self.max_s, self.initial_s * self.factor ** max(0, failures - 1))
-
-
 def list_input_devices() -> list[tuple[int, str]]:
     """(index, name) of every device with input channels, as PortAudio sees them now."""
     import sounddevice as sd
@@ -295,11 +285,11 @@ class SoundDeviceSource:
     """
 
     def __init__(self, device: str | int | None = None, *, queue_frames: int = 50,
-                 stall_s: float = 2.0, backoff: Backoff = Backoff()) -> None:
+                 stall_s: float = 2.0, backoff: Backoff | None = None) -> None:
         self.device = device
         self.device_index = resolve_input_device(device)
         self.stall_s = stall_s
-        self.backoff = backoff
+        self.backoff = backoff or Backoff(0.5, 2.0, 10.0)   # reopen: 0.5 s, x2, at most 10 s
         self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=queue_frames)
         self._stream = None
         self._lock = threading.Lock()
@@ -361,7 +351,7 @@ class SoundDeviceSource:
         failures = 0
         while not self._closed.is_set():
             failures += 1
-            delay = self.backoff.delay(failures)
+            delay = self.backoff.nominal(failures - 1)
             if self._closed.wait(delay):
                 return
             try:
@@ -373,7 +363,7 @@ class SoundDeviceSource:
                 return
             except Exception as exc:
                 log.warning("mic: reopening %r failed (attempt %d, next in %.1fs): %s",
-                            self.device, failures, self.backoff.delay(failures + 1), exc)
+                            self.device, failures, self.backoff.nominal(failures), exc)
 
     def frames(self) -> Iterator[np.ndarray]:
         import sounddevice as sd

@@ -25,7 +25,8 @@ def write_config(home: str, infile: str, present: bool) -> None:
 
 def main() -> None:
     home, infile, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-    from broadcaster.mic.capture import Backoff, MicDeviceNotFound, SoundDeviceSource, list_input_devices
+    from broadcaster.backoff import Backoff
+    from broadcaster.mic.capture import MicDeviceNotFound, SoundDeviceSource, list_input_devices
     if mode == "missing":
         try:
             SoundDeviceSource(sys.argv[4])
