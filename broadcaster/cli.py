@@ -138,8 +138,9 @@ def cmd_check(args, config: Config) -> int:
     scenes = list_scenes(config.scenes_dir)
     if not scenes:
         raise ConfigError(str(config.scenes_dir), "scenes_dir", "holds no scene files (*.yaml)")
+    from .live import validate_live
     for path in scenes:
-        load_scene(path)
+        validate_live(config, load_scene(path))      # voice, responder, chat, script, overlay
         checked.append(str(path))
     _scene(config, None)   # the configured scene must exist
     print("ok: " + ", ".join(checked))

@@ -56,6 +56,25 @@ def build_responder(config, scene: Scene, override: str | None):
         raise ConfigError(where.split(": ")[0], "responder", str(exc).split(": ", 1)[-1]) from None
 
 
+def validate_live(config, scene: Scene) -> None:
+    """Check every live-side setting of config + scene (for `broadcaster check`): voice,
+    responder, chat, script, overlay, persona. Raises ConfigError naming file and key."""
+    tts_settings(scene.features.get("tts") or config.features.get("tts"),
+                 scene.source if scene.features.get("tts") else config.source,
+                 base_dir=scene.base_dir if scene.features.get("tts") else config.base_dir)
+    responder = build_responder(config, scene, None)
+    close = getattr(responder, "close", None)
+    if close is not None and asyncio.iscoroutinefunction(close):
+        asyncio.run(close())
+    try:
+        chat_settings_from_dict(config.features.get("chat"))
+    except ValueError as exc:
+        raise ConfigError(config.source, "chat", str(exc).split(": ", 1)[-1]) from None
+    script_schedule(scene.features.get("script"), scene.source)
+    if scene.features.get("chat_overlay"):
+        overlay_spec(scene.features["chat_overlay"], scene.source, scene.canvas.width, scene.canvas.height)
+
+
 class Live:
     """Owns the speech stage, responder, chat intake and conversation of one station."""
 

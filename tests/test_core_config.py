@@ -117,3 +117,24 @@ def test_stream_key_from_environment_is_used_and_never_printed(tmp_path):
     assert "connect failed" in result.stderr          # port 1 refuses: attempts are logged...
     assert "live_123456789_abcdef" not in result.stderr + result.stdout   # ...without the key
     assert "rtmp://127.0.0.1:1/live/***" in result.stderr
+
+
+LIVE_CASES = [
+    ("responder:\n  type: oracle\n", None, "responder", "not one of"),
+    ("chat:\n  sources:\n    - {type: twitch, chanel: x}\n", None, "chat", "chanel"),
+    ("tts:\n  engines:\n    - {engine: edge}\n", None, "tts.engines[0].voice", "is required"),
+    ("tts:\n  engines:\n    - klingon\n", None, "tts.engines[0].engine", "must be one of"),
+    ("", "script:\n  lines: ['']\n", "script.lines[0]", "non-empty"),
+    ("", "chat_overlay: {x: 0, y: 0, width: 5000, height: 10}\n", "chat_overlay.width", "between"),
+]
+
+
+@pytest.mark.parametrize("config_text,scene_extra,key,message", LIVE_CASES)
+def test_check_validates_voice_responder_chat_script_and_overlay(tmp_path, config_text, scene_extra, key, message):
+    scene = (ROOT / "scenes" / "default.yaml").read_text() + (scene_extra or "")
+    cfg, _ = make_setup(tmp_path, config_text, scene)
+    result = run_broadcaster("check", "-c", str(cfg))
+    assert result.returncode == 2, result.stdout + result.stderr
+    err = result.stderr.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert key in err and message in err
