@@ -20,8 +20,9 @@ from .encode import EncoderSession
 from .errors import OutputError
 from .redact import redact
 from .slotqueue import SlotQueue
+from .stallguard import StallGuard, StallWatcher
 from .stats import BroadcastStats
-from .transport.output import OutputHandle, Target, open_output
+from .transport.output import OutputHandle, Target, abort_connection, open_output
 
 log = logging.getLogger(__name__)
 STABLE_SESSION_S = 10.0   # a session that carried this much media resets the backoff
@@ -64,16 +65,22 @@ class Publisher:
         self.on_session_open: Callable[[OutputHandle], None] | None = None
         self.on_packet_bytes: Callable[[int], None] | None = None
         self.fatal: BaseException | None = None
+        self._write_guard = StallGuard(config.output.write_timeout_s, "write")
+        self._connect_guard = StallGuard(config.output.connect_timeout_s * 2, "connect")
+        self._watcher = StallWatcher([self._write_guard, self._connect_guard])
 
     # -- control -----------------------------------------------------------------------
     def start(self) -> None:
         if not self.target.is_network:
             handle = self._open(self.target)                # a file error is fatal, at once
+            self._write_guard.timeout_s = float("inf")      # a local file does not stall
             try:
                 self._begin_session(handle, self._new_session(handle))
             except (OSError, av.error.FFmpegError) as exc:
                 handle.close()
                 raise OutputError(f"cannot write {self.target.shown}: {_why(exc)}") from None
+        if self.target.is_network:
+            self._watcher.start()
         self._thread.start()
 
     def join(self, timeout: float | None = None) -> None:
@@ -115,6 +122,7 @@ class Publisher:
             log.exception("publisher stopped by an unexpected error")
         finally:
             self._end_session(flush=True, reason=None)
+            self._watcher.stop()
 
     def _write(self, slot) -> None:
         session = self._session
@@ -125,11 +133,14 @@ class Publisher:
         if slot.video is None and session.needs_picture:
             slot.video = self._last_video     # a new session cannot repeat what it never had
         started = time.perf_counter()
+        self._write_guard.begin(self._handle.abort)
         try:
             written = session.write(slot)
         except (OSError, av.error.FFmpegError) as exc:
             self._end_session(flush=False, reason=f"ingest connection lost: {_why(exc)}")
             return
+        finally:
+            self._write_guard.end()
         self.events.on_slot_written(written, time.perf_counter() - started)
         if slot.lines:
             self.events.on_lines_muxed(slot.lines, time.monotonic())
@@ -178,6 +189,8 @@ class Publisher:
 
         def attempt():
             handle = None
+            # a connect or handshake that hangs (an ingest that accepts but never answers)
+            self._connect_guard.begin(lambda: abort_connection(self.target))
             try:
                 handle = self._open(self.target)
                 state["session"] = self._new_session(handle)   # connects, handshakes, sends headers
@@ -188,6 +201,7 @@ class Publisher:
                 state["error"] = exc if isinstance(exc, (OutputError, ConnectionError)) else \
                     ConnectionError(f"cannot publish to {self.target.shown}: {_why(exc)}")
             finally:
+                self._connect_guard.end()
                 state["done"].set()
 
         threading.Thread(target=attempt, name="connect", daemon=True).start()
@@ -220,10 +234,14 @@ class Publisher:
         self.stats.connected = False
         if session is not None:
             self.bitrate_kbps = session.bitrate_kbps
+            if handle is not None:
+                self._write_guard.begin(handle.abort)     # the final flush may hit a stall too
             try:
                 session.close(flush=flush)
             except (OSError, av.error.FFmpegError) as exc:
                 log.debug("closing the output: %s", _why(exc))
+            finally:
+                self._write_guard.end()
         if handle is not None:
             handle.close()
         if reason:

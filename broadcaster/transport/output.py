@@ -51,6 +51,10 @@ class OutputHandle:
         self.target = target
         self.sink = sink     # the SRT socket sink, when there is one
 
+    def abort(self) -> None:
+        """Unblock a write stuck on this connection (see stallguard)."""
+        abort_connection(self.target)
+
     def close(self) -> None:
         if self.sink is not None:
             try:
@@ -71,10 +75,10 @@ def open_output(target: Target, settings: OutputSettings) -> OutputHandle:
             raise OutputError(f"cannot write {path}: {redact(str(exc))}") from None
         return OutputHandle(container, target)
     if target.kind == "rtmp":
-        options = {"rw_timeout": str(int(settings.write_timeout_s * 1_000_000)), "tcp_nodelay": "1"}
+        # PyAV opens output URLs without protocol options (rw_timeout would be ignored):
+        # connect and write stalls are caught by the publisher's StallGuard instead.
         try:
-            container = av.open(target.url, mode="w", format="flv", options=options,
-                                timeout=(settings.connect_timeout_s, settings.write_timeout_s))
+            container = av.open(target.url, mode="w", format="flv")
         except av.error.FFmpegError as exc:
             raise ConnectionError(f"cannot connect to {target.shown}: {_reason(exc)}") from None
         except OSError as exc:
@@ -89,6 +93,23 @@ def open_output(target: Target, settings: OutputSettings) -> OutputHandle:
         container = av.open(sink, mode="w", format="mpegts")
         return OutputHandle(container, target, sink)
     raise OutputError(f"unsupported output {target.shown}")
+
+
+def abort_connection(target: Target) -> bool:
+    """Shut down this process's TCP connection to an RTMP ingest (FFmpeg owns the socket):
+    a send() or handshake blocked on it fails at once. SRT detects its own stalls."""
+    if target.kind != "rtmp":
+        return False
+    from urllib.parse import urlsplit
+
+    from .tcpinfo import find_tcp_socket_fd, shutdown_socket
+    parts = urlsplit(target.url)
+    port = parts.port or (443 if parts.scheme.lower() == "rtmps" else 1935)
+    handle = find_tcp_socket_fd(parts.hostname or "", port)
+    if handle is None:
+        return False
+    shutdown_socket(handle)
+    return True
 
 
 def _reason(exc: BaseException) -> str:

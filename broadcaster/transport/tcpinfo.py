@@ -193,6 +193,11 @@ def read_tcp_info(handle: TcpSocketHandle) -> TcpInfo:
     return _with_socket(handle, read_tcp_info_from_socket)
 
 
+def shutdown_socket(handle: TcpSocketHandle) -> None:
+    """shutdown(SHUT_RDWR) on a socket owned by FFmpeg: its blocked send()/recv() return."""
+    _with_socket(handle, lambda s: s.shutdown(socket.SHUT_RDWR))
+
+
 def limit_send_buffer(handle: TcpSocketHandle, *, notsent_lowat: int | None = 64 * 1024,
                       sndbuf: int | None = None) -> None:
     """Keep media from hiding in the kernel: cap unsent data and (optionally) SO_SNDBUF.
