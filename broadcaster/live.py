@@ -45,6 +45,13 @@ def persona_of(scene: Scene) -> Persona:
                    sec.text("rules", "", allow_empty=True))
 
 
+def voice_settings(config, scene: Scene):
+    """The scene's tts: section, or the config's when the scene has none."""
+    if scene.features.get("tts"):
+        return tts_settings(scene.features["tts"], scene.source, base_dir=scene.base_dir)
+    return tts_settings(config.features.get("tts"), config.source, base_dir=config.base_dir)
+
+
 def build_responder(config, scene: Scene, override: str | None):
     settings = scene.features.get("responder") or config.features.get("responder") or {}
     persona = persona_of(scene)
@@ -59,9 +66,7 @@ def build_responder(config, scene: Scene, override: str | None):
 def validate_live(config, scene: Scene) -> None:
     """Check every live-side setting of config + scene (for `broadcaster check`): voice,
     responder, chat, script, overlay, persona. Raises ConfigError naming file and key."""
-    tts_settings(scene.features.get("tts") or config.features.get("tts"),
-                 scene.source if scene.features.get("tts") else config.source,
-                 base_dir=scene.base_dir if scene.features.get("tts") else config.base_dir)
+    voice_settings(config, scene)
     responder = build_responder(config, scene, None)
     close = getattr(responder, "close", None)
     if close is not None and asyncio.iscoroutinefunction(close):
@@ -82,9 +87,7 @@ class Live:
         self.station = station
         config, scene = station.config, station.broadcast.scene
         self.responder_override = responder_override
-        self.tts = tts_settings(scene.features.get("tts") or config.features.get("tts"),
-                                scene.source if scene.features.get("tts") else config.source,
-                                base_dir=scene.base_dir if scene.features.get("tts") else config.base_dir)
+        self.tts = voice_settings(config, scene)
         self.responder = build_responder(config, scene, responder_override)
         try:
             chat = chat_settings_from_dict(config.features.get("chat"))
@@ -231,9 +234,7 @@ class Live:
     # -- SIGHUP ------------------------------------------------------------------------
     def reload(self, config, scene: Scene) -> None:
         """Persona, responder, voice, script and overlay follow the reloaded scene."""
-        tts = tts_settings(scene.features.get("tts") or config.features.get("tts"),
-                           scene.source if scene.features.get("tts") else config.source,
-                           base_dir=scene.base_dir if scene.features.get("tts") else config.base_dir)
+        tts = voice_settings(config, scene)
         responder = build_responder(config, scene, self.responder_override)
         if tts != self.tts:
             self.stage.engine = build_engine(tts)
