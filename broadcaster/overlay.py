@@ -41,7 +41,7 @@ def overlay_spec(data, source: str, width: int, height: int) -> OverlaySpec:
         x // 2 * 2, y // 2 * 2, w // 2 * 2, h // 2 * 2, size=sec.integer("size", 18, minimum=8, maximum=96),
         max_messages=sec.integer("max_messages", 4, minimum=1, maximum=20),
         color=sec.color("color", "#ffffff"), name_color=sec.color("name_color", "#ffd166"),
-        background=None if str(bg).lower() == "none" else sec.color("background", "#00000090"),
+        background=None if isinstance(bg, str) and bg.lower() == "none" else sec.color("background", "#00000090"),
     )
 
 

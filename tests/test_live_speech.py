@@ -156,3 +156,14 @@ def test_cjk_captions_render_with_a_cjk_font():
     tofu = renderer.render_rgba("\U000f0000\U000f0001\U000f0002")   # private-use: no glyphs
     assert (text[..., 3] > 0).sum() > 0
     assert not np.array_equal(text, tofu)
+
+
+def test_chat_overlay_draws_the_question_on_its_background():
+    from broadcaster.overlay import ChatOverlay, overlay_spec
+    spec = overlay_spec({"x": 0, "y": 0, "width": 200, "height": 200}, "scene.yaml", 640, 360)
+    assert spec.background is not None
+    rgba = ChatOverlay(spec).add("alice", "What are we talking about today?")
+    assert rgba.shape == (200, 200, 4)
+    assert (rgba[..., 3] > 100).mean() > 0.1          # a box behind the text
+    none = overlay_spec({"x": 0, "y": 0, "width": 200, "height": 200, "background": "none"}, "s", 640, 360)
+    assert none.background is None
