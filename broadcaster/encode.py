@@ -67,6 +67,7 @@ class EncoderSession:
         self._last_frame: av.VideoFrame | None = None
         self.bytes_video = 0
         self.bytes_audio = 0
+        self.frames_skipped = 0
         self.bitrate_kbps = video.bitrate_kbps
         if bitrate_kbps is not None:
             self.set_bitrate(bitrate_kbps)
@@ -87,15 +88,22 @@ class EncoderSession:
         self.bitrate_kbps = kbps
         return kbps
 
-    def write(self, slot: MediaSlot) -> int:
-        """Encode and mux one slot; returns bytes muxed. Raises on a broken output."""
+    def write(self, slot: MediaSlot, skip_video: bool = False) -> int:
+        """Encode and mux one slot; returns bytes muxed. Raises on a broken output.
+
+        skip_video (rate control: frame-rate reduction or audio only) sends no picture for
+        this slot; its frame number is used up, so the next picture keeps its true pts.
+        """
         written = 0
         if slot.video is not None:
             frame = av.VideoFrame.from_numpy_buffer(slot.video, format="yuv420p")
             self._last_frame = frame
         else:
             frame = self._last_frame
-        if frame is not None:
+        if skip_video and frame is not None:
+            self._frames += 1
+            self.frames_skipped += 1
+        elif frame is not None:
             frame.pts = self._frames
             self._frames += 1
             for packet in self.video_stream.encode(frame):

@@ -73,6 +73,14 @@ class Broadcast:
         self.target = parse_target(resolve_output_path(output_url or config.output.url))
         self.publisher = Publisher(config, self.target, self.width, self.height, self.fps,
                                    self.queue, self.stats, events=events)
+        self.link_monitor = None
+        if self.target.is_network:    # the bitrate follows the measured link (or, off, is fixed)
+            from .linkmonitor import LinkMonitor
+            from .ratecontrol_settings import ratecontrol_settings
+            settings = ratecontrol_settings(config.features.get("ratecontrol"), config.source,
+                                            config.video, config.audio, config.base_dir)
+            self.link_monitor = LinkMonitor(self.publisher, settings, self.fps, self.queue,
+                                            on_sample=getattr(events, "on_link_sample", None))
         self.duration_s = duration_s
         self._stop = threading.Event()
         self._finished = threading.Event()
@@ -86,6 +94,8 @@ class Broadcast:
 
     def start(self) -> None:
         self.publisher.start()
+        if self.link_monitor is not None:
+            self.link_monitor.start()
         self._thread.start()
         log.info("broadcast started: scene %s, %dx%d@%d fps, output %s", self.scene.name,
                  self.width, self.height, self.fps, self.target.shown)
@@ -145,5 +155,7 @@ class Broadcast:
         finally:
             self.queue.close()
             self.publisher.join()
+            if self.link_monitor is not None:
+                self.link_monitor.close()
             self._finished.set()
             log.info("broadcast ended after %d frames (%.1f s of media)", n, n / self.fps)

@@ -37,6 +37,7 @@ class PublisherEvents:
     def on_slot_written(self, nbytes: int, seconds: float) -> None: ...
     def on_bitrate(self, kbps: int) -> None: ...
     def on_lines_muxed(self, lines: tuple, when: float) -> None: ...   # first audio of a line sent
+    def on_link_sample(self, send_bps: float, queue_delay_s: float) -> None: ...  # link monitor thread
 
 
 class Publisher:
@@ -49,7 +50,8 @@ class Publisher:
         self.width, self.height, self.fps = width, height, fps
         self.queue = queue
         self.stats = stats
-        self._open = opener or (lambda t: open_output(t, config.output))
+        self._stop = threading.Event()      # set when the thread ends: aborts a listener wait
+        self._open = opener or (lambda t: open_output(t, config.output, stop=self._stop))
         self.events = events or PublisherEvents()
         self._session_sent = False
         self._last_video = None
@@ -57,6 +59,9 @@ class Publisher:
         self.backoff = Backoff(rc.initial_s, rc.factor, rc.max_s, rc.jitter)
         self.bitrate_kbps = config.video.bitrate_kbps
         self._requested_kbps: int | None = None
+        self._fps_divisor = 1               # rate control: send every n-th picture
+        self._drop_video = False            # rate control: audio only
+        self._passphrase_reported = False
         self._session: EncoderSession | None = None
         self._handle: OutputHandle | None = None
         self._pending: dict | None = None     # a connection attempt running in the background
@@ -90,6 +95,13 @@ class Publisher:
         """Ask for a new video bitrate; applied by the encoder thread at the next slot."""
         self._requested_kbps = int(kbps)
 
+    def set_video_pacing(self, fps_divisor: int = 1, drop_video: bool = False) -> None:
+        """Rate control's fast actuator: from the next slot send only every fps_divisor-th
+        picture, or none (drop_video). Audio is always sent; skipped pictures are not
+        replaced, so the next one sent keeps its own pts."""
+        self._fps_divisor = max(1, int(fps_divisor))
+        self._drop_video = bool(drop_video)
+
     @property
     def connected(self) -> bool:
         return self._session is not None
@@ -121,6 +133,7 @@ class Publisher:
             self.fatal = exc
             log.exception("publisher stopped by an unexpected error")
         finally:
+            self._stop.set()
             self._end_session(flush=True, reason=None)
             self._watcher.stop()
 
@@ -132,10 +145,12 @@ class Publisher:
             self.events.on_bitrate(self.stats.bitrate_kbps)
         if slot.video is None and session.needs_picture:
             slot.video = self._last_video     # a new session cannot repeat what it never had
+        skip = not session.needs_picture and (
+            self._drop_video or (self._fps_divisor > 1 and slot.index % self._fps_divisor != 0))
         started = time.perf_counter()
         self._write_guard.begin(self._handle.abort)
         try:
-            written = session.write(slot)
+            written = session.write(slot, skip_video=skip)
         except (OSError, av.error.FFmpegError) as exc:
             self._end_session(flush=False, reason=f"ingest connection lost: {_why(exc)}")
             return
@@ -148,6 +163,8 @@ class Publisher:
             self._session_sent = True
             self.events.on_connected()
         self.stats.frames_out += 1
+        if skip:
+            self.stats.frames_skipped += 1
         self.stats.bytes_out += written
         self.stats.video_bytes_out = session.bytes_video
         self.stats.audio_bytes_out = session.bytes_audio
@@ -175,6 +192,12 @@ class Publisher:
             if isinstance(error, OutputError):
                 self.fatal = error
             self.events.on_disconnected(f"connect failed: {redact(str(error))}")
+            if getattr(error, "passphrase_mismatch", False) and not self._passphrase_reported:
+                self._passphrase_reported = True
+                log.error("the SRT ingest rejected our passphrase (%s): fix the passphrase in "
+                          "the output URL. A live service keeps retrying with backoff, so the "
+                          "stream comes back once the ingest and this URL agree; this is "
+                          "logged once, each retry only as a warning", redact(str(error)))
             delay = self.backoff.next_delay()
             self._next_attempt = time.monotonic() + delay
             log.warning("connect failed: %s; retrying in %.1f s (attempt %d)", redact(str(error)),

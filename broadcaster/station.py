@@ -51,6 +51,10 @@ class _ServiceEvents(PublisherEvents):
     def on_bitrate(self, kbps: int) -> None:
         self.runtime.metrics.set_encoder_bitrate(kbps * 1000)
 
+    def on_link_sample(self, send_bps: float, queue_delay_s: float) -> None:
+        self.runtime.metrics.set_send_rate(send_bps)
+        self.runtime.metrics.set_queue_delay(queue_delay_s)
+
     def on_lines_muxed(self, lines: tuple, when: float) -> None:
         station = self.station
         if station is not None and station.live is not None:
@@ -99,10 +103,12 @@ class Station:
                               dropped=1 if video_dropped else 0)
         if rendered:
             self.runtime.metrics.observe_stage("render", render_s)
-        # send rate and queueing delay were never reported: derive them here, once per slot
-        metrics = self.runtime.metrics
-        metrics.set_send_rate(metrics.link_rate("video_push") * 8)
-        metrics.set_queue_delay(len(self.broadcast.queue) / self.broadcast.fps)
+        # a network output's link monitor measures send rate and queueing delay at the socket;
+        # a file output has no link: report what is written and what waits for the encoder
+        if self.broadcast.link_monitor is None:
+            metrics = self.runtime.metrics
+            metrics.set_send_rate(metrics.link_rate("video_push") * 8)
+            metrics.set_queue_delay(len(self.broadcast.queue) / self.broadcast.fps)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:

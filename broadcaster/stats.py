@@ -16,6 +16,7 @@ class BroadcastStats:
     frames_rendered: int = 0
     frames_repeated: int = 0         # slots whose video repeated the last frame (late render)
     frames_dropped: int = 0          # slots whose video was not sent (queue overflow)
+    frames_skipped: int = 0          # slots whose video rate control left out (fps cut)
     slots_offline: int = 0           # slots discarded while no ingest was connected
     audio_samples_dropped: int = 0   # only under extreme overload; always logged
     connects: int = 0

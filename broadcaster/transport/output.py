@@ -16,6 +16,7 @@ from ..errors import OutputError
 from ..redact import redact, redact_url
 
 log = logging.getLogger(__name__)
+LISTENER_WAIT_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,10 @@ class OutputHandle:
                 pass
 
 
-def open_output(target: Target, settings: OutputSettings) -> OutputHandle:
+def open_output(target: Target, settings: OutputSettings, stop=None) -> OutputHandle:
     """Open (connect) the output. Raises ConnectionError/OSError for retryable failures,
-    OutputError for ones that retrying cannot fix."""
+    OutputError for ones that retrying cannot fix. `stop` (a threading.Event) ends an SRT
+    listener's wait for a caller, so shutdown never hangs there."""
     if target.kind == "file":
         path = Path(target.url)
         try:
@@ -89,8 +91,25 @@ def open_output(target: Target, settings: OutputSettings) -> OutputHandle:
             from .srt import open_srt  # libsrt binding (optional system library)
         except ImportError as exc:
             raise OutputError(f"SRT output is not available: {exc}") from None
-        sink = open_srt(target.url, connect_timeout_s=settings.connect_timeout_s)
-        container = av.open(sink, mode="w", format="mpegts")
+        from .srt_url import SrtUrlError, parse_srt_url
+        try:
+            url = parse_srt_url(target.url)
+        except SrtUrlError as exc:
+            raise OutputError(str(exc)) from None
+        # a caller gives up after connect_timeout_s; a listener keeps waiting for its caller
+        # (a day, or the URL's connect_timeout) and `stop` ends that wait at shutdown
+        if url.mode == "caller":
+            timeout = settings.connect_timeout_s
+        elif "connect_timeout=" in target.url:
+            timeout = url.connect_timeout_ms / 1000.0
+        else:
+            timeout = LISTENER_WAIT_S
+        sink = open_srt(url, connect_timeout_s=timeout, stop=stop)
+        try:
+            container = av.open(sink, mode="w", format="mpegts")
+        except BaseException:
+            sink.close()
+            raise
         return OutputHandle(container, target, sink)
     raise OutputError(f"unsupported output {target.shown}")
 

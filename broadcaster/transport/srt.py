@@ -34,7 +34,19 @@ CLOSE_LINGER_S = 1.0
 
 
 class SrtConnectError(ConnectionError):
-    """Connecting (or waiting for a caller) failed; the message says why, never the secret."""
+    """Connecting (or waiting for a caller) failed; the message says why, never the secret.
+
+    reject_reason: libsrt's SRT_REJ_* code when the peer rejected the handshake, else None
+    (SRT_REJ_BADSECRET / SRT_REJ_UNSECURE: the passphrases do not match).
+    """
+
+    def __init__(self, message: str, reject_reason: int | None = None) -> None:
+        super().__init__(message)
+        self.reject_reason = reject_reason
+
+    @property
+    def passphrase_mismatch(self) -> bool:
+        return self.reject_reason in (libsrt.SRT_REJ_BADSECRET, libsrt.SRT_REJ_UNSECURE)
 
 
 class SrtConnectionLost(ConnectionError):
@@ -190,7 +202,7 @@ def _connect_error(url: SrtUrl, sock: SrtSocket, exc: SrtError, timeout_ms: int)
         if reason == libsrt.SRT_REJ_TIMEOUT:
             return SrtConnectError(f"{where} timed out after {timeout_ms} ms "
                                    "(is a listener running there?)")
-        return SrtConnectError(f"{where} rejected: {libsrt.reject_reason_text(reason)}")
+        return SrtConnectError(f"{where} rejected: {libsrt.reject_reason_text(reason)}", reason)
     if exc.srt_errno == libsrt.SRT_ENOSERVER:
         return SrtConnectError(f"{where} timed out after {timeout_ms} ms "
                                "(is a listener running there?)")

@@ -1,0 +1,219 @@
+"""The publisher's link monitor: samples the live output every tick, feeds the rate controller
+and applies its decisions (bitrate, frame-rate cut, audio only).
+
+One small thread of its own, so the measurement keeps its rhythm while the encoder thread is
+busy or blocked in a write. It is the only caller of SrtSink.stats() (which resets libsrt's
+interval counters). For RTMP it finds FFmpeg's TCP socket after each (re)connect and reads
+TCP_INFO; with tcp_notsent_lowat the kernel holds little unsent media, so a backlog waits in
+the SlotQueue instead, where it is counted: the queueing delay handed to the controller is
+the link's queue plus the slots waiting for the encoder.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import threading
+import time
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from .ratecontrol import LinkSample, RateController, RateDecision
+from .ratecontrol_settings import RateControlSettings
+
+log = logging.getLogger(__name__)
+
+TRACE_COLUMNS = ("mono", "t", "connected", "send_kbps", "queue_ms", "link_queue_ms", "slot_queue",
+                 "rtt_ms", "busy_kbps", "capacity_kbps", "encoder_kbps", "fps_divisor",
+                 "drop_video", "reason", "frames_out", "frames_skipped", "frames_dropped",
+                 "reconnects", "bytes_out", "video_bytes")
+TCP_FIND_PATIENCE_S = 3.0
+
+
+class _SrtProbe:
+    """SRT: SrtSink.stats() -> SrtLinkMeter."""
+
+    def __init__(self, sink):
+        from .transport.srt import SrtLinkMeter
+        self.sink = sink
+        self.meter = SrtLinkMeter()
+
+    def sample(self, now: float) -> LinkSample | None:
+        try:
+            stats = self.sink.stats()
+        except (ValueError, ConnectionError):      # closed or lost: the publisher reconnects
+            return None
+        return self.meter.sample(now, stats, self.sink.bytes_written)
+
+
+class _TcpProbe:
+    """RTMP: FFmpeg's TCP socket (found by peer address) -> TCP_INFO -> TcpLinkMeter."""
+
+    def __init__(self, url: str, notsent_lowat: int | None, started: float):
+        from .transport.tcpinfo import TcpLinkMeter
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (443 if parts.scheme.lower() == "rtmps" else 1935)
+        self.notsent_lowat = notsent_lowat
+        self.meter = TcpLinkMeter()
+        self.handle = None
+        self.started = started
+        self.gave_up = False
+
+    def sample(self, now: float) -> LinkSample | None:
+        from .transport.tcpinfo import find_tcp_socket_fd, limit_send_buffer, read_tcp_info
+        if self.handle is None:
+            if self.gave_up:
+                return None
+            self.handle = find_tcp_socket_fd(self.host, self.port)
+            if self.handle is None:
+                if now - self.started > TCP_FIND_PATIENCE_S:
+                    self.gave_up = True
+                    log.warning("rate control: cannot find the RTMP socket to %s:%d; the bitrate "
+                                "stays fixed for this session", self.host, self.port)
+                return None
+            if self.notsent_lowat:
+                try:
+                    limit_send_buffer(self.handle, notsent_lowat=self.notsent_lowat)
+                except OSError as exc:
+                    log.warning("rate control: cannot limit the RTMP send buffer: %s", exc)
+        try:
+            info = read_tcp_info(self.handle)
+        except OSError:                             # closed by FFmpeg: the session ended
+            return None
+        return self.meter.sample(now, info)
+
+
+class LinkMonitor:
+    """Samples the publisher's link every settings.tick_s; see the module docstring.
+
+    on_sample(send_bits_per_s, queue_delay_s) reports each measurement (metrics).
+    """
+
+    def __init__(self, publisher, settings: RateControlSettings, fps: int, queue,
+                 on_sample=None, clock=time.monotonic):
+        self.publisher = publisher
+        self.settings = settings
+        self.fps = fps
+        self.queue = queue
+        self.on_sample = on_sample
+        self.clock = clock
+        self.controller = RateController(settings.controller) if settings.enabled else None
+        self.decision: RateDecision | None = None
+        self.last_sample: LinkSample | None = None
+        self._requested: int | None = None
+        self._handle = None
+        self._probe = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="link-monitor", daemon=True)
+        self._trace_file = None
+        self._trace = None
+        self._t0 = clock()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        if self.settings.trace is not None:
+            self.settings.trace.parent.mkdir(parents=True, exist_ok=True)
+            self._trace_file = open(self.settings.trace, "w", newline="", encoding="utf-8")
+            self._trace = csv.writer(self._trace_file)
+            self._trace.writerow(TRACE_COLUMNS)
+        mode = "on" if self.controller is not None else "off (fixed bitrate)"
+        log.info("rate control %s: video %d..%d kbit/s, link sampled every %d ms", mode,
+                 self.settings.controller.floor_kbps, self.settings.controller.ceiling_kbps,
+                 round(self.settings.tick_s * 1000))
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2.0)
+        if self._trace_file is not None:
+            self._trace_file.close()
+            self._trace_file = None
+
+    def _run(self) -> None:
+        next_at = self.clock()
+        while not self._stop.is_set():
+            try:
+                self.tick(self.clock())
+            except Exception:       # measuring must never take the broadcast down
+                log.exception("link monitor tick failed")
+            next_at += self.settings.tick_s
+            delay = next_at - self.clock()
+            if delay < 0:
+                next_at = self.clock()
+                delay = 0.0
+            self._stop.wait(delay)
+
+    # -- one tick -----------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        handle = self.publisher.handle
+        if handle is not self._handle:
+            self._handle = handle
+            self._probe = self._probe_for(handle, now)
+        sample = self._probe.sample(now) if self._probe is not None else None
+        if sample is None:
+            self._write_trace(now, None)
+            return
+        slot_ms = len(self.queue) * 1000.0 / self.fps
+        sample = replace(sample, queue_delay_ms=sample.queue_delay_ms + slot_ms)
+        self.last_sample = sample
+        if self.controller is not None:
+            self._apply(self.controller.update(sample))
+        if self.on_sample is not None:
+            self.on_sample(sample.send_rate_kbps * 1000.0, sample.queue_delay_ms / 1000.0)
+        self._write_trace(now, sample, slot_ms)
+
+    def _probe_for(self, handle, now: float):
+        if handle is None:
+            return None
+        if handle.sink is not None and hasattr(handle.sink, "stats"):
+            return _SrtProbe(handle.sink)
+        if handle.target.kind == "rtmp":
+            return _TcpProbe(handle.target.url, self.settings.tcp_notsent_lowat, now)
+        return None
+
+    def _apply(self, decision: RateDecision) -> None:
+        cfg = self.settings.controller
+        kbps = decision.video_kbps
+        if kbps < cfg.floor_kbps and decision.fps_divisor > 1:
+            # libx264 spends bit_rate/fps per frame: with every n-th frame sent, n times the
+            # rate gives each sent frame the quality the decision's total rate allows
+            kbps = min(int(cfg.ceiling_kbps), kbps * decision.fps_divisor)
+        if kbps != self._requested:
+            self._requested = kbps
+            self.publisher.request_bitrate(kbps)
+        self.publisher.set_video_pacing(decision.fps_divisor, decision.drop_video)
+        prev = self.decision
+        self.decision = decision
+        if prev is None or (prev.reason, prev.fps_divisor, prev.drop_video) != \
+                (decision.reason, decision.fps_divisor, decision.drop_video):
+            cap = decision.capacity_kbps
+            s = self.last_sample
+            log.info("rate control: %s -> video %d kbit/s%s%s (link %.0f kbit/s, queue %.0f ms%s)",
+                     decision.reason, decision.video_kbps,
+                     f", 1/{decision.fps_divisor} of the frames" if decision.fps_divisor > 1 else "",
+                     ", audio only" if decision.drop_video else "",
+                     s.send_rate_kbps if s else 0.0, s.queue_delay_ms if s else 0.0,
+                     f", capacity {cap:.0f} kbit/s" if cap else "")
+
+    def _write_trace(self, now: float, sample: LinkSample | None, slot_ms: float = 0.0) -> None:
+        if self._trace is None:
+            return
+        st = self.publisher.stats
+        d = self.decision
+        cap = self.controller.capacity_kbps if self.controller is not None else None
+        self._trace.writerow((
+            f"{now:.3f}", f"{now - self._t0:.3f}", int(st.connected),
+            _f(sample and sample.send_rate_kbps), _f(sample and sample.queue_delay_ms),
+            _f(sample and sample.queue_delay_ms - slot_ms), len(self.queue),
+            _f(sample and sample.rtt_ms), _f(sample and sample.busy_rate_kbps), _f(cap),
+            st.bitrate_kbps, d.fps_divisor if d else 1, int(d.drop_video) if d else 0,
+            d.reason if d else ("fixed" if self.controller is None else ""),
+            st.frames_out, st.frames_skipped, st.frames_dropped, st.reconnects, st.bytes_out,
+            st.video_bytes_out))
+        self._trace_file.flush()
+
+
+def _f(value) -> str:
+    return "" if value is None else f"{value:.1f}"
