@@ -69,8 +69,13 @@ class EncoderSession:
         self.bytes_audio = 0
         self.frames_skipped = 0
         self.bitrate_kbps = video.bitrate_kbps
+        # libx264 must be OPENED at bit_rate == maxrate: opened lower, it ignores every later
+        # change (measured: opened at 2500 of 4000 kbit/s, set to 500 -> still 2500). So a
+        # session that starts below the ceiling (rate control, a reconnect) applies it once
+        # the codec is open, at the first write.
+        self._initial_kbps = bitrate_kbps
         if bitrate_kbps is not None:
-            self.set_bitrate(bitrate_kbps)
+            self.bitrate_kbps = max(1, min(int(bitrate_kbps), self.ceiling_kbps))
 
     @property
     def needs_picture(self) -> bool:
@@ -95,6 +100,9 @@ class EncoderSession:
         this slot; its frame number is used up, so the next picture keeps its true pts.
         """
         written = 0
+        if self._initial_kbps is not None:
+            self._initial_kbps = None
+            self.set_bitrate(self.bitrate_kbps)
         if slot.video is not None:
             frame = av.VideoFrame.from_numpy_buffer(slot.video, format="yuv420p")
             self._last_frame = frame

@@ -15,6 +15,7 @@ import csv
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -28,6 +29,8 @@ TRACE_COLUMNS = ("mono", "t", "connected", "send_kbps", "queue_ms", "link_queue_
                  "drop_video", "reason", "frames_out", "frames_skipped", "frames_dropped",
                  "reconnects", "bytes_out", "video_bytes")
 TCP_FIND_PATIENCE_S = 3.0
+OFFERED_WINDOW_S = 0.5
+WARMUP_S = 1.0      # a new session's headers, first IDR and empty meter windows are no verdict
 
 
 class _SrtProbe:
@@ -104,6 +107,8 @@ class LinkMonitor:
         self._requested: int | None = None
         self._handle = None
         self._probe = None
+        self._session_at = 0.0
+        self._written: deque = deque()        # (now, bytes muxed) over OFFERED_WINDOW_S
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="link-monitor", daemon=True)
         self._trace_file = None
@@ -117,6 +122,11 @@ class LinkMonitor:
             self._trace_file = open(self.settings.trace, "w", newline="", encoding="utf-8")
             self._trace = csv.writer(self._trace_file)
             self._trace.writerow(TRACE_COLUMNS)
+        if self.controller is not None:
+            cfg = self.settings.controller
+            start = cfg.start_kbps if cfg.start_kbps is not None else cfg.ceiling_kbps
+            self._requested = int(start)
+            self.publisher.bitrate_kbps = int(start)     # the first session opens at this rate
         mode = "on" if self.controller is not None else "off (fixed bitrate)"
         log.info("rate control %s: video %d..%d kbit/s, link sampled every %d ms", mode,
                  self.settings.controller.floor_kbps, self.settings.controller.ceiling_kbps,
@@ -151,18 +161,30 @@ class LinkMonitor:
         if handle is not self._handle:
             self._handle = handle
             self._probe = self._probe_for(handle, now)
+            self._session_at = now
         sample = self._probe.sample(now) if self._probe is not None else None
         if sample is None:
             self._write_trace(now, None)
             return
         slot_ms = len(self.queue) * 1000.0 / self.fps
-        sample = replace(sample, queue_delay_ms=sample.queue_delay_ms + slot_ms)
+        sample = replace(sample, queue_delay_ms=sample.queue_delay_ms + slot_ms,
+                         offered_kbps=self._offered_kbps(now))
         self.last_sample = sample
-        if self.controller is not None:
+        if self.controller is not None and now - self._session_at >= WARMUP_S:
             self._apply(self.controller.update(sample))
         if self.on_sample is not None:
             self.on_sample(sample.send_rate_kbps * 1000.0, sample.queue_delay_ms / 1000.0)
         self._write_trace(now, sample, slot_ms)
+
+    def _offered_kbps(self, now: float) -> float | None:
+        """What the encoder handed to the output over the last OFFERED_WINDOW_S."""
+        self._written.append((now, self.publisher.stats.bytes_out))
+        while len(self._written) > 2 and now - self._written[1][0] >= OFFERED_WINDOW_S:
+            self._written.popleft()
+        t0, b0 = self._written[0]
+        if now - t0 < 0.5 * OFFERED_WINDOW_S:
+            return None
+        return max(0, self._written[-1][1] - b0) * 8 / 1000.0 / (now - t0)
 
     def _probe_for(self, handle, now: float):
         if handle is None:

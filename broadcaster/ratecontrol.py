@@ -33,6 +33,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 
+TRICKLE_KBPS = 24.0
+
+
 @dataclass(frozen=True)
 class LinkSample:
     """One measurement of the upstream link, taken at `now` (seconds, monotonic)."""
@@ -45,6 +48,10 @@ class LinkSample:
     dropped_packets: int = 0    # sender-side drops since the previous sample (data never sent)
     busy_rate_kbps: float | None = None  # drain measured only while a queue stood: the
                                          # link's capacity (None: not measurable this tick)
+    offered_kbps: float | None = None    # what the sender wrote over the same window (None:
+                                         # unknown); an encoder making less than its target
+                                         # (silence, a still picture, audio only) is not a
+                                         # link that fails to carry it
 
 
 @dataclass(frozen=True)
@@ -217,7 +224,10 @@ class RateController:
                 s.plateau_since = None
                 reason = "cut"
         elif standing < c.low_delay_ms and now - s.last_overuse >= c.increase_holdoff_s and dt > 0:
-            if drain >= c.utilisation_gate * s.expected:    # the link carried what we sent
+            wanted = s.expected if sample.offered_kbps is None else min(s.expected, sample.offered_kbps)
+            # (a trickle, e.g. silent audio only, needs no proof: it may sit in a sender's
+            # buffer waiting for a full packet)
+            if drain + TRICKLE_KBPS >= c.utilisation_gate * wanted:  # the link carried what we sent
                 reason = self._increase(now, dt)
         # Fast actuator: skipping frames acts on the next frame, a new bitrate a bit later.
         if d > c.emergency_delay_ms and growing:

@@ -268,6 +268,8 @@ class TcpLinkMeter:
         drain_bps = max(drain_kbps * 1000 / 8, float(info.delivery_rate) if drain_kbps == 0 else 0.0,
                         1000.0)
         standing_rtt = max(0.0, info.rtt_ms - info.min_rtt_ms) if info.min_rtt_ms > 0 else 0.0
+        if info.unacked_segments == 0 and info.notsent_bytes == 0:
+            standing_rtt = 0.0   # nothing of ours in flight: the RTT is a stale sample, no queue
         delay = info.notsent_bytes / drain_bps * 1000.0 + standing_rtt
         # Keyframe bursts are discounted: the controller should follow the link, not the GOP.
         delay = max(0.0, delay - self._bursts.residual_ms(now, drain_bps))
