@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 
 TRICKLE_KBPS = 24.0
+STARVING_STALE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -297,13 +298,20 @@ class RateController:
                 s.plateau_since = now
             # Bursts (keyframes) that still make a queue keep the capacity figure fresh:
             # then it is known and there is nothing to probe for.
-            fresh = now - s.capacity_at < c.capacity_stale_s
-            if fresh or now - s.plateau_since < s.probe_wait:
+            # Below the floor (frame-rate cut, audio only) we send too little to make a queue,
+            # so no burst will ever re-measure the capacity: probe soon, and fast.
+            starving = c.video_kbps_for(s.target) < c.floor_kbps
+            stale_s, wait_s = (STARVING_STALE_S, STARVING_STALE_S) if starving else \
+                (c.capacity_stale_s, s.probe_wait)
+            fresh = now - s.capacity_at < stale_s
+            if fresh or now - s.plateau_since < wait_s:
                 return "hold"
             s.probe_since = now
         # No fresh capacity figure says there is more: probe, slowly at first.
         elapsed = now - s.probe_since
         rate = min(c.fast_rate, c.probe_rate * 2 ** elapsed)
+        if c.video_kbps_for(s.target) < c.floor_kbps:
+            rate = c.fast_rate
         s.target = min(ceiling, s.target * (1 + rate) ** dt)
         if s.target > 1.1 * s.capacity:
             s.probe_wait = c.probe_wait_s        # the link grew: probing paid off
