@@ -105,6 +105,7 @@ class LinkMonitor:
         self.decision: RateDecision | None = None
         self.last_sample: LinkSample | None = None
         self._requested: int | None = None
+        self._logged_kbps: int | None = None
         self._handle = None
         self._probe = None
         self._session_at = 0.0
@@ -208,8 +209,15 @@ class LinkMonitor:
         self.publisher.set_video_pacing(decision.fps_divisor, decision.drop_video)
         prev = self.decision
         self.decision = decision
-        if prev is None or (prev.reason, prev.fps_divisor, prev.drop_video) != \
-                (decision.reason, decision.fps_divisor, decision.drop_video):
+        # every change of regime is logged; the many small steps of a recovery or a probe
+        # only when the bitrate moved 10 % since the last line
+        moved = self._logged_kbps is None or \
+            abs(decision.video_kbps - self._logged_kbps) >= 0.1 * self._logged_kbps
+        if prev is None or (prev.fps_divisor, prev.drop_video) != \
+                (decision.fps_divisor, decision.drop_video) or (
+                prev.reason != decision.reason and (decision.reason in ("cut", "emergency", "floor")
+                                                    or moved)):
+            self._logged_kbps = decision.video_kbps
             cap = decision.capacity_kbps
             s = self.last_sample
             log.info("rate control: %s -> video %d kbit/s%s%s (link %.0f kbit/s, queue %.0f ms%s)",
