@@ -22,7 +22,7 @@ from .redact import redact
 from .slotqueue import SlotQueue
 from .stallguard import StallGuard, StallWatcher
 from .stats import BroadcastStats
-from .transport.output import OutputHandle, Target, abort_connection, open_output
+from .transport.output import OutputHandle, Target, abort_connection, open_output, waits_for_caller
 
 log = logging.getLogger(__name__)
 STABLE_SESSION_S = 10.0   # a session that carried this much media resets the backoff
@@ -213,7 +213,8 @@ class Publisher:
         def attempt():
             handle = None
             # a connect or handshake that hangs (an ingest that accepts but never answers)
-            self._connect_guard.begin(lambda: abort_connection(self.target))
+            if not waits_for_caller(self.target):
+                self._connect_guard.begin(lambda: abort_connection(self.target))
             try:
                 handle = self._open(self.target)
                 state["session"] = self._new_session(handle)   # connects, handshakes, sends headers

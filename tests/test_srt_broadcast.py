@@ -71,7 +71,7 @@ def test_srt_caller_push_to_a_listener_decodes_as_h264_aac_with_a_link_trace(tmp
         result = run_broadcaster(
             "run", "-c", write_config(tmp_path, trace=str(trace)), "--responder", "script",
             "--output", f"srt://127.0.0.1:{port}?streamid={STREAMID}&passphrase={PASSPHRASE}",
-            "--duration", "5", "--size", "640x360", "--fps", "25", timeout=90)
+            "--duration", "5", "--fps", "25", timeout=90)
     finally:
         time.sleep(0.5)
         stop(rx)
@@ -79,7 +79,7 @@ def test_srt_caller_push_to_a_listener_decodes_as_h264_aac_with_a_link_trace(tmp
     assert result.returncode == 0, log[-3000:]
     assert PASSPHRASE not in log and STREAMID not in log
     assert "SRT caller connected" in log and "encrypted" in log
-    assert_clean_stream(out, 640, 360, 25, min_seconds=4.0)
+    assert_clean_stream(out, 854, 480, 25, min_seconds=4.0)
     rows = list(csv.DictReader(trace.open()))
     measured = [r for r in rows if r["connected"] == "1" and r["send_kbps"]]
     assert len(measured) >= 30                       # ~10 samples a second while on air
@@ -92,7 +92,7 @@ def test_srt_listener_mode_serves_a_caller_and_stops_promptly_without_one(tmp_pa
     out = tmp_path / "pulled.ts"
     proc = start_broadcaster("run", "-c", write_config(tmp_path), "--responder", "script",
                              "--output", f"srt://:{port}?mode=listener&latency_ms=200",
-                             "--duration", "5", "--size", "640x360", "--fps", "25")
+                             "--duration", "5", "--fps", "25")
     rx = None
     try:
         time.sleep(2.0)
@@ -106,13 +106,13 @@ def test_srt_listener_mode_serves_a_caller_and_stops_promptly_without_one(tmp_pa
             stop(rx)
     assert proc.returncode == 0, err[-3000:]
     assert "waiting for a caller" in err and "SRT listener connected" in err
-    assert_clean_stream(out, 640, 360, 25, min_seconds=1.5)
+    assert_clean_stream(out, 854, 480, 25, min_seconds=1.5)
 
     # nobody calls: the end of the broadcast must not wait in the listener
     started = time.monotonic()
     result = run_broadcaster("run", "-c", write_config(tmp_path), "--responder", "script",
                              "--output", f"srt://:{free_udp_port()}?mode=listener",
-                             "--duration", "2", "--size", "320x240", "--fps", "25", timeout=60)
+                             "--duration", "2", "--fps", "25", timeout=60)
     assert result.returncode == 0, result.stderr[-3000:]
     assert time.monotonic() - started < 30
 
@@ -125,7 +125,7 @@ def test_wrong_passphrase_is_one_clear_error_and_the_broadcast_keeps_running(tmp
         time.sleep(0.3)
         result = run_broadcaster("run", "-c", write_config(tmp_path), "--responder", "script",
                                  "--output", f"srt://127.0.0.1:{port}?passphrase={wrong}",
-                                 "--duration", "6", "--size", "320x240", "--fps", "25", timeout=90)
+                                 "--duration", "6", "--fps", "25", timeout=90)
     finally:
         stop(rx)
     log = result.stderr

@@ -114,6 +114,17 @@ def open_output(target: Target, settings: OutputSettings, stop=None) -> OutputHa
     raise OutputError(f"unsupported output {target.shown}")
 
 
+def waits_for_caller(target: Target) -> bool:
+    """An SRT listener: opening it waits (stoppably) for a caller, which is no stall."""
+    if target.kind != "srt":
+        return False
+    from .srt_url import SrtUrlError, parse_srt_url
+    try:
+        return parse_srt_url(target.url).mode == "listener"
+    except SrtUrlError:
+        return False
+
+
 def abort_connection(target: Target) -> bool:
     """Shut down this process's TCP connection to an RTMP ingest (FFmpeg owns the socket):
     a send() or handshake blocked on it fails at once. SRT detects its own stalls."""
