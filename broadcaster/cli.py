@@ -134,6 +134,9 @@ def _scene(config: Config, name: str | None, size: str | None = None, fps: int |
 def cmd_check(args, config: Config) -> int:
     from .hostmic import mic_settings
     mic_settings(config.features.get("mic"), config.source)     # the mic: section is valid
+    from .ratecontrol_settings import ratecontrol_settings
+    ratecontrol_settings(config.features.get("ratecontrol"), config.source, config.video,
+                         config.audio, config.base_dir)
     checked = [config.source]
     scenes = list_scenes(config.scenes_dir)
     if not scenes:

@@ -123,7 +123,16 @@ class Scene:
                 changes["size"] = max(8, round(item.size * min(sx, sy)))
             return replace(item, **changes)
 
-        return replace(self, canvas=canvas, layers=tuple(box(layer) for layer in self.layers),
+        features = dict(self.features)
+        overlay = features.get("chat_overlay")
+        if isinstance(overlay, dict):       # validated later (overlay.py); scale what is numeric
+            scaled = dict(overlay)
+            for key, factor in (("x", sx), ("y", sy), ("width", sx), ("height", sy), ("size", min(sx, sy))):
+                if isinstance(overlay.get(key), (int, float)) and not isinstance(overlay.get(key), bool):
+                    scaled[key] = max(8 if key == "size" else 0, int(overlay[key] * factor))
+            features["chat_overlay"] = scaled
+        return replace(self, canvas=canvas, features=features,
+                       layers=tuple(box(layer) for layer in self.layers),
                        anchor=box(self.anchor) if self.anchor else None,
                        captions=box(self.captions) if self.captions else None)
 

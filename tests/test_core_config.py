@@ -34,6 +34,7 @@ CONFIG_CASES = [
     ("outptu:\n  url: x.flv\n", "outptu", "unknown key"),
     ("control:\n  port: 70000\n", "control.port", "between 0 and 65535"),
     ("logging:\n  format: xml\n", "logging.format", "text, json"),
+    ("ratecontrol:\n  tick_ms: fast\n", "ratecontrol.tick_ms", "must be"),
     ("video: [1, 2]\n", "video", "must be a mapping"),
     ("video:\n  bitrate_kbps: 1000\n bad indent: 1\n", "", "invalid YAML: line"),
     ("scene: nosuchscene\n", "scene", "scene not found"),

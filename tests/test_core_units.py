@@ -118,3 +118,17 @@ def test_redaction_of_urls_and_registered_secrets():
     assert "pass1234567" not in redact_url("srt://h:9000?passphrase=pass1234567&latency=200")
     assert redact_url("rtmps://user:pw@host/app/key") == "rtmps://***@host/app/***"
     assert redact_url("recordings/x.flv") == "recordings/x.flv"
+
+
+def test_scene_scaled_to_another_canvas_scales_its_boxes_and_overlay():
+    from pathlib import Path
+    from broadcaster.live import validate_live
+    from broadcaster.config import load_config
+    from broadcaster.scene import load_scene
+    root = Path(__file__).resolve().parent.parent
+    scene = load_scene(root / "scenes" / "default.yaml")
+    for size in ((640, 360), (1280, 720), (320, 180)):
+        small = scene.with_canvas(*size)
+        assert small.anchor.x + small.anchor.width <= size[0]
+        assert small.features["chat_overlay"]["y"] + small.features["chat_overlay"]["height"] <= size[1]
+        validate_live(load_config(root / "config.yaml"), small)
