@@ -3,10 +3,6 @@ with PyAV; a wrong passphrase is one clear error in the log and the broadcaster 
 
 import csv
 import json
-import shutil
-import signal
-import socket
-import subprocess
 import time
 
 import pytest
@@ -14,31 +10,10 @@ import pytest
 from conftest import run_broadcaster, start_broadcaster
 from mediaprobe import probe
 
-SLT = shutil.which("srt-live-transmit")
+from srt_peer import SLT, free_udp_port, start_receiver, stop
 pytestmark = pytest.mark.skipif(SLT is None, reason="srt-live-transmit (Debian srt-tools) not installed")
 PASSPHRASE = "correct-horse-battery"
 STREAMID = "sk_srt_5e4d3c2b1a"
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def receiver(url: str, out) -> subprocess.Popen:
-    return subprocess.Popen([SLT, "-q", url, "file://con"], stdout=out.open("wb"),
-                            stderr=subprocess.DEVNULL)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def write_config(tmp_path, **ratecontrol) -> str:
@@ -64,7 +39,7 @@ def assert_clean_stream(path, width, height, fps, min_seconds):
 def test_srt_caller_push_to_a_listener_decodes_as_h264_aac_with_a_link_trace(tmp_path):
     port = free_udp_port()
     out = tmp_path / "received.ts"
-    rx = receiver(f"srt://:{port}?mode=listener&latency=200&passphrase={PASSPHRASE}", out)
+    rx = start_receiver(f"srt://:{port}?mode=listener&latency=200&passphrase={PASSPHRASE}", out)
     trace = tmp_path / "trace.csv"
     try:
         time.sleep(0.3)
@@ -96,7 +71,7 @@ def test_srt_listener_mode_serves_a_caller_and_stops_promptly_without_one(tmp_pa
     rx = None
     try:
         time.sleep(2.0)
-        rx = receiver(f"srt://127.0.0.1:{port}?mode=caller&latency=200", out)
+        rx = start_receiver(f"srt://127.0.0.1:{port}?mode=caller&latency=200", out)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -119,7 +94,7 @@ def test_srt_listener_mode_serves_a_caller_and_stops_promptly_without_one(tmp_pa
 
 def test_wrong_passphrase_is_one_clear_error_and_the_broadcast_keeps_running(tmp_path):
     port = free_udp_port()
-    rx = receiver(f"srt://:{port}?mode=listener&passphrase={PASSPHRASE}", tmp_path / "none.ts")
+    rx = start_receiver(f"srt://:{port}?mode=listener&passphrase={PASSPHRASE}", tmp_path / "none.ts")
     wrong = "not-the-right-one-42"
     try:
         time.sleep(0.3)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import fractions
-import shutil
-import signal
-import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -18,33 +14,10 @@ import pytest
 from broadcaster.transport.srt import (SrtConnectError, SrtConnectionLost, SrtLinkMeter,
                                        open_srt)
 
-SLT = shutil.which("srt-live-transmit")
+from srt_peer import SLT, free_udp_port, start_receiver, stop
 pytestmark = pytest.mark.skipif(SLT is None, reason="srt-live-transmit (Debian srt-tools) not installed")
 
 FPS = 20
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_receiver(url: str, out: Path) -> subprocess.Popen:
-    """srt-live-transmit writing what it receives to out (listener or caller per url)."""
-    return subprocess.Popen([SLT, "-q", url, "file://con"], stdout=out.open("wb"),
-                            stderr=subprocess.PIPE)
-
-
-def stop(proc: subprocess.Popen) -> bytes:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.stderr.read() if proc.stderr else b""
 
 
 def connect_retry(url: str, deadline_s: float = 5.0):
