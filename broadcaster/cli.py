@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
-import time
 from pathlib import Path
 
 from .config import Config, check_output_url, load_config, parse_size

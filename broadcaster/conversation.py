@@ -15,11 +15,10 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
 from .chat.message import ChatMessage
-from .redact import redact
 from .tts.splitter import SentenceSplitter
 from .turns import ScriptSchedule, choose_turn
 
@@ -279,6 +278,3 @@ class Conversation:
 async def _one(text: str):
     yield text
 
-
-def describe(item: _Pending) -> str:
-    return redact(f"{item.kind} from {item.user}" if item.user else item.kind)

@@ -67,8 +67,6 @@ class Publisher:
         self._pending: dict | None = None     # a connection attempt running in the background
         self._next_attempt = 0.0
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
-        self.on_session_open: Callable[[OutputHandle], None] | None = None
-        self.on_packet_bytes: Callable[[int], None] | None = None
         self.fatal: BaseException | None = None
         self._write_guard = StallGuard(config.output.write_timeout_s, "write")
         self._connect_guard = StallGuard(config.output.connect_timeout_s * 2, "connect")
@@ -171,8 +169,6 @@ class Publisher:
         self.stats.pts_seconds = session.media_seconds
         if written and self.stats.first_packet_at is None:
             self.stats.first_packet_at = time.monotonic()
-        if self.on_packet_bytes and written:
-            self.on_packet_bytes(written)
         if session.media_seconds >= STABLE_SESSION_S and self.backoff.attempt:
             self.backoff.reset()
 
@@ -248,8 +244,6 @@ class Publisher:
         self.stats.connected = True
         log.info("on air: %s (%dx%d@%d, video ceiling %d kbit/s)", self.target.shown, self.width,
                  self.height, self.fps, self.config.video.bitrate_kbps)
-        if self.on_session_open:
-            self.on_session_open(handle)
 
     def _end_session(self, flush: bool, reason: str | None) -> None:
         session, handle = self._session, self._handle

@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
 from .schema import Section
 
 log = logging.getLogger(__name__)

@@ -7,12 +7,10 @@ Later stages (speech, chat, microphone) attach here, so the media core stays una
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Callable
 
 from .config import Config, load_config

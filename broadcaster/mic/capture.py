@@ -17,7 +17,6 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
 from typing import BinaryIO, Iterator
 
 import numpy as np

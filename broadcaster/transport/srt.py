@@ -12,7 +12,6 @@ reopen with its usual backoff. Listener mode waits for one caller (OBS, a relay)
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections import deque

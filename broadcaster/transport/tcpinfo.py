@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import math
 import os
 import socket
 import struct
