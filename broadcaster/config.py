@@ -47,7 +47,7 @@ class VideoSettings:
     min_bitrate_kbps: int = 250       # the floor the rate controller may go down to
     keyframe_interval_s: float = 2.0
     profile: str = "high"
-    buffer_s: float = 0.75            # VBV buffer, in seconds at the ceiling
+    buffer_s: float = 0.5             # VBV buffer, in seconds at the current bitrate
     size: tuple[int, int] | None = None   # overrides the scene's canvas
     fps: int | None = None
 
@@ -222,7 +222,7 @@ def _video(sec: Section) -> VideoSettings:
         min_bitrate_kbps=floor,
         keyframe_interval_s=sec.number("keyframe_interval_s", 2.0, minimum=0.5, maximum=10),
         profile=sec.text("profile", "high", choices=("main", "high")),
-        buffer_s=sec.number("buffer_s", 0.75, minimum=0.1, maximum=4),
+        buffer_s=sec.number("buffer_s", 0.5, minimum=0.1, maximum=4),
     )
 
 

@@ -14,7 +14,16 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from .codec_options import codec_options
 from .config import AudioSettings, VideoSettings
+
+
+MAX_PADDING_BYTES = 256 * 1024
+
+
+def _filler_nal(size: int) -> bytes:
+    """An Annex B filler-data NAL unit of `size` bytes in all: 0xFF payload, stop bit."""
+    return b"\x00\x00\x00\x01\x0c" + b"\xff" * max(0, size - 6) + b"\x80"
 
 
 @dataclass
@@ -74,6 +83,12 @@ class EncoderSession:
         # session that starts below the ceiling (rate control, a reconnect) applies it once
         # the codec is open, at the first write.
         self._initial_kbps = bitrate_kbps
+        self.buffer_s = video.buffer_s
+        self._vbv = None                 # CodecOptions, False when unavailable
+        self._vbv_pending = False
+        self.padding_kbps = 0             # a rate-control probe's filler (see _padded)
+        self._padding_owed = 0.0
+        self.bytes_padding = 0
         if bitrate_kbps is not None:
             self.bitrate_kbps = max(1, min(int(bitrate_kbps), self.ceiling_kbps))
 
@@ -91,7 +106,26 @@ class EncoderSession:
         kbps = max(1, min(int(kbps), self.ceiling_kbps))
         self.video_stream.codec_context.bit_rate = kbps * 1000
         self.bitrate_kbps = kbps
+        self._vbv_pending = True
+        self._follow_vbv()
         return kbps
+
+    def _follow_vbv(self) -> None:
+        """Size the VBV (maxrate, buffer) for the current bitrate, once the codec is open.
+
+        Opened at the ceiling, libx264 would keep a ceiling-sized buffer after every cut and
+        spend it on keyframes far larger than a narrow link can carry (see codec_options).
+        """
+        cc = self.video_stream.codec_context
+        if not self._vbv_pending or not cc.is_open:
+            return
+        self._vbv_pending = False
+        if self._vbv is None:
+            self._vbv = codec_options(cc) or False
+        if self._vbv:
+            bps = self.bitrate_kbps * 1000
+            self._vbv.set_int("maxrate", bps)
+            self._vbv.set_int("bufsize", int(bps * self.buffer_s))
 
     def write(self, slot: MediaSlot, skip_video: bool = False) -> int:
         """Encode and mux one slot; returns bytes muxed. Raises on a broken output.
@@ -112,9 +146,11 @@ class EncoderSession:
             self._frames += 1
             self.frames_skipped += 1
         elif frame is not None:
+            self._follow_vbv()
             frame.pts = self._frames
             self._frames += 1
             for packet in self.video_stream.encode(frame):
+                packet = self._padded(packet)
                 self.bytes_video += packet.size
                 written += packet.size
                 self.container.mux(packet)
@@ -129,6 +165,28 @@ class EncoderSession:
             written += packet.size
             self.container.mux(packet)
         return written
+
+    def _padded(self, packet: av.Packet) -> av.Packet:
+        """The packet with the padding owed since the last one appended as a filler NAL.
+
+        Filler data (NAL type 12) is part of H.264 for exactly this: bytes a decoder skips.
+        The FLV muxer converts it with the rest of the Annex B packet; MPEG-TS carries it.
+        """
+        if self.padding_kbps <= 0:
+            self._padding_owed = 0.0
+            return packet
+        self._padding_owed += self.padding_kbps * 1000 / 8 / self.fps
+        size = int(min(self._padding_owed, MAX_PADDING_BYTES))
+        data = bytes(packet)
+        if size < 64 or not (data.startswith(b"\x00\x00\x01") or data.startswith(b"\x00\x00\x00\x01")):
+            return packet                          # (not Annex B: leave it alone)
+        self._padding_owed -= size
+        self.bytes_padding += size
+        padded = av.Packet(data + _filler_nal(size))
+        padded.pts, padded.dts, padded.time_base = packet.pts, packet.dts, packet.time_base
+        padded.stream = packet.stream
+        padded.is_keyframe = packet.is_keyframe
+        return padded
 
     def close(self, flush: bool = True) -> None:
         """Flush both encoders (so a file plays to its end) and close the container."""

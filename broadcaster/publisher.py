@@ -61,6 +61,7 @@ class Publisher:
         self._requested_kbps: int | None = None
         self._fps_divisor = 1               # rate control: send every n-th picture
         self._drop_video = False            # rate control: audio only
+        self._padding_kbps = 0              # rate control: a probe's filler, kbit/s
         self._passphrase_reported = False
         self._session: EncoderSession | None = None
         self._handle: OutputHandle | None = None
@@ -99,6 +100,11 @@ class Publisher:
         replaced, so the next one sent keeps its own pts."""
         self._fps_divisor = max(1, int(fps_divisor))
         self._drop_video = bool(drop_video)
+
+    def set_padding(self, kbps: int) -> None:
+        """Rate control's probe: add this much H.264 filler to the video from the next slot
+        (0: none). It tests the link above the bitrate without touching the picture."""
+        self._padding_kbps = max(0, int(kbps))
 
     @property
     def connected(self) -> bool:
@@ -145,6 +151,7 @@ class Publisher:
             slot.video = self._last_video     # a new session cannot repeat what it never had
         skip = not session.needs_picture and (
             self._drop_video or (self._fps_divisor > 1 and slot.index % self._fps_divisor != 0))
+        session.padding_kbps = self._padding_kbps
         started = time.perf_counter()
         self._write_guard.begin(self._handle.abort)
         try:

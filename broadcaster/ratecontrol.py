@@ -18,9 +18,16 @@ every 4 s) and Belabox (unacked packets vs RTT thresholds, constant creep):
   (fps_divisor), which acts on the next frame, until the queue is back under control.
 - Increase is gated (short queue, no recent overuse, the link carried what we sent): back to
   `capacity_margin` x capacity quickly, then hold. Only when no queue has measured the
-  capacity for `capacity_stale_s` does it probe, with a ramp that starts slowly and
-  doubles each second, so a widened link is found in seconds while a stable one is left
-  alone. Cuts while holding shrink the margin (bursty encoders need headroom).
+  capacity for `capacity_stale_s` does it probe, and it probes with padding, not with the
+  picture (as WebRTC does): H.264 filler data brings what is sent to `probe_gain` x the
+  capacity for `probe_dwell_s` while the encoder's bitrate stays where it is. A queue, or a
+  saturated drain below the probe, ends it at once (reason "retreat": only the padding
+  stops) and the next probe waits twice as long. A probe the link carried raises the known
+  capacity, the bitrate recovers to it, and a bigger probe (x1.5 each time, up to
+  `probe_gain_max`) follows at once, so a widened link is found within a few probes while a
+  stable one never sees its bitrate swing. Cuts while holding shrink the margin (bursty
+  encoders need headroom). Below the floor there are too few frames to carry padding, so
+  there the bitrate itself ramps.
 - When even the floor does not fit, the bitrate goes below it with a frame-rate divisor
   (each frame keeps floor quality); below floor/max_fps_divisor video is dropped and audio
   alone goes on. Audio is never dropped.
@@ -62,7 +69,8 @@ class RateDecision:
     video_kbps: int             # set codec_context.bit_rate = video_kbps * 1000
     fps_divisor: int = 1        # encode only frames with frame_index % fps_divisor == 0
     drop_video: bool = False    # the link cannot carry even a trickle of video: audio only
-    reason: str = "hold"        # hold|recover|probe|ramp|cut|emergency|floor (for logs)
+    reason: str = "hold"        # hold|recover|probe|retreat|ramp|cut|emergency|floor (logs)
+    padding_kbps: int = 0       # filler to add to the video (a probe): the picture is untouched
     link_target_kbps: float = 0.0
     capacity_kbps: float | None = None   # last measured link capacity, if known
 
@@ -80,7 +88,6 @@ class RateControlConfig:
     floor_tolerance: float = 0.85        # frame-rate cuts start below this share of the floor
     low_delay_ms: float = 40.0           # increase only with less queue than this
     high_delay_ms: float = 120.0         # overuse: cut
-    probe_fail_delay_ms: float = 50.0    # overuse while probing above the known capacity
     emergency_delay_ms: float = 300.0    # still growing past this: reduce the frame rate
     drain_time_s: float = 1.5            # cut deep enough to drain a standing queue in this time
     fast_drain_time_s: float = 0.8       # ... and one past emergency_delay_ms in this time
@@ -92,9 +99,12 @@ class RateControlConfig:
     increase_holdoff_s: float = 1.0      # no increase this soon after an overuse
     recover_tau_s: float = 0.8           # time constant of the return to known capacity
     probe_wait_s: float = 2.0            # hold at capacity this long before probing
-    probe_wait_max_s: float = 4.0
-    probe_rate: float = 0.15             # probe ramp starts at +15 %/s and doubles each second
-    fast_rate: float = 0.50              # fastest ramp (per second)
+    probe_wait_max_s: float = 4.0        # (doubles after each failed probe up to this)
+    probe_gain: float = 1.10             # a probe pads the stream to this x the capacity ...
+    probe_gain_max: float = 1.5          # ... and each probe the link carried tries more
+    probe_dwell_s: float = 0.8           # how long the link must carry a probe to pass
+    probe_settle_s: float = 1.5          # a failed probe's queue drains by itself: no cut
+    fast_rate: float = 0.50              # ramp (per second) with no capacity known
     capacity_stale_s: float = 2.5        # probe only when no queue measured capacity this long
     utilisation_gate: float = 0.7        # increase only if the link carried this share of target
     capacity_margin: float = 0.92        # hold at this share of the measured capacity
@@ -131,6 +141,13 @@ class _State:
     last_overuse: float = -math.inf
     plateau_since: float | None = None     # when the target reached the known capacity
     probe_since: float | None = None
+    probe_level: float = 0.0               # link kbps a probe tests (target + padding)
+    probe_gain: float = 1.1
+    probe_ramp: bool = False               # starving probe: the bitrate itself ramps
+    probe_yield: float = 1.0               # what the encoder really sends / its target
+    offered: float | None = None           # what the sender wrote lately (link kbps), if known
+    busy: float = 0.0                      # this tick's busy rate (0: none)
+    probe_failed_at: float = -math.inf
     probe_wait: float = 0.0
     margin: float = 0.92
     margin_at: float = -math.inf
@@ -168,6 +185,7 @@ class RateController:
             s.target = c.link_kbps(current_video_kbps)
         d = max(0.0, sample.queue_delay_ms)
         drain = max(0.0, sample.send_rate_kbps)
+        s.offered = sample.offered_kbps
         s.delays.append((now, d))
         while s.delays and now - s.delays[0][0] > 1.0:
             s.delays.popleft()
@@ -180,22 +198,47 @@ class RateController:
         # (Only the meter can tell a clean busy interval from one with losses, where the
         # acknowledged rate falls far short of the capacity, so none is guessed here.)
         busy = sample.busy_rate_kbps
+        s.busy = busy or 0.0
         if busy is not None and busy > 0:
-            if s.capacity is not None and not 0.75 < busy / s.capacity < 1.33:
+            if s.capacity is not None and busy < 0.75 * s.capacity:
                 s.margin = c.capacity_margin         # a different link: start afresh
-            if s.capacity is None or now - s.capacity_at > 1.0:
+            if s.capacity is None or (busy < s.capacity and now - s.capacity_at > 1.0):
                 s.capacity = busy
             else:   # a narrowing link must be believed at once, a widening one confirmed
+                # (a busy interval can read high: SRT's ACKs come in bursts; a widened link
+                # is found by probes, which set the capacity they proved)
                 gain = c.capacity_gain if busy > s.capacity else max(c.capacity_gain, 0.7)
                 s.capacity += gain * (busy - s.capacity)
             s.capacity_at = now
 
         probing = s.probe_since is not None
         overuse = ((standing > c.high_delay_ms and not draining) or (d > c.high_delay_ms and growing)
-                   or sample.dropped_packets > 0
-                   or (probing and standing > c.probe_fail_delay_ms))
+                   or sample.dropped_packets > 0)
+        padded = probing and not s.probe_ramp
         reason = "hold"
-        if overuse:
+        if padded and d < c.emergency_delay_ms:
+            # A probe by padding: any standing queue, or a busy rate (the link saturated)
+            # below the probe, means no more room; a dwell without either means room.
+            # (the raw busy rate: the smoothed capacity lags a widening link)
+            full = (overuse or standing > c.low_delay_ms or growing
+                    or (busy is not None and 0 < busy < 0.95 * s.probe_level))
+            if full:
+                if busy is not None and busy > 0:
+                    s.capacity = busy        # the probe filled the link: this is its capacity
+                s.probe_failed_at = now
+                self._end_probe(now, passed=False)
+                reason = "retreat"           # only the padding stops: the picture never changed
+            elif now - s.probe_since >= c.probe_dwell_s:
+                self._end_probe(now, passed=True)
+                reason = "probe"
+            overuse = False
+        elif overuse and now - s.probe_failed_at < c.probe_settle_s and d < c.emergency_delay_ms:
+            # The queue a failed probe left behind drains by itself now that the padding
+            # stopped: it says nothing about the bitrate.
+            overuse = False
+        if reason != "hold":
+            pass                             # the probe decided this tick
+        elif overuse:
             s.last_overuse = now
             if now - s.last_cut >= c.cut_holdoff_s and (growing or sample.dropped_packets > 0
                                                          or now - s.last_cut >= 2 * c.cut_holdoff_s):
@@ -217,11 +260,11 @@ class RateController:
                     s.margin = max(c.min_capacity_margin, s.margin - 0.02)
                 floor = 0.5 * (s.capacity if fresh else drain)   # noisy delays must not
                 new = min(s.target * c.min_cut, max(floor, ref * (1.0 - frac)))  # zero the rate
-                if probing:
-                    s.probe_wait = min(c.probe_wait_max_s, s.probe_wait * 1.5)
                 s.target = new
                 s.last_cut = now
                 s.probe_since = None
+                s.probe_ramp = False
+                s.probe_gain = c.probe_gain
                 s.plateau_since = None
                 reason = "cut"
         elif standing < c.low_delay_ms and now - s.last_overuse >= c.increase_holdoff_s and dt > 0:
@@ -229,7 +272,7 @@ class RateController:
             # (a trickle, e.g. silent audio only, needs no proof: it may sit in a sender's
             # buffer waiting for a full packet)
             if drain + TRICKLE_KBPS >= c.utilisation_gate * wanted:  # the link carried what we sent
-                reason = self._increase(now, dt)
+                reason = self._increase(now, dt, drain)
         # Fast actuator: skipping frames acts on the next frame, a new bitrate a bit later.
         if d > c.emergency_delay_ms and growing:
             # Skip enough frames to bring what we send under what drains.
@@ -274,7 +317,7 @@ class RateController:
         slope = (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])   # ms per s
         return slope < 0 and d + slope * c.drain_time_s < c.low_delay_ms
 
-    def _increase(self, now: float, dt: float) -> str:
+    def _increase(self, now: float, dt: float, drain: float) -> str:
         c, s = self.config, self._s
         ceiling = c.link_kbps(c.ceiling_kbps)
         if s.target >= ceiling:
@@ -286,36 +329,70 @@ class RateController:
         if now - s.last_cut > c.margin_recover_s and now - s.margin_at > c.margin_recover_s:
             s.margin = min(c.capacity_margin, s.margin + 0.01)
             s.margin_at = now
-        if s.probe_since is not None and s.capacity_at > s.probe_since:
-            s.probe_since = None                 # the probe made a queue: capacity measured
+        if s.probe_ramp and s.capacity_at > s.probe_since:
+            s.probe_since = None                 # the ramp made a queue: capacity measured
+            s.probe_ramp = False
+            s.capacity = max(s.capacity, s.busy)  # (raw: the ramp filled the link)
         level = s.margin * s.capacity
-        if s.target < level * 0.98 and s.probe_since is None:
+        if s.target < level * 0.98 and not s.probe_ramp:
             s.target = min(ceiling, s.target + (level - s.target) * (1 - math.exp(-dt / c.recover_tau_s)))
             s.plateau_since = None
-            return "recover"
+            return "probe" if s.probe_since is not None else "recover"
         if s.probe_since is None:
             if s.plateau_since is None:
                 s.plateau_since = now
             # Bursts (keyframes) that still make a queue keep the capacity figure fresh:
             # then it is known and there is nothing to probe for.
             # Below the floor (frame-rate cut, audio only) we send too little to make a queue,
-            # so no burst will ever re-measure the capacity: probe soon, and fast.
+            # so no burst will ever re-measure the capacity: probe soon, by the bitrate itself.
             starving = c.video_kbps_for(s.target) < c.floor_kbps
             stale_s, wait_s = (STARVING_STALE_S, STARVING_STALE_S) if starving else \
                 (c.capacity_stale_s, s.probe_wait)
             fresh = now - s.capacity_at < stale_s
-            if fresh or now - s.plateau_since < wait_s:
+            if s.target >= 0.98 * ceiling or fresh or now - s.plateau_since < wait_s:
                 return "hold"
-            s.probe_since = now
-        # No fresh capacity figure says there is more: probe, slowly at first.
-        elapsed = now - s.probe_since
-        rate = min(c.fast_rate, c.probe_rate * 2 ** elapsed)
-        if c.video_kbps_for(s.target) < c.floor_kbps:
-            rate = c.fast_rate
-        s.target = min(ceiling, s.target * (1 + rate) ** dt)
-        if s.target > 1.1 * s.capacity:
-            s.probe_wait = c.probe_wait_s        # the link grew: probing paid off
+            self._start_probe(now, ramp=starving)
+        if s.probe_ramp:
+            s.target = min(ceiling, s.target * (1 + c.fast_rate) ** dt)
         return "probe"
+
+    def _start_probe(self, now: float, ramp: bool) -> None:
+        """Test the link above the known capacity: with padding, or (starving) the bitrate."""
+        c, s = self.config, self._s
+        s.probe_since = now
+        s.probe_ramp = ramp
+        ceiling = c.link_kbps(c.ceiling_kbps)
+        # Encoders fall short of their target (x264 ABR by ~5 %): pad from what is really sent.
+        sending = s.expected if s.offered is None else min(s.expected, s.offered)
+        s.probe_yield = sending / s.expected if s.expected > 0 else 1.0
+        # (no more than probe_gain_max x what is sent: the meters would take a bigger jump
+        # in the writes for a keyframe burst)
+        s.probe_level = min(max(s.capacity or 0.0, s.target) * s.probe_gain,
+                            max(sending, 1.0) * c.probe_gain_max, ceiling / s.margin)
+
+    def _end_probe(self, now: float, passed: bool) -> None:
+        """A probe the link carried raises the known capacity and chains a bigger probe at
+        once (a widened link is found in a few probes); one it did not carry waits longer."""
+        c, s = self.config, self._s
+        s.probe_since = None
+        s.probe_ramp = False
+        # No queue while we sent this: the link carries at least that much (if it was more
+        # than the capacity known; an encoder short of its target may have sent less).
+        sent = s.offered if s.offered is not None else s.expected
+        if passed:
+            if sent > (s.capacity or 0.0):
+                s.capacity = sent
+                s.capacity_at = now
+            s.probe_wait = c.probe_wait_s
+            ceiling = c.link_kbps(c.ceiling_kbps)
+            if s.probe_level < 0.99 * ceiling / s.margin and s.target < 0.98 * ceiling:
+                s.probe_gain = min(c.probe_gain_max, s.probe_gain * 1.5)
+                self._start_probe(now, ramp=False)  # the next, bigger probe starts at once
+                return
+        else:
+            s.probe_wait = min(c.probe_wait_max_s, s.probe_wait * 2.0)
+        s.probe_gain = c.probe_gain
+        s.plateau_since = now
 
     def _decide(self, reason: str) -> RateDecision:
         c, s = self.config, self._s
@@ -330,7 +407,11 @@ class RateController:
             drop_video = video < c.floor_kbps / c.max_fps_divisor
             reason = "floor" if reason in ("hold", "recover", "probe", "ramp") else reason
         video = min(c.ceiling_kbps, max(video, c.floor_kbps / c.max_fps_divisor))
-        s.expected = c.link_kbps(0.0 if drop_video else video)
+        padding = 0.0
+        sending = c.link_kbps(0.0 if drop_video else video)
+        if s.probe_since is not None and not s.probe_ramp and divisor == 1:
+            padding = max(0.0, s.probe_level - sending * s.probe_yield)
+        s.expected = sending + padding
         return RateDecision(video_kbps=int(round(video)), fps_divisor=divisor,
                             drop_video=drop_video, reason=reason, link_target_kbps=s.target,
-                            capacity_kbps=s.capacity)
+                            capacity_kbps=s.capacity, padding_kbps=int(round(padding)))

@@ -27,7 +27,7 @@ def test_a_keyframe_is_discounted_until_spare_capacity_drained_it():
     bc = BurstCompensator()
     now = feed(bc, 0.0, 3.0, RATE)
     bc.written(now + TICK, int(RATE * TICK * 5))          # a 5x frame: 4 ticks of excess
-    excess = RATE * TICK * 5 - 1.5 * RATE * TICK
+    excess = RATE * TICK * 5 - 2.0 * RATE * TICK
     drain = 375_000                                       # 3 Mbit/s link, 1 Mbit/s spare
     first = bc.residual_ms(now + TICK, drain)
     assert first == pytest.approx(excess / drain * 1000, rel=0.05)
@@ -41,3 +41,16 @@ def test_writing_more_steadily_is_not_a_burst():
     now = feed(bc, 0.0, 3.0, RATE)
     now = feed(bc, now, 1.0, RATE * 1.3)                  # the encoder overshoots for a second
     assert bc.residual_ms(now, 250_000) == 0.0
+
+
+def test_a_ramping_bitrate_is_not_a_burst():
+    # a probe ramping at +70 %/s: each tick writes a little more than the last, never a jump
+    bc = BurstCompensator()
+    now = feed(bc, 0.0, 3.0, RATE)
+    rate = RATE
+    for _ in range(int(2.0 / TICK)):
+        rate *= 1.7 ** TICK
+        now += TICK
+        bc.written(now, int(rate * TICK))
+    assert rate > 2.5 * RATE
+    assert bc.residual_ms(now, RATE) == 0.0

@@ -2,31 +2,48 @@
 
 A keyframe is written in one go and needs (size / spare capacity) to drain: the queue
 jumps, then falls. A narrower link makes the queue climb tick after tick. Meters record
-how many bytes the application wrote each tick; what exceeds the recent average is a burst,
-and its not-yet-drained part is subtracted from the queueing delay the controller sees.
+how many bytes the application wrote each tick; what one tick wrote beyond `burst_factor`
+times the median tick of the last `avg_window_s` is a burst, and its not-yet-drained part
+is subtracted from the queueing delay the controller sees.
+
+The median, not the mean: a rising bitrate (a probe ramping at +70 %/s) writes more each
+tick than the lagging mean, and counting that as "bursts" hid real overuse for seconds in
+the step test; no ramp makes one tick twice the median, a keyframe does.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from statistics import median
 
 
 class BurstCompensator:
     """Tracks write bursts and the part of the queue they still explain."""
 
-    def __init__(self, avg_window_s: float = 2.0, burst_factor: float = 1.5) -> None:
+    def __init__(self, avg_window_s: float = 2.0, burst_factor: float = 2.0) -> None:
         self._avg_window = avg_window_s
         self._factor = burst_factor
         self._writes: deque[tuple[float, int]] = deque()      # (now, bytes written)
         self._bursts: deque[list[float]] = deque()            # [start, excess bytes]
+        self._rates: deque[tuple[float, float]] = deque()     # (now, bytes/s of that tick)
+
+    def typical_bps(self) -> float:
+        """Median write rate of the ticks in the window (0 until a few are known)."""
+        if len(self._rates) < 5:
+            return 0.0
+        return median(r for _, r in self._rates)
 
     def written(self, now: float, nbytes: int) -> None:
         """Bytes the application wrote since the previous call."""
-        rate = self.average_bps(now)
+        rate = self.typical_bps()
         prev_t = self._writes[-1][0] if self._writes else None
         self._writes.append((now, nbytes))
+        if prev_t is not None and now > prev_t:
+            self._rates.append((now, nbytes / (now - prev_t)))
         while len(self._writes) > 2 and now - self._writes[0][0] > self._avg_window:
             self._writes.popleft()
+        while len(self._rates) > 2 and now - self._rates[0][0] > self._avg_window:
+            self._rates.popleft()
         if prev_t is None or rate <= 0:
             return
         excess = nbytes - self._factor * rate * (now - prev_t)

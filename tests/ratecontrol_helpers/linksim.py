@@ -2,7 +2,8 @@
 
 The encoder follows its bitrate with the lag measured for in-process libx264 ultrafast
 (0.1-0.25 s: pure delay 0.1 s plus a 0.1 s first-order lag), emits an I-frame 5x a P-frame
-every 2 s, and jitters frame sizes (lognormal, sigma 0.15). Audio is 128 kbit/s, container
+every 2 s, and jitters frame sizes (lognormal, sigma 0.15); a probe's padding is added to
+the next frames at once. Audio is 128 kbit/s, container
 overhead 6 %. The sender queue drains at the scheduled capacity; the meter reports the
 drain rate (0.25 s EWMA) and queue delay = queued bits / drain rate, as the TCP_INFO and
 SRT meters do.
@@ -50,6 +51,7 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
     queue_bits = 0.0
     drain_kbps = 0.0
     divisor = 1
+    padding = 0.0
     last_busy, busy_kbps = -math.inf, 0.0
     tr = Trace()
     p_share = GOP / (GOP - 1 + I_FACTOR)
@@ -65,6 +67,7 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
             shape = I_FACTOR if n % GOP == 0 else 1.0
             frame_bits = enc_rate * 1000 / FPS * p_share * shape * rng.lognormvariate(0, jitter)
             frame_bits *= 1 + 0.3 * (divisor - 1)     # x264 partly re-spends skipped frames
+            frame_bits += padding * 1000 / FPS          # a probe's filler rides on the frame
         else:
             tr.frames_dropped += 1
         audio_bits = cfg.audio_kbps * 1000 / FPS
@@ -85,6 +88,7 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
                                                busy_rate_kbps=busy))
             pending.append((now + ENC_DELAY_S, float(dec.video_kbps)))
             divisor = dec.fps_divisor if not dec.drop_video else 10**9
+            padding = float(dec.padding_kbps)
         tr.t.append(now)
         tr.capacity.append(cap)
         tr.video_kbps.append(pending[-1][1] if pending else video)
