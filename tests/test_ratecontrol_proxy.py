@@ -191,7 +191,7 @@ def test_udp_proxy_delivers_the_rate_drops_the_excess_and_passes_replies():
               f"{replies} replies")
         assert abs(delivered - 1000) < 0.15 * 1000, delivered
         assert 0.3 * sent < proxy.dropped < 0.7 * sent
-        assert proxy.peak_queue_bytes <= proxy.queue_limit() == 1000 * 1000 // 8 * 300 // 1000
+        assert proxy.peak_queue_bytes <= proxy.queue_limit() == 1000 * 1000 // 8 * 300 // 1000 + 16384
         assert replies > 10 and proxy.datagrams_down >= replies and not proxy.errors
     finally:
         stop.set()

@@ -11,7 +11,8 @@ closes, the unsent bytes pile up in the sender's socket and its TCP_INFO (notsen
 bytes_acked rate) sees the bottleneck. The proxy itself holds at most one read (<= burst).
 
 UDP: one upstream socket per client address (so replies route back to it), one bounded
-drop-tail queue of rate x queue_ms bytes shared by all clients (the tbf's `latency`), and one
+drop-tail queue of rate x queue_ms + burst bytes shared by all clients (tbf's `limit` from
+`latency`), and one
 pacing thread that sends from it at the shaped rate. Dropped datagrams are counted.
 
     with ThrottlingTcpProxy(19350, 1935, 3000) as p:   # or p.start() ... p.close()
@@ -305,8 +306,8 @@ class _UdpClient:
 class ThrottlingUdpProxy(_Proxy):
     """127.0.0.1:listen_port -> host:upstream_port for datagrams, client->server shaped.
 
-    Arrivals go into one drop-tail queue of at most rate x queue_ms bytes (at least two
-    datagrams), like tbf's `latency`; a pacing thread sends from it at the shaped rate.
+    Arrivals go into one drop-tail queue of at most rate x queue_ms + burst bytes, like tbf's
+    `latency`; a pacing thread sends from it at the shaped rate.
     Replies from the server (SRT ACK/NAK, handshake) go back to the client unshaped.
     """
 
@@ -337,7 +338,9 @@ class ThrottlingUdpProxy(_Proxy):
             return len(self._clients)
 
     def queue_limit(self) -> int:
-        return max(3000, int(self.bucket.rate_kbit * 1000 / 8 * self.queue_ms / 1000))
+        """Bytes the queue may hold: rate x queue_ms + burst, as tc computes tbf's `limit`
+        from `latency` (tc/q_tbf.c)."""
+        return int(self.bucket.rate_kbit * 1000 / 8 * self.queue_ms / 1000) + BURST_BYTES
 
     def start(self) -> "ThrottlingUdpProxy":
         if self._started:
