@@ -20,10 +20,12 @@ The studio scene alone compresses to ~1.2 Mbit/s even at a 4 Mbit/s ceiling (a s
 picture), so it could not fill the link; the broadcaster is run with a band of moving noise
 over the lower half of the picture (--no-busy-picture turns it off), so the encoder makes
 whatever bitrate it is asked for.
-The proxy link is not identical to the tbf one: the queue of the tbf shows up in the TCP
-sender's RTT, the proxy's as unsent bytes in the sender's socket (plus up to ~20 kB the
-proxy's receive window holds, acknowledged but not yet forwarded), so compare figures within
-one link kind.
+The proxy link is not identical to the tbf one, so compare figures within one link kind:
+the tbf's queue shows up in the TCP sender's RTT, the proxy's as unsent bytes in the sender's
+socket (plus up to ~20 kB that the proxy's receive window holds, acknowledged but not yet
+forwarded); and a tbf on the sender's own host holds SRT's UDP packets against the sender
+socket's send buffer (~75 kB at most here), so at 3 Mbit/s it back-pressures SRT instead of
+dropping, while the proxy, like a router further away, drops a burst beyond its queue.
 """
 
 from __future__ import annotations
@@ -80,18 +82,20 @@ master_process off;
 pid {work}/nginx.pid;
 error_log {work}/logs/error.log info;
 events {{ worker_connections 64; }}
-rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;
+rtmp {{ access_log {work}/logs/access.log;
+  server {{ listen 127.0.0.1:{port}; chunk_size 4096;
     application live {{ live on; record off; }} }} }}
 """)
-    proc = subprocess.Popen(["nginx", "-p", str(work), "-c", str(conf), "-e", "stderr"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (work / "logs" / "stderr.log").open("wb") as err:   # start-up errors go to stderr
+        proc = subprocess.Popen(["nginx", "-p", str(work), "-c", str(conf), "-e", "stderr"],
+                                stdout=subprocess.DEVNULL, stderr=err)
     try:
         wait_tcp(port, proc=proc)
     except RuntimeError as e:
         stop_proc(proc)
-        log = work / "logs" / "error.log"
-        tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
-        raise RuntimeError(f"nginx-rtmp did not start: {e}\n{tail}") from None
+        tail = "".join(p.read_text(errors="replace")[-600:] for p in
+                       (work / "logs" / "stderr.log", work / "logs" / "error.log") if p.exists())
+        raise RuntimeError(f"nginx-rtmp did not start: {e}\n{tail.strip()}") from None
     return proc
 
 
