@@ -175,7 +175,7 @@ class ThrottlingTcpProxy(_Proxy):
     def bytes_forwarded(self) -> int:
         return self.bytes_up
 
-    def start(self) -> "ThrottlingTcpProxy":
+    def start(self) -> ThrottlingTcpProxy:
         if self._started:
             raise RuntimeError("proxy already started")
         ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -342,7 +342,7 @@ class ThrottlingUdpProxy(_Proxy):
         from `latency` (tc/q_tbf.c)."""
         return int(self.bucket.rate_kbit * 1000 / 8 * self.queue_ms / 1000) + BURST_BYTES
 
-    def start(self) -> "ThrottlingUdpProxy":
+    def start(self) -> ThrottlingUdpProxy:
         if self._started:
             raise RuntimeError("proxy already started")
         ls = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
