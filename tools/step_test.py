@@ -1,20 +1,31 @@
 """Step test: a real broadcast through a real bottleneck, rate control on vs fixed bitrate.
 
     sudo python tools/step_test.py [--short] [--protocols rtmp,srt] [--modes on,off] [--out DIR]
+         [--link auto|netns|proxy]
 
-Runs itself again inside a fresh network namespace (`unshare -n`, needs root), sets lo's
-MTU to 1500 and shapes lo with `tc ... tbf` to a capacity schedule (default 3 Mbit/s for 20 s,
-1 for 20 s, 0.5 for 20 s, 3 for 25 s; --short: 4 s each). For each protocol (nginx-rtmp, an
-srt-live-transmit listener) and each mode (controller on, off = fixed bitrate, the baseline)
-it runs `broadcaster run` with a per-tick trace (ratecontrol.trace), then writes DIR/step_test.csv
-(all traces with the capacity), DIR/step_test.png and prints RFC 8868 style figures.
+--link netns: runs itself again inside a fresh network namespace (`unshare -n`, needs root),
+sets lo's MTU to 1500 and shapes lo with `tc ... tbf` to a capacity schedule (default 3 Mbit/s
+for 20 s, 1 for 20 s, 0.5 for 20 s, 3 for 25 s; --short: 4 s each).
+--link proxy: no namespace and no root; nginx-rtmp and srt-live-transmit listen on free
+loopback ports and the broadcaster pushes through throttling proxies (tools/throttle_proxy.py:
+a token bucket on the upstream direction, TCP with a small receive window so the backlog stays
+in the sender's socket, UDP with a 300 ms drop-tail queue) whose rate follows the schedule.
+--link auto (default): netns where a namespace with tc can be made, else proxy (says why).
+For each protocol (nginx-rtmp, an srt-live-transmit listener) and each mode (controller on,
+off = fixed bitrate, the baseline) it runs `broadcaster run` with a per-tick trace
+(ratecontrol.trace), then writes DIR/step_test.csv (all traces with the capacity),
+DIR/step_test.png, DIR/figures.json (with the link used) and prints RFC 8868 style figures.
 
 The studio scene alone compresses to ~1.2 Mbit/s even at a 4 Mbit/s ceiling (a static
 picture), so it could not fill the link; the broadcaster is run with a band of moving noise
 over the lower half of the picture (--no-busy-picture turns it off), so the encoder makes
 whatever bitrate it is asked for.
-No namespace (not root, no unshare): says so and exits 2; a throttling proxy fallback is
-not implemented.
+The proxy link is not identical to the tbf one, so compare figures within one link kind:
+the tbf's queue shows up in the TCP sender's RTT, the proxy's as unsent bytes in the sender's
+socket (plus up to ~20 kB that the proxy's receive window holds, acknowledged but not yet
+forwarded); and a tbf on the sender's own host holds SRT's UDP packets against the sender
+socket's send buffer (~75 kB at most here), so at 3 Mbit/s it back-pressures SRT instead of
+dropping, while the proxy, like a router further away, drops a burst beyond its queue.
 """
 
 from __future__ import annotations
@@ -61,7 +72,7 @@ def shape(kbit: int, first: bool = False) -> None:
     sh(f"tc qdisc {verb} dev lo parent 1:10 handle 10: tbf rate {kbit}kbit burst 16kb latency 300ms")
 
 
-def start_nginx(work: Path) -> subprocess.Popen:
+def start_nginx(work: Path, port: int = RTMP_PORT) -> subprocess.Popen:
     (work / "logs").mkdir(parents=True, exist_ok=True)
     conf = work / "nginx.conf"
     conf.write_text(f"""
@@ -71,19 +82,29 @@ master_process off;
 pid {work}/nginx.pid;
 error_log {work}/logs/error.log info;
 events {{ worker_connections 64; }}
-rtmp {{ server {{ listen 127.0.0.1:{RTMP_PORT}; chunk_size 4096;
+rtmp {{ access_log {work}/logs/access.log;
+  server {{ listen 127.0.0.1:{port}; chunk_size 4096;
     application live {{ live on; record off; }} }} }}
 """)
-    proc = subprocess.Popen(["nginx", "-p", str(work), "-c", str(conf), "-e", "stderr"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_tcp(RTMP_PORT)
+    with (work / "logs" / "stderr.log").open("wb") as err:   # start-up errors go to stderr
+        proc = subprocess.Popen(["nginx", "-p", str(work), "-c", str(conf), "-e", "stderr"],
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_tcp(port, proc=proc)
+    except RuntimeError as e:
+        stop_proc(proc)
+        tail = "".join(p.read_text(errors="replace")[-600:] for p in
+                       (work / "logs" / "stderr.log", work / "logs" / "error.log") if p.exists())
+        raise RuntimeError(f"nginx-rtmp did not start: {e}\n{tail.strip()}") from None
     return proc
 
 
-def wait_tcp(port: int, timeout: float = 10.0) -> None:
+def wait_tcp(port: int, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
     import socket
     end = time.monotonic() + timeout
     while time.monotonic() < end:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the server exited with status {proc.returncode}")
         try:
             socket.create_connection(("127.0.0.1", port), 0.5).close()
             return
@@ -92,9 +113,9 @@ def wait_tcp(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
-def start_srt_listener() -> subprocess.Popen:
+def start_srt_listener(port: int = SRT_PORT) -> subprocess.Popen:
     proc = subprocess.Popen(["srt-live-transmit", "-q",
-                             f"srt://:{SRT_PORT}?mode=listener&latency=1000", "file://con"],
+                             f"srt://:{port}?mode=listener&latency=1000", "file://con"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     return proc
@@ -117,8 +138,73 @@ def read_trace(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Path, busy: bool) -> dict:
+class NetnsLink:
+    """tc tbf on lo inside the namespace (inside() has set up the qdiscs)."""
+
+    name, label = "netns", "netns tc tbf (burst 16kb, latency 300ms)"
+
+    def open(self, protocol: str, kbit: int) -> tuple[int, int]:
+        """Shapes to kbit; returns (the server's port, the port the broadcaster pushes to)."""
+        shape(kbit)
+        port = RTMP_PORT if protocol == "rtmp" else SRT_PORT
+        return port, port
+
+    def set_rate(self, kbit: int) -> None:
+        shape(kbit)
+
+    def close(self) -> dict:
+        return {}
+
+
+def free_port(kind: int) -> int:
+    import socket
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1" if kind == socket.SOCK_STREAM else "", 0))
+        return s.getsockname()[1]
+
+
+class ProxyLink:
+    """A throttling proxy in front of the server, one per run (tools/throttle_proxy.py)."""
+
+    name = "proxy"
+    label = ("throttling proxy (tools/throttle_proxy.py: token bucket, burst 16 kB; "
+             "TCP receive window 16 kB, UDP queue 300 ms)")
+
+    def __init__(self) -> None:
+        self.proxy = None
+
+    def open(self, protocol: str, kbit: int) -> tuple[int, int]:
+        import socket
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import throttle_proxy
+        if protocol == "rtmp":
+            server = free_port(socket.SOCK_STREAM)
+            self.proxy = throttle_proxy.ThrottlingTcpProxy(0, server, kbit)
+        else:
+            server = free_port(socket.SOCK_DGRAM)
+            self.proxy = throttle_proxy.ThrottlingUdpProxy(0, server, kbit, queue_ms=300)
+        self.proxy.start()
+        return server, self.proxy.listen_port
+
+    def set_rate(self, kbit: int) -> None:
+        self.proxy.set_rate(kbit)
+
+    def close(self) -> dict:
+        """Stops the proxy; returns its counters."""
+        p, self.proxy = self.proxy, None
+        if p is None:
+            return {}
+        p.close()
+        stats = {"bytes_forwarded": p.bytes_forwarded, "dropped": p.dropped}
+        if p.errors:
+            stats["errors"] = p.errors[:5]
+        return stats
+
+
+def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Path, busy: bool,
+            link=None) -> dict:
     """One broadcast through the shaped link; returns its trace rows and capacity changes."""
+    link = link or NetnsLink()
     work = Path(tempfile.mkdtemp(prefix=f"step-{protocol}-{mode}-"))
     trace = out / f"trace_{protocol}_{mode}.csv"
     trace.unlink(missing_ok=True)
@@ -132,19 +218,20 @@ def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Pa
         "ratecontrol": {"enabled": on, "trace": str(trace),
                         **({"start_kbps": FIXED_KBPS} if on else {})},
     }))
-    shape(schedule[0][0])
-    server = start_nginx(work) if protocol == "rtmp" else start_srt_listener()
-    url = (f"rtmp://127.0.0.1:{RTMP_PORT}/live/steptest" if protocol == "rtmp"
-           else f"srt://127.0.0.1:{SRT_PORT}?latency_ms=1000")
-    total = sum(d for _, d in schedule)
-    log = (out / f"broadcaster_{protocol}_{mode}.log").open("w")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_broadcast"] + (["--busy"] if busy else []) + [
-        "run", "-c", str(cfg), "--output", url, "--duration", str(total + 30),
-        "--size", SIZE, "--fps", str(FPS), "--responder", "script"]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT))
+    server_port, port = link.open(protocol, schedule[0][0])
+    server = proc = log = None
     changes = []
-    try:
+    try:        # whatever fails, the link (proxy threads), server and broadcaster are stopped
+        server = start_nginx(work, server_port) if protocol == "rtmp" else start_srt_listener(server_port)
+        url = (f"rtmp://127.0.0.1:{port}/live/steptest" if protocol == "rtmp"
+               else f"srt://127.0.0.1:{port}?latency_ms=1000")
+        total = sum(d for _, d in schedule)
+        log = (out / f"broadcaster_{protocol}_{mode}.log").open("w")
+        cmd = [sys.executable, str(Path(__file__).resolve()), "_broadcast"] + (["--busy"] if busy else []) + [
+            "run", "-c", str(cfg), "--output", url, "--duration", str(total + 30),
+            "--size", SIZE, "--fps", str(FPS), "--responder", "script"]
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT))
         end = time.monotonic() + 60
         while time.monotonic() < end:           # the schedule starts when the stream is on air
             rows = read_trace(trace)
@@ -158,17 +245,22 @@ def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Pa
         t = time.monotonic()
         for i, (kbit, dur) in enumerate(schedule):
             if i:
-                shape(kbit)
+                link.set_rate(kbit)
             changes.append((time.monotonic(), kbit))
             t += dur
             time.sleep(max(0.0, t - time.monotonic()))
         changes.append((time.monotonic(), None))
     finally:
-        stop_proc(proc, signal.SIGINT, 15)
-        stop_proc(server)
-        log.close()
+        if proc is not None:
+            stop_proc(proc, signal.SIGINT, 15)
+        if server is not None:
+            stop_proc(server)
+        link_stats = link.close()
+        if log is not None:
+            log.close()
         shutil.rmtree(work, ignore_errors=True)
-    return {"protocol": protocol, "mode": mode, "rows": read_trace(trace), "changes": changes}
+    return {"protocol": protocol, "mode": mode, "rows": read_trace(trace), "changes": changes,
+            "link": link.name, "link_stats": link_stats}
 
 
 # -- figures ------------------------------------------------------------------------------
@@ -345,18 +437,27 @@ def inside(args) -> int:
     sh("ip link set lo up && ip link set lo mtu 1500")
     schedule = parse_schedule(args.schedule)
     shape(schedule[0][0], first=True)
+    return run_all(args, out, schedule, NetnsLink())
+
+
+def run_all(args, out: Path, schedule, link) -> int:
     results = []
     for protocol in args.protocols.split(","):
         for mode in args.modes.split(","):
             print(f"step test: {protocol} with rate control {mode} ...", flush=True)
-            r = run_one(protocol, mode, schedule, out, busy=not args.no_busy_picture)
+            r = run_one(protocol, mode, schedule, out, busy=not args.no_busy_picture, link=link)
             r["figures"] = figures(r)
             results.append(r)
+            if r["link_stats"]:
+                print(f"  proxy: {r['link_stats']}", flush=True)
     write_outputs(results, out)
     (out / "figures.json").write_text(json.dumps(
-        [{"protocol": r["protocol"], "mode": r["mode"], **r["figures"]} for r in results], indent=1))
+        [{"protocol": r["protocol"], "mode": r["mode"], "link": r["link"], **r["figures"],
+          **({"link_stats": r["link_stats"]} if r["link_stats"] else {})} for r in results],
+        indent=1))
     print(f"schedule (kbit/s:s): {args.schedule}; ceiling {CEILING_KBPS} kbit/s with rate control, "
           f"fixed {FIXED_KBPS} kbit/s without; {SIZE}@{FPS}")
+    print(f"link: {link.label}")
     print(report(results))
     print(f"wrote {out / 'step_test.csv'}, {out / 'step_test.png'}, {out / 'figures.json'}")
     return 0
@@ -393,27 +494,53 @@ def main() -> int:
     p.add_argument("--modes", default="on,off", help="on = rate control, off = fixed bitrate")
     p.add_argument("--out", default="step-test-out")
     p.add_argument("--no-busy-picture", action="store_true")
+    p.add_argument("--link", choices=("auto", "netns", "proxy"), default="auto",
+                   help="netns: tc tbf in a network namespace (root); proxy: throttling "
+                        "TCP/UDP proxies on loopback (no root); auto: netns if possible")
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     args.schedule = args.schedule or (SHORT_SCHEDULE if args.short else DEFAULT_SCHEDULE)
     if args.inside:
         return inside(args)
-    why = namespace_unavailable()
-    if why:
-        print(f"step test not run: {why}; the throttling-proxy fallback is not implemented",
-              file=sys.stderr)
-        return 2
+    link = args.link
+    if link != "proxy":
+        why = namespace_unavailable()
+        if why and link == "netns":
+            print(f"step test not run: {why} (--link proxy needs no namespace)", file=sys.stderr)
+            return 2
+        if why:
+            print(f"no network namespace ({why}): shaping with the throttling proxy", flush=True)
+            link = "proxy"
+    if link == "proxy":
+        why = servers_unavailable()
+        if why:
+            print(f"step test not run: {why}", file=sys.stderr)
+            return 2
+        out = Path(args.out).resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        return run_all(args, out, parse_schedule(args.schedule), ProxyLink())
     return subprocess.call(["unshare", "-n", sys.executable, str(Path(__file__).resolve()),
                             "--inside"] + sys.argv[1:])
 
 
-def namespace_unavailable() -> str | None:
-    """None when `unshare -n` and tc work here, else the reason."""
-    for tool in ("unshare", "tc", "ip", "nginx", "srt-live-transmit"):
+def servers_unavailable() -> str | None:
+    """None when nginx-rtmp and srt-live-transmit are installed, else what is missing."""
+    for tool in ("nginx", "srt-live-transmit"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
     if not os.path.exists(RTMP_MODULE):
         return f"{RTMP_MODULE} (libnginx-mod-rtmp) is missing"
+    return None
+
+
+def namespace_unavailable() -> str | None:
+    """None when `unshare -n` and tc work here, else the reason."""
+    for tool in ("unshare", "tc", "ip"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed"
+    why = servers_unavailable()
+    if why:
+        return why
     probe = subprocess.run(["unshare", "-n", "sh", "-c",
                             "ip link set lo up && tc qdisc add dev lo root tbf rate 1mbit burst 16kb latency 100ms"],
                            capture_output=True, text=True)
