@@ -134,6 +134,13 @@ class EncoderSession:
         this slot; its frame number is used up, so the next picture keeps its true pts.
         """
         written = 0
+        # A probe's padding is owed per slot and rides on the next picture sent (with a
+        # frame-rate cut, fewer pictures carry more each); at most 0.25 s of it is kept.
+        if self.padding_kbps > 0:
+            per_slot = self.padding_kbps * 1000 / 8 / self.fps
+            self._padding_owed = min(self._padding_owed + per_slot, per_slot * self.fps / 4)
+        else:
+            self._padding_owed = 0.0
         if self._initial_kbps is not None:
             self._initial_kbps = None
             self.set_bitrate(self.bitrate_kbps)
@@ -172,10 +179,6 @@ class EncoderSession:
         Filler data (NAL type 12) is part of H.264 for exactly this: bytes a decoder skips.
         The FLV muxer converts it with the rest of the Annex B packet; MPEG-TS carries it.
         """
-        if self.padding_kbps <= 0:
-            self._padding_owed = 0.0
-            return packet
-        self._padding_owed += self.padding_kbps * 1000 / 8 / self.fps
         size = int(min(self._padding_owed, MAX_PADDING_BYTES))
         data = bytes(packet)
         if size < 64 or not (data.startswith(b"\x00\x00\x01") or data.startswith(b"\x00\x00\x00\x01")):

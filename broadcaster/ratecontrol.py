@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 TRICKLE_KBPS = 24.0
 STARVING_STALE_S = 1.0
+PROBE_MAX_JUMP = 1.8
 
 
 @dataclass(frozen=True)
@@ -89,17 +90,19 @@ class RateControlConfig:
     low_delay_ms: float = 40.0           # increase only with less queue than this
     high_delay_ms: float = 120.0         # overuse: cut
     emergency_delay_ms: float = 300.0    # still growing past this: reduce the frame rate
+    probe_fail_delay_ms: float = 70.0    # a queue standing this long ends a probe
     drain_time_s: float = 1.5            # cut deep enough to drain a standing queue in this time
     fast_drain_time_s: float = 0.8       # ... and one past emergency_delay_ms in this time
     cut_holdoff_s: float = 0.3           # the encoder needs this long to show a cut
+    encoder_lag_s: float = 0.3           # ... during which a growing queue keeps growing
     min_cut: float = 0.95                # every cut takes at least 5 %
     standing_window_s: float = 0.3       # a queue that lasts this long is not a burst
     growth_window_s: float = 0.25        # "growing" = rising steadily this long
     capacity_gain: float = 0.3           # smoothing of capacity measurements
     increase_holdoff_s: float = 1.0      # no increase this soon after an overuse
     recover_tau_s: float = 0.8           # time constant of the return to known capacity
-    probe_wait_s: float = 2.0            # hold at capacity this long before probing
-    probe_wait_max_s: float = 4.0        # (doubles after each failed probe up to this)
+    probe_wait_s: float = 1.5            # hold at capacity this long before probing
+    probe_wait_max_s: float = 3.0        # (doubles after each failed probe up to this)
     probe_gain: float = 1.10             # a probe pads the stream to this x the capacity ...
     probe_gain_max: float = 1.5          # ... and each probe the link carried tries more
     probe_dwell_s: float = 0.8           # how long the link must carry a probe to pass
@@ -143,8 +146,8 @@ class _State:
     probe_since: float | None = None
     probe_level: float = 0.0               # link kbps a probe tests (target + padding)
     probe_gain: float = 1.1
-    probe_ramp: bool = False               # starving probe: the bitrate itself ramps
     probe_yield: float = 1.0               # what the encoder really sends / its target
+    probe_base: float | None = None        # audio only: the target before the probe raised it
     offered: float | None = None           # what the sender wrote lately (link kbps), if known
     busy: float = 0.0                      # this tick's busy rate (0: none)
     probe_failed_at: float = -math.inf
@@ -198,6 +201,10 @@ class RateController:
         # (Only the meter can tell a clean busy interval from one with losses, where the
         # acknowledged rate falls far short of the capacity, so none is guessed here.)
         busy = sample.busy_rate_kbps
+        if busy is not None and busy < 0.5 * drain:
+            # The link just carried twice that: a busy run that began in TCP slow start (a
+            # new connection) or before a burst of ACKs says nothing about the capacity.
+            busy = None
         s.busy = busy or 0.0
         if busy is not None and busy > 0:
             if s.capacity is not None and busy < 0.75 * s.capacity:
@@ -214,13 +221,12 @@ class RateController:
         probing = s.probe_since is not None
         overuse = ((standing > c.high_delay_ms and not draining) or (d > c.high_delay_ms and growing)
                    or sample.dropped_packets > 0)
-        padded = probing and not s.probe_ramp
         reason = "hold"
-        if padded and d < c.emergency_delay_ms:
+        if probing and d < c.emergency_delay_ms:
             # A probe by padding: any standing queue, or a busy rate (the link saturated)
             # below the probe, means no more room; a dwell without either means room.
             # (the raw busy rate: the smoothed capacity lags a widening link)
-            full = (overuse or standing > c.low_delay_ms or growing
+            full = (overuse or standing > c.probe_fail_delay_ms or (growing and d > c.low_delay_ms)
                     or (busy is not None and 0 < busy < 0.95 * s.probe_level))
             if full:
                 if busy is not None and busy > 0:
@@ -232,9 +238,11 @@ class RateController:
                 self._end_probe(now, passed=True)
                 reason = "probe"
             overuse = False
-        elif overuse and now - s.probe_failed_at < c.probe_settle_s and d < c.emergency_delay_ms:
+        elif (overuse and now - s.probe_failed_at < c.probe_settle_s and sample.dropped_packets == 0
+              and (not growing or now - s.probe_failed_at < c.encoder_lag_s)):
             # The queue a failed probe left behind drains by itself now that the padding
-            # stopped: it says nothing about the bitrate.
+            # stopped: it says nothing about the bitrate (unless it still grows once the
+            # padding in flight has arrived: the link may have narrowed under the probe).
             overuse = False
         if reason != "hold":
             pass                             # the probe decided this tick
@@ -252,7 +260,9 @@ class RateController:
                         ref = min(ref, s.expected / (1.0 + slope / 1000.0))
                 # Drain the queue above low_delay_ms within drain_time_s (a big one faster).
                 drain_time = c.drain_time_s if d < c.emergency_delay_ms else c.fast_drain_time_s
-                frac = min(0.5, max(0.0, d - c.low_delay_ms) / 1000.0 / drain_time)
+                # A growing queue keeps growing until the encoder shows the cut: drain that too.
+                ahead = d + max(0.0, self._slope(now)) * c.encoder_lag_s if growing else d
+                frac = min(0.5, max(0.0, ahead - c.low_delay_ms) / 1000.0 / drain_time)
                 # A cut while sitting at the plateau means the encoder is burstier than the
                 # headroom allows: keep more headroom (quiet time gives it back slowly).
                 if (not probing and s.capacity is not None
@@ -261,9 +271,14 @@ class RateController:
                 floor = 0.5 * (s.capacity if fresh else drain)   # noisy delays must not
                 new = min(s.target * c.min_cut, max(floor, ref * (1.0 - frac)))  # zero the rate
                 s.target = new
+                if not fresh and s.capacity is not None:
+                    # No queue measured the link lately (losses, a stall): what we cut to is
+                    # the best figure there is, so recovery does not climb back to a link
+                    # that is gone; probes find out what is really there.
+                    # (at most halved per cut: under losses an acked rate reads near zero)
+                    s.capacity = min(s.capacity, max(ref, new, 0.5 * s.capacity))
                 s.last_cut = now
                 s.probe_since = None
-                s.probe_ramp = False
                 s.probe_gain = c.probe_gain
                 s.plateau_since = None
                 reason = "cut"
@@ -329,12 +344,8 @@ class RateController:
         if now - s.last_cut > c.margin_recover_s and now - s.margin_at > c.margin_recover_s:
             s.margin = min(c.capacity_margin, s.margin + 0.01)
             s.margin_at = now
-        if s.probe_ramp and s.capacity_at > s.probe_since:
-            s.probe_since = None                 # the ramp made a queue: capacity measured
-            s.probe_ramp = False
-            s.capacity = max(s.capacity, s.busy)  # (raw: the ramp filled the link)
         level = s.margin * s.capacity
-        if s.target < level * 0.98 and not s.probe_ramp:
+        if s.target < level * 0.98:
             s.target = min(ceiling, s.target + (level - s.target) * (1 - math.exp(-dt / c.recover_tau_s)))
             s.plateau_since = None
             return "probe" if s.probe_since is not None else "recover"
@@ -344,41 +355,43 @@ class RateController:
             # Bursts (keyframes) that still make a queue keep the capacity figure fresh:
             # then it is known and there is nothing to probe for.
             # Below the floor (frame-rate cut, audio only) we send too little to make a queue,
-            # so no burst will ever re-measure the capacity: probe soon, by the bitrate itself.
+            # so no burst will ever re-measure the capacity: probe soon.
             starving = c.video_kbps_for(s.target) < c.floor_kbps
             stale_s, wait_s = (STARVING_STALE_S, STARVING_STALE_S) if starving else \
                 (c.capacity_stale_s, s.probe_wait)
             fresh = now - s.capacity_at < stale_s
             if s.target >= 0.98 * ceiling or fresh or now - s.plateau_since < wait_s:
                 return "hold"
-            self._start_probe(now, ramp=starving)
-        if s.probe_ramp:
-            s.target = min(ceiling, s.target * (1 + c.fast_rate) ** dt)
+            self._start_probe(now)
         return "probe"
 
-    def _start_probe(self, now: float, ramp: bool) -> None:
-        """Test the link above the known capacity: with padding, or (starving) the bitrate."""
+    def _start_probe(self, now: float) -> None:
+        """Test the link above the known capacity with padding."""
         c, s = self.config, self._s
         s.probe_since = now
-        s.probe_ramp = ramp
         ceiling = c.link_kbps(c.ceiling_kbps)
         # Encoders fall short of their target (x264 ABR by ~5 %): pad from what is really sent.
         sending = s.expected if s.offered is None else min(s.expected, s.offered)
         s.probe_yield = sending / s.expected if s.expected > 0 else 1.0
-        # (no more than probe_gain_max x what is sent: the meters would take a bigger jump
-        # in the writes for a keyframe burst)
+        # (under 2x what is sent: the meters take a jump of the writes to twice their median
+        # for a keyframe burst)
         s.probe_level = min(max(s.capacity or 0.0, s.target) * s.probe_gain,
-                            max(sending, 1.0) * c.probe_gain_max, ceiling / s.margin)
+                            max(sending, 1.0) * PROBE_MAX_JUMP, ceiling / s.margin)
+        s.probe_base = None
+        if c.video_kbps_for(s.target) < c.floor_kbps / c.max_fps_divisor:
+            s.probe_base = s.target      # audio only: no picture to pad, so video is the probe
+            s.target = s.probe_level
 
     def _end_probe(self, now: float, passed: bool) -> None:
         """A probe the link carried raises the known capacity and chains a bigger probe at
         once (a widened link is found in a few probes); one it did not carry waits longer."""
         c, s = self.config, self._s
         s.probe_since = None
-        s.probe_ramp = False
         # No queue while we sent this: the link carries at least that much (if it was more
         # than the capacity known; an encoder short of its target may have sent less).
         sent = s.offered if s.offered is not None else s.expected
+        if not passed and s.probe_base is not None:
+            s.target = min(s.target, s.probe_base)
         if passed:
             if sent > (s.capacity or 0.0):
                 s.capacity = sent
@@ -387,7 +400,7 @@ class RateController:
             ceiling = c.link_kbps(c.ceiling_kbps)
             if s.probe_level < 0.99 * ceiling / s.margin and s.target < 0.98 * ceiling:
                 s.probe_gain = min(c.probe_gain_max, s.probe_gain * 1.5)
-                self._start_probe(now, ramp=False)  # the next, bigger probe starts at once
+                self._start_probe(now)  # the next, bigger probe starts at once
                 return
         else:
             s.probe_wait = min(c.probe_wait_max_s, s.probe_wait * 2.0)
@@ -409,7 +422,7 @@ class RateController:
         video = min(c.ceiling_kbps, max(video, c.floor_kbps / c.max_fps_divisor))
         padding = 0.0
         sending = c.link_kbps(0.0 if drop_video else video)
-        if s.probe_since is not None and not s.probe_ramp and divisor == 1:
+        if s.probe_since is not None and not drop_video:
             padding = max(0.0, s.probe_level - sending * s.probe_yield)
         s.expected = sending + padding
         return RateDecision(video_kbps=int(round(video)), fps_divisor=divisor,

@@ -54,6 +54,7 @@ def ratecontrol_settings(data, source: str, video: VideoSettings, audio: AudioSe
         floor_kbps=floor, ceiling_kbps=ceiling, start_kbps=start, audio_kbps=audio.bitrate_kbps,
         max_fps_divisor=sec.integer("max_fps_divisor", 4, minimum=1, maximum=12),
         low_delay_ms=min(40.0, high / 3), high_delay_ms=high, emergency_delay_ms=emergency,
+        probe_fail_delay_ms=min(70.0, high * 0.6),
         drain_time_s=sec.number("drain_time_s", 1.5, minimum=0.2, maximum=10),
         capacity_margin=sec.number("capacity_margin", 0.92, minimum=0.5, maximum=1.0),
         min_capacity_margin=min(0.84, sec.number("capacity_margin", 0.92, minimum=0.5, maximum=1.0)),

@@ -57,6 +57,57 @@ def test_steady_link_is_used_without_oscillation(capacity, jitter):
     assert peak_delay(tr, 30, 200) < 400
 
 
+def test_a_probe_the_link_refuses_stops_the_padding_without_a_cut():
+    ctl = RateController(CFG)
+    now = 0.0
+
+    def tick(delay_ms, busy=None, send=2800.0):
+        nonlocal now
+        now += 0.1
+        return ctl.update(LinkSample(now=now, send_rate_kbps=send, queue_delay_ms=delay_ms,
+                                     busy_rate_kbps=busy, offered_kbps=send))
+    tick(150.0, busy=3000.0)                         # a queue measures the capacity: 3000
+    for _ in range(100):                             # settle at the margin, then probe
+        dec = tick(0.0)
+        if dec.padding_kbps:
+            break
+    assert dec.padding_kbps > 0 and dec.reason == "probe"
+    held = dec.video_kbps
+    for delay in (60.0, 70.0, 80.0):                 # a queue builds: no room for the probe
+        dec = tick(delay)
+        if dec.reason == "retreat":
+            break
+    assert dec.padding_kbps == 0 and dec.reason == "retreat"
+    assert dec.video_kbps == held
+    for delay in (110.0, 130.0, 125.0, 90.0, 40.0):  # the probe's own queue drains: no cut
+        dec = tick(delay)
+        assert dec.video_kbps == held and dec.reason != "cut"
+
+
+def test_a_link_that_narrows_under_a_failed_probe_is_still_cut():
+    ctl = RateController(CFG)
+    now = 0.0
+
+    def tick(delay_ms, busy=None, send=2800.0):
+        nonlocal now
+        now += 0.1
+        return ctl.update(LinkSample(now=now, send_rate_kbps=send, queue_delay_ms=delay_ms,
+                                     busy_rate_kbps=busy, offered_kbps=send))
+    tick(150.0, busy=3000.0)
+    for _ in range(100):
+        dec = tick(0.0)
+        if dec.padding_kbps:
+            break
+    for delay in (60.0, 70.0, 80.0):
+        if tick(delay).reason == "retreat":
+            break
+    held = dec.video_kbps
+    # the queue keeps growing after the padding stopped: cut before it reaches emergency
+    decisions = [tick(delay, send=1000.0) for delay in (130.0, 190.0, 250.0)]
+    assert "cut" in [d.reason for d in decisions]
+    assert decisions[-1].video_kbps < 0.7 * held
+
+
 def test_fixed_bitrate_baseline_fails_the_targets():
     sched = steps((0, 3000), (30, 1000), (60, 3000))
     high = simulate(sched, 60, None, fixed_video_kbps=2500, config=CFG)

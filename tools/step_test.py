@@ -19,7 +19,8 @@ DIR/step_test.png, DIR/figures.json (with the link used) and prints RFC 8868 sty
 The studio scene alone compresses to ~1.2 Mbit/s even at a 4 Mbit/s ceiling (a static
 picture), so it could not fill the link; the broadcaster is run with a band of moving noise
 over the lower half of the picture (--no-busy-picture turns it off), so the encoder makes
-whatever bitrate it is asked for.
+whatever bitrate it is asked for. The scene also gets a continuous audio bed (--silent turns
+it off): a silent anchor makes AAC send a few kbit/s of the 128 the controller keeps for audio.
 The proxy link is not identical to the tbf one, so compare figures within one link kind:
 the tbf's queue shows up in the TCP sender's RTT, the proxy's as unsent bytes in the sender's
 socket (plus up to ~20 kB that the proxy's receive window holds, acknowledged but not yet
@@ -201,8 +202,41 @@ class ProxyLink:
         return stats
 
 
+def write_bed_scene(work: Path) -> Path:
+    """The default scene with a continuous audio bed (chords over soft noise, 12 s looped).
+
+    A silent anchor makes AAC send a few kbit/s, so the 128 kbit/s the controller keeps
+    for audio would sit unused; real shows talk or play music all the time.
+    """
+    import wave
+
+    import numpy as np
+    sr, seconds = 48000, 12
+    t = np.arange(sr * seconds) / sr
+    rng = np.random.default_rng(7)
+    signal = 0.05 * rng.standard_normal((len(t), 2))
+    for i, root in enumerate((220.0, 261.6, 196.0, 174.6)):
+        seg = (t >= 3 * i) & (t < 3 * i + 3)
+        for ratio in (1.0, 1.26, 1.5, 2.0):
+            signal[seg, 0] += 0.08 * np.sin(2 * np.pi * root * ratio * t[seg])
+            signal[seg, 1] += 0.08 * np.sin(2 * np.pi * root * ratio * 1.003 * t[seg])
+    pcm = (np.clip(signal, -1, 1) * 32767).astype("<i2")
+    scenes = work / "scenes"
+    scenes.mkdir()
+    with wave.open(str(scenes / "bed.wav"), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes(pcm.tobytes())
+    text = (ROOT / "scenes" / "default.yaml").read_text()
+    assert "\naudio:\n  bed: silence" in text, "scenes/default.yaml changed: update write_bed_scene"
+    text = text.replace("\naudio:\n  bed: silence", "\naudio:\n  bed: bed.wav\n  volume: 0.8")
+    (scenes / "default.yaml").write_text(text)
+    return scenes
+
+
 def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Path, busy: bool,
-            link=None) -> dict:
+            link=None, bed: bool = True) -> dict:
     """One broadcast through the shaped link; returns its trace rows and capacity changes."""
     link = link or NetnsLink()
     work = Path(tempfile.mkdtemp(prefix=f"step-{protocol}-{mode}-"))
@@ -210,8 +244,11 @@ def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Pa
     trace.unlink(missing_ok=True)
     on = mode == "on"
     cfg = work / "config.yaml"
+    scenes = ROOT / "scenes"
+    if bed:
+        scenes = write_bed_scene(work)
     cfg.write_text(json.dumps({
-        "scenes_dir": str(ROOT / "scenes"),
+        "scenes_dir": str(scenes),
         "control": {"enabled": False},
         "video": {"bitrate_kbps": CEILING_KBPS if on else FIXED_KBPS,
                   "min_bitrate_kbps": FLOOR_KBPS},
@@ -290,6 +327,11 @@ def series(result) -> list[dict]:
                     "send": float(r["send_kbps"]) if r["send_kbps"] else None,
                     "delay": float(r["queue_ms"]) if r["queue_ms"] else None,
                     "encoder": int(r["encoder_kbps"]), "media": media,
+                    # what the encoder really makes: with every n-th frame sent it is set to n x
+                    # the rate (each frame keeps its quality), and audio only makes no video
+                    "video": 0.0 if r.get("drop_video") == "1" else
+                    int(r["encoder_kbps"]) / max(1, int(r.get("fps_divisor") or 1)),
+                    "padding": float(r.get("padding_kbps") or 0),
                     "connected": r["connected"] == "1", "reason": r["reason"],
                     "skipped": int(r["frames_skipped"]), "dropped": int(r["frames_dropped"]),
                     "reconnects": int(r["reconnects"])})
@@ -313,13 +355,22 @@ def figures(result) -> dict:
     util = [min(p["send"], p["capacity"]) / p["capacity"] for p in s if p["send"] is not None]
     steady = [p for p in s if all(not (ts <= p["t"] < ts + 5.0) for ts, _, _ in steps) and p["t"] >= 5.0]
     minutes = len(steady) * _tick(s) / 60.0
+    # the issue's steady-state utilisation: the same points the oscillations are counted on
+    steady_util = [min(p["send"], p["capacity"]) / p["capacity"] for p in steady if p["send"] is not None]
     last = s[-1] if s else {"skipped": 0, "dropped": 0, "reconnects": 0}
     first = s[0] if s else last
     return {
         "settle_after_down_s": down, "reach_90pct_after_up_s": up,
         "peak_delay_ms": max(delays) if delays else None,
         "utilisation": sum(util) / len(util) if util else None,
-        "oscillations_per_min": _oscillations(steady) / minutes if minutes > 0 else None,
+        "utilisation_steady": (sum(steady_util) / len(steady_util)) if steady_util else None,
+        # share of the capacity that probes filled with padding (counted in both figures)
+        "padding_share_steady": (sum(p["padding"] for p in steady) / sum(p["capacity"] for p in steady))
+        if steady else None,
+        # counted within each steady stretch: the move from one capacity to the next is
+        # the response to the step, not an oscillation
+        "oscillations_per_min": sum(_oscillations([p for p in steady if a <= p["t"] < b])
+                                    for a, b in _stretches(steps, s)) / minutes if minutes > 0 else None,
         "frames_skipped": last["skipped"] - first["skipped"],
         "frames_dropped": last["dropped"] - first["dropped"],
         "reconnects": last["reconnects"] - first["reconnects"],
@@ -342,9 +393,15 @@ def _settle_time(seg, ts: float):
     return None
 
 
+def _stretches(steps, s) -> list[tuple[float, float]]:
+    """(start, end) of the stretches between capacity steps."""
+    bounds = [0.0] + [ts for ts, _, _ in steps] + [s[-1]["t"] + 1.0 if s else 0.0]
+    return list(zip(bounds, bounds[1:]))
+
+
 def _oscillations(points) -> float:
-    """Half the number of reversals of the encoder bitrate by at least 10 %."""
-    values = [p["encoder"] for p in points]
+    """Half the number of reversals of the video bitrate by at least 10 %."""
+    values = [p["video"] for p in points]
     reversals, direction, extreme = 0, 0, None
     for v in values:
         if extreme is None:
@@ -367,15 +424,16 @@ def fmt_list(values) -> str:
 
 def report(results) -> str:
     lines = [f"{'run':<12}{'settle<200ms after down (s)':<30}{'90% after up (s)':<18}{'peak delay':>11}"
-             f"{'util':>7}{'osc/min':>9}{'skipped':>9}{'dropped':>9}{'reconn':>8}"]
+             f"{'util':>7}{'steady':>8}{'osc/min':>9}{'skipped':>9}{'dropped':>9}{'reconn':>8}"]
     for r in results:
         f = r["figures"]
         peak = "-" if f["peak_delay_ms"] is None else f"{f['peak_delay_ms']:.0f} ms"
         util = "-" if f["utilisation"] is None else f"{100 * f['utilisation']:.0f} %"
         osc = "-" if f["oscillations_per_min"] is None else f"{f['oscillations_per_min']:.1f}"
+        steady = "-" if f["utilisation_steady"] is None else f"{100 * f['utilisation_steady']:.0f} %"
         lines.append(f"{r['protocol'] + ' ' + ('ctl' if r['mode'] == 'on' else 'fixed'):<12}"
                      f"{fmt_list(f['settle_after_down_s']):<30}{fmt_list(f['reach_90pct_after_up_s']):<18}"
-                     f"{peak:>11}{util:>7}{osc:>9}{f['frames_skipped']:>9}{f['frames_dropped']:>9}"
+                     f"{peak:>11}{util:>7}{steady:>8}{osc:>9}{f['frames_skipped']:>9}{f['frames_dropped']:>9}"
                      f"{f['reconnects']:>8}")
     return "\n".join(lines)
 
@@ -384,14 +442,15 @@ def write_outputs(results, out: Path) -> None:
     with (out / "step_test.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["protocol", "mode", "t_s", "capacity_kbps", "encoder_kbps", "media_kbps",
-                    "send_kbps", "queue_delay_ms", "connected", "reason"])
+                    "send_kbps", "queue_delay_ms", "connected", "reason", "video_kbps",
+                    "padding_kbps"])
         for r in results:
             for p in series(r):
                 w.writerow([r["protocol"], r["mode"], f"{p['t']:.2f}", p["capacity"], p["encoder"],
                             "" if p["media"] is None else f"{p['media']:.0f}",
                             "" if p["send"] is None else f"{p['send']:.0f}",
                             "" if p["delay"] is None else f"{p['delay']:.0f}", int(p["connected"]),
-                            p["reason"]])
+                            p["reason"], f"{p['video']:.0f}", f"{p['padding']:.0f}"])
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -401,7 +460,9 @@ def write_outputs(results, out: Path) -> None:
         s = series(r)
         t = [p["t"] for p in s]
         ax.step(t, [p["capacity"] for p in s], where="post", color="black", lw=1.5, label="capacity")
-        ax.plot(t, [p["encoder"] for p in s], color="tab:blue", label="encoder bitrate (video)")
+        ax.plot(t, [p["video"] for p in s], color="tab:blue", label="video bitrate (encoder)")
+        ax.fill_between(t, 0, [p["padding"] for p in s], color="tab:orange", alpha=0.4, lw=0,
+                        label="probe padding")
         ax.plot(t, [p["send"] if p["send"] is not None else math.nan for p in s], color="tab:green",
                 label="send rate (acked)")
         ax.set_ylabel("kbit/s")
@@ -445,7 +506,8 @@ def run_all(args, out: Path, schedule, link) -> int:
     for protocol in args.protocols.split(","):
         for mode in args.modes.split(","):
             print(f"step test: {protocol} with rate control {mode} ...", flush=True)
-            r = run_one(protocol, mode, schedule, out, busy=not args.no_busy_picture, link=link)
+            r = run_one(protocol, mode, schedule, out, busy=not args.no_busy_picture, link=link,
+                        bed=not args.silent)
             r["figures"] = figures(r)
             results.append(r)
             if r["link_stats"]:
@@ -494,6 +556,8 @@ def main() -> int:
     p.add_argument("--modes", default="on,off", help="on = rate control, off = fixed bitrate")
     p.add_argument("--out", default="step-test-out")
     p.add_argument("--no-busy-picture", action="store_true")
+    p.add_argument("--silent", action="store_true",
+                   help="no audio bed: AAC then sends a few kbit/s of the 128 kept for audio")
     p.add_argument("--link", choices=("auto", "netns", "proxy"), default="auto",
                    help="netns: tc tbf in a network namespace (root); proxy: throttling "
                         "TCP/UDP proxies on loopback (no root); auto: netns if possible")

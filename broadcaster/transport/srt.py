@@ -302,7 +302,7 @@ class SrtLinkMeter:
 
     BUSY_QUEUE_MS = 30.0
 
-    def __init__(self, window_s: float = 0.5, min_busy_s: float = 0.15) -> None:
+    def __init__(self, window_s: float = 0.5, min_busy_s: float = 0.4) -> None:
         self._window = window_s
         self._min_busy = min_busy_s
         self._hist: deque[tuple[float, int]] = deque()      # (now, bytes acknowledged)

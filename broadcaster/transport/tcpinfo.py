@@ -228,7 +228,7 @@ class TcpLinkMeter:
     (at least `min_busy_s` of it): the sender never ran dry, so that is the path's capacity.
     """
 
-    def __init__(self, window_s: float = 0.5, min_busy_s: float = 0.2) -> None:
+    def __init__(self, window_s: float = 0.5, min_busy_s: float = 0.4) -> None:
         self._window = window_s
         self._min_busy = min_busy_s
         self._hist: deque[tuple[float, int]] = deque()     # (now, bytes_acked)
@@ -245,7 +245,9 @@ class TcpLinkMeter:
                        + info.notsent_bytes - prev.notsent_bytes)
             self._bursts.written(now, max(0, written))
         if info.notsent_bytes > 0:
-            if self._busy_since is None:
+            if self._busy_since is None or (prev is not None and info.total_retrans > prev.total_retrans):
+                # (after a loss the cumulative ACK jumps when the hole is filled: an interval
+                # with retransmissions reads far above the capacity, so start afresh)
                 self._busy_since = (now, info.bytes_acked)
         else:
             self._busy_since = None

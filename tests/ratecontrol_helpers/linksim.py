@@ -33,6 +33,7 @@ class Trace:
     sent_kbps: list = field(default_factory=list)    # delivered link kbps (instantaneous)
     delay_ms: list = field(default_factory=list)     # true queueing delay
     fps_divisor: list = field(default_factory=list)
+    padding_kbps: list = field(default_factory=list)  # a probe's filler
     frames_dropped: int = 0
 
 
@@ -95,6 +96,7 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
         tr.sent_kbps.append(inst)
         tr.delay_ms.append(queue_bits / (cap * 1000) * 1000)
         tr.fps_divisor.append(divisor)
+        tr.padding_kbps.append(padding)
     return tr
 
 
