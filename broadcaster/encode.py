@@ -2,7 +2,9 @@
 
 libx264 is opened with bit_rate == maxrate (the ceiling) and a VBV buffer, the only way its
 bitrate can be lowered later while it runs (setting `bit_rate` is picked up within ~0.5-1 s;
-see DESIGN.md). A new session starts with an IDR frame and pts at zero, which is what an
+see DESIGN.md); maxrate and the VBV buffer then follow every new bitrate (codec_options), so
+keyframes stay in proportion to what the link carries. Rate control's probes add H.264
+filler data to the video packets (padding): link load without touching the picture. A new session starts with an IDR frame and pts at zero, which is what an
 ingest expects after a reconnect.
 """
 
@@ -180,8 +182,10 @@ class EncoderSession:
         The FLV muxer converts it with the rest of the Annex B packet; MPEG-TS carries it.
         """
         size = int(min(self._padding_owed, MAX_PADDING_BYTES))
+        if size < 64:
+            return packet
         data = bytes(packet)
-        if size < 64 or not (data.startswith(b"\x00\x00\x01") or data.startswith(b"\x00\x00\x00\x01")):
+        if not (data.startswith(b"\x00\x00\x01") or data.startswith(b"\x00\x00\x00\x01")):
             return packet                          # (not Annex B: leave it alone)
         self._padding_owed -= size
         self.bytes_padding += size

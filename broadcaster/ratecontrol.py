@@ -151,6 +151,7 @@ class _State:
     offered: float | None = None           # what the sender wrote lately (link kbps), if known
     busy: float = 0.0                      # this tick's busy rate (0: none)
     probe_failed_at: float = -math.inf
+    below_floor: bool = False              # the last decision cut the frame rate
     probe_wait: float = 0.0
     margin: float = 0.92
     margin_at: float = -math.inf
@@ -413,12 +414,17 @@ class RateController:
         video = c.video_kbps_for(s.target)
         divisor = s.fps_divisor
         drop_video = False
-        if video < c.floor_kbps * c.floor_tolerance:
+        # (hysteresis: once below the floor, whole frame rate only back nearer the floor,
+        # or a link right at the floor would flip the frame rate every few seconds)
+        if video < c.floor_kbps * ((1 + c.floor_tolerance) / 2 if s.below_floor else c.floor_tolerance):
             # Even the floor does not fit: fewer frames, each at floor quality.
             need = max(1, math.ceil(c.floor_kbps / max(video, 1e-6)))
             divisor = max(divisor, min(c.max_fps_divisor, need))
             drop_video = video < c.floor_kbps / c.max_fps_divisor
             reason = "floor" if reason in ("hold", "recover", "probe", "ramp") else reason
+            s.below_floor = True
+        else:
+            s.below_floor = False
         video = min(c.ceiling_kbps, max(video, c.floor_kbps / c.max_fps_divisor))
         padding = 0.0
         sending = c.link_kbps(0.0 if drop_video else video)
