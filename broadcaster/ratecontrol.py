@@ -227,7 +227,9 @@ class RateController:
             # A probe by padding: any standing queue, or a busy rate (the link saturated)
             # below the probe, means no more room; a dwell without either means room.
             # (the raw busy rate: the smoothed capacity lags a widening link)
-            full = (overuse or standing > c.probe_fail_delay_ms or (growing and d > c.low_delay_ms)
+            # (a queue of one frame's worth comes and goes near a full link: not a verdict)
+            full = (overuse or standing > c.probe_fail_delay_ms
+                    or (growing and d > c.probe_fail_delay_ms)
                     or (busy is not None and 0 < busy < 0.95 * s.probe_level))
             if full:
                 if busy is not None and busy > 0:
