@@ -274,11 +274,13 @@ class RateController:
                 floor = 0.5 * (s.capacity if fresh else drain)   # noisy delays must not
                 new = min(s.target * c.min_cut, max(floor, ref * (1.0 - frac)))  # zero the rate
                 s.target = new
-                if not fresh and s.capacity is not None:
+                lossy = sample.lost_packets > 0 or sample.dropped_packets > 0
+                if not fresh and not lossy and s.capacity is not None:
                     # No queue measured the link lately (losses, a stall): what we cut to is
                     # the best figure there is, so recovery does not climb back to a link
                     # that is gone; probes find out what is really there.
-                    # (at most halved per cut: under losses an acked rate reads near zero)
+                    # (not under losses, where an acked rate reads near zero; and at most
+                    # halved per cut)
                     s.capacity = min(s.capacity, max(ref, new, 0.5 * s.capacity))
                 s.last_cut = now
                 s.probe_since = None

@@ -69,7 +69,7 @@ def main(argv: list[str]) -> None:
                 reason = "fixed"
                 if ctl is not None:
                     decision = ctl.update(sample)
-                    kbps = cfg.link_kbps(decision.video_kbps)
+                    kbps = cfg.link_kbps(decision.video_kbps) + decision.padding_kbps
                     reason = decision.reason
                 print(json.dumps(dict(t=round(now - t0, 3), reason=reason, capacity=capacity, kbps=round(kbps),
                                       delay=round(sample.queue_delay_ms), snd_buf_ms=st.snd_buf_ms,
