@@ -25,8 +25,10 @@ def test_stall_guard_aborts_once_after_the_timeout():
 
 def test_a_frozen_ingest_is_dropped_and_the_broadcast_reconnects(nginx, tmp_path):
     cfg = tmp_path / "config.yaml"
+    # (a fixed bitrate: this is the stall guard's test; rate control would thin the stream
+    # until the frozen peer's receive buffer takes far longer to fill)
     cfg.write_text("output:\n  write_timeout_s: 2\n  connect_timeout_s: 2\n"
-                   "  reconnect: {initial_s: 0.5, max_s: 2}\n"
+                   "  reconnect: {initial_s: 0.5, max_s: 2}\nratecontrol: {enabled: false}\n"
                    f"scenes_dir: {tmp_path}\nscene: noisy\n")
     # a noise picture: every 2 s keyframe is ~1 MB, so the socket buffers fill within seconds
     import numpy as np

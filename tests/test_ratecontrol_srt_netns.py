@@ -48,7 +48,7 @@ def run_loop(seconds: float, *extra: str) -> list[dict]:
 
 
 def test_srt_step_down_is_absorbed_by_the_controller():
-    rows = run_loop(10.0)
+    rows = run_loop(12.0)
     after = [r for r in rows if r["t"] >= STEP_AT]
     # The true wait: msSndBuf, the age of the oldest unacknowledged packet (what the
     # controller sees is the same queue with keyframe bursts discounted).
@@ -62,7 +62,9 @@ def test_srt_step_down_is_absorbed_by_the_controller():
     # bounds here catch a broken loop without flaking on that spread.
     assert peak < 2500
     assert last_bad - STEP_AT <= 3.5
-    late = [r for r in rows if r["t"] >= STEP_AT + 4]
+    # (SRT's own loss recovery after the step can hold the link for 1-3 s; then the
+    # controller climbs back within a couple of seconds)
+    late = [r for r in rows if r["t"] >= STEP_AT + 5]
     assert max(r["snd_buf_ms"] for r in late) < 300
     assert 400 < sum(r["kbps"] for r in late) / len(late) < 1050   # near 1 Mbit/s again
 

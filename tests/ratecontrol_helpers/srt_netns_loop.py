@@ -75,7 +75,9 @@ def main(argv: list[str]) -> None:
                                       delay=round(sample.queue_delay_ms), snd_buf_ms=st.snd_buf_ms,
                                       rtt=round(st.rtt_ms, 1), drain=round(sample.send_rate_kbps),
                                       busy=sample.busy_rate_kbps and round(sample.busy_rate_kbps),
-                                      drops=st.pkt_snd_drop, retrans=st.pkt_retrans)), flush=True)
+                                      drops=st.pkt_snd_drop, retrans=st.pkt_retrans,
+                                      estimate=ctl and ctl.capacity_kbps and round(ctl.capacity_kbps),
+                                      padding=ctl and decision.padding_kbps)), flush=True)
             n += 1
             time.sleep(max(0.0, t0 + n * TICK - time.monotonic()))
         sink.close()
