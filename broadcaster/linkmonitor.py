@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 TRACE_COLUMNS = ("mono", "t", "connected", "send_kbps", "queue_ms", "link_queue_ms", "slot_queue",
                  "rtt_ms", "busy_kbps", "capacity_kbps", "encoder_kbps", "fps_divisor",
                  "drop_video", "reason", "frames_out", "frames_skipped", "frames_dropped",
-                 "reconnects", "bytes_out", "video_bytes", "padding_kbps")
+                 "reconnects", "bytes_out", "video_bytes", "padding_kbps", "video_kbps")
 TCP_FIND_PATIENCE_S = 3.0
 OFFERED_WINDOW_S = 0.5
 WARMUP_S = 1.0      # a new session's headers, first IDR and empty meter windows are no verdict
@@ -242,7 +242,9 @@ class LinkMonitor:
             st.bitrate_kbps, d.fps_divisor if d else 1, int(d.drop_video) if d else 0,
             d.reason if d else ("fixed" if self.controller is None else ""),
             st.frames_out, st.frames_skipped, st.frames_dropped, st.reconnects, st.bytes_out,
-            st.video_bytes_out, d.padding_kbps if d else 0))
+            st.video_bytes_out, d.padding_kbps if d else 0,
+            # the video rate decided (encoder rate x frames sent), for oscillation counts
+            "" if d is None else (0 if d.drop_video else d.video_kbps)))
         self._trace_file.flush()
 
 

@@ -329,7 +329,10 @@ def series(result) -> list[dict]:
                     "encoder": int(r["encoder_kbps"]), "media": media,
                     # what the encoder really makes: with every n-th frame sent it is set to n x
                     # the rate (each frame keeps its quality), and audio only makes no video
-                    "video": 0.0 if r.get("drop_video") == "1" else
+                    # (the decision's rate when traced: the encoder's setting and the divisor
+                    # are applied a slot apart, which would make one-tick spikes)
+                    "video": float(r["video_kbps"]) if r.get("video_kbps") else
+                    0.0 if r.get("drop_video") == "1" else
                     int(r["encoder_kbps"]) / max(1, int(r.get("fps_divisor") or 1)),
                     "padding": float(r.get("padding_kbps") or 0),
                     "connected": r["connected"] == "1", "reason": r["reason"],
