@@ -53,15 +53,19 @@ def test_srt_step_down_is_absorbed_by_the_controller():
     # The true wait: msSndBuf, the age of the oldest unacknowledged packet (what the
     # controller sees is the same queue with keyframe bursts discounted).
     peak = max(r["snd_buf_ms"] for r in after)
-    last_bad = max((r["t"] for r in after if r["snd_buf_ms"] >= 200), default=STEP_AT)
+    # settled: from then on under 200 ms for a whole second (as tools/step_test.py counts;
+    # a later probe's short queue is not the step's)
+    settled = next((r["t"] for r in after if all(q["snd_buf_ms"] < 200 for q in after
+                                                   if r["t"] <= q["t"] < r["t"] + 1.0)), None)
+    settled = after[-1]["t"] if settled is None else settled
     drops = sum(r["drops"] for r in after)
     print(f"SRT 3->1 step: peak queue {peak} ms (controller view {max(r['delay'] for r in after)} ms), "
-          f"under 200 ms after {last_bad - STEP_AT:.2f} s, sender drops {drops}")
+          f"under 200 ms after {settled - STEP_AT:.2f} s, sender drops {drops}")
     # Issue targets: peak < 1 s, < 200 ms within 2 s. Real runs give 0.2-1.1 s and 0.2-1.5 s
     # (SRT's loss recovery holds unacknowledged data up to its latency), rarely worse; the
     # bounds here catch a broken loop without flaking on that spread.
     assert peak < 2500
-    assert last_bad - STEP_AT <= 3.5
+    assert settled - STEP_AT <= 3.5
     # (SRT's own loss recovery after the step can hold the link for 1-3 s; then the
     # controller climbs back within a couple of seconds)
     late = [r for r in rows if r["t"] >= STEP_AT + 5]
