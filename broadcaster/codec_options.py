@@ -86,11 +86,8 @@ class CodecOptions:
                 candidate = _pointer(fd, base + 16 + 8 * i)
                 av_class = _pointer(fd, candidate) if candidate else None
                 name_at = _pointer(fd, av_class) if av_class else None
-                name = _read(fd, name_at, 8) if name_at else None
-                if name is None or not _CLASS_NAME.startswith(name):
-                    continue
-                full = os.pread(fd, len(_CLASS_NAME) + 1, name_at)
-                if full != _CLASS_NAME + b"\0":
+                name = _read(fd, name_at, len(_CLASS_NAME) + 1) if name_at else None
+                if name != _CLASS_NAME + b"\0":
                     continue
                 value = ctypes.c_int64()
                 if (self._avutil.av_opt_get_int(candidate, b"b", 0, ctypes.byref(value)) == 0

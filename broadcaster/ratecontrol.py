@@ -26,8 +26,8 @@ every 4 s) and Belabox (unacked packets vs RTT thresholds, constant creep):
   capacity, the bitrate recovers to it, and a bigger probe (x1.5 each time, up to
   `probe_gain_max`) follows at once, so a widened link is found within a few probes while a
   stable one never sees its bitrate swing. Cuts while holding shrink the margin (bursty
-  encoders need headroom). Below the floor there are too few frames to carry padding, so
-  there the bitrate itself ramps.
+  encoders need headroom). With audio only there is no picture to carry padding, so there
+  the bitrate itself is the probe.
 - When even the floor does not fit, the bitrate goes below it with a frame-rate divisor
   (each frame keeps floor quality); below floor/max_fps_divisor video is dropped and audio
   alone goes on. Audio is never dropped.
@@ -149,7 +149,6 @@ class _State:
     probe_yield: float = 1.0               # what the encoder really sends / its target
     probe_base: float | None = None        # audio only: the target before the probe raised it
     offered: float | None = None           # what the sender wrote lately (link kbps), if known
-    busy: float = 0.0                      # this tick's busy rate (0: none)
     probe_failed_at: float = -math.inf
     below_floor: bool = False              # the last decision cut the frame rate
     probe_wait: float = 0.0
@@ -206,7 +205,6 @@ class RateController:
             # The link just carried twice that: a busy run that began in TCP slow start (a
             # new connection) or before a burst of ACKs says nothing about the capacity.
             busy = None
-        s.busy = busy or 0.0
         if busy is not None and busy > 0:
             if s.capacity is not None and busy < 0.75 * s.capacity:
                 s.margin = c.capacity_margin         # a different link: start afresh
@@ -240,16 +238,14 @@ class RateController:
             elif now - s.probe_since >= c.probe_dwell_s:
                 self._end_probe(now, passed=True)
                 reason = "probe"
-            overuse = False
+            overuse = False              # (a probe answers for its own queue)
         elif (overuse and now - s.probe_failed_at < c.probe_settle_s and sample.dropped_packets == 0
               and (not growing or now - s.probe_failed_at < c.encoder_lag_s)):
             # The queue a failed probe left behind drains by itself now that the padding
             # stopped: it says nothing about the bitrate (unless it still grows once the
             # padding in flight has arrived: the link may have narrowed under the probe).
             overuse = False
-        if reason != "hold":
-            pass                             # the probe decided this tick
-        elif overuse:
+        if overuse:
             s.last_overuse = now
             if now - s.last_cut >= c.cut_holdoff_s and (growing or sample.dropped_packets > 0
                                                          or now - s.last_cut >= 2 * c.cut_holdoff_s):
@@ -287,12 +283,13 @@ class RateController:
                 s.probe_gain = c.probe_gain
                 s.plateau_since = None
                 reason = "cut"
-        elif standing < c.low_delay_ms and now - s.last_overuse >= c.increase_holdoff_s and dt > 0:
+        elif (reason == "hold" and standing < c.low_delay_ms
+              and now - s.last_overuse >= c.increase_holdoff_s and dt > 0):
             wanted = s.expected if sample.offered_kbps is None else min(s.expected, sample.offered_kbps)
             # (a trickle, e.g. silent audio only, needs no proof: it may sit in a sender's
             # buffer waiting for a full packet)
             if drain + TRICKLE_KBPS >= c.utilisation_gate * wanted:  # the link carried what we sent
-                reason = self._increase(now, dt, drain)
+                reason = self._increase(now, dt)
         # Fast actuator: skipping frames acts on the next frame, a new bitrate a bit later.
         if d > c.emergency_delay_ms and growing:
             # Skip enough frames to bring what we send under what drains.
@@ -337,7 +334,7 @@ class RateController:
         slope = (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])   # ms per s
         return slope < 0 and d + slope * c.drain_time_s < c.low_delay_ms
 
-    def _increase(self, now: float, dt: float, drain: float) -> str:
+    def _increase(self, now: float, dt: float) -> str:
         c, s = self.config, self._s
         ceiling = c.link_kbps(c.ceiling_kbps)
         if s.target >= ceiling:

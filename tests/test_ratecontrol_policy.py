@@ -57,26 +57,42 @@ def test_steady_link_is_used_without_oscillation(capacity, jitter):
     assert peak_delay(tr, 30, 200) < 400
 
 
-def test_a_probe_the_link_refuses_stops_the_padding_without_a_cut():
-    ctl = RateController(CFG)
-    now = 0.0
+class _Ticker:
+    """Drives a controller with one sample per 100 ms tick (plain numbers)."""
 
-    def tick(delay_ms, busy=None, send=2800.0):
-        nonlocal now
-        now += 0.1
-        return ctl.update(LinkSample(now=now, send_rate_kbps=send, queue_delay_ms=delay_ms,
-                                     busy_rate_kbps=busy, offered_kbps=send))
-    tick(150.0, busy=3000.0)                         # a queue measures the capacity: 3000
-    for _ in range(100):                             # settle at the margin, then probe
-        dec = tick(0.0)
-        if dec.padding_kbps:
-            break
+    def __init__(self):
+        self.ctl = RateController(CFG)
+        self.now = 0.0
+
+    def __call__(self, delay_ms, busy=None, send=2800.0):
+        self.now += 0.1
+        return self.ctl.update(LinkSample(now=self.now, send_rate_kbps=send, queue_delay_ms=delay_ms,
+                                          busy_rate_kbps=busy, offered_kbps=send))
+
+    def until_probe(self):
+        """A queue measures the capacity (3000), the target settles at its margin, a probe starts."""
+        self(150.0, busy=3000.0)
+        for _ in range(100):
+            dec = self(0.0)
+            if dec.padding_kbps:
+                return dec
+        raise AssertionError("no probe within 10 s of a steady link")
+
+    def until_retreat(self):
+        """A queue builds under the probe: no room."""
+        for delay in (60.0, 70.0, 80.0):
+            dec = self(delay)
+            if dec.reason == "retreat":
+                return dec
+        return dec
+
+
+def test_a_probe_the_link_refuses_stops_the_padding_without_a_cut():
+    tick = _Ticker()
+    dec = tick.until_probe()
     assert dec.padding_kbps > 0 and dec.reason == "probe"
     held = dec.video_kbps
-    for delay in (60.0, 70.0, 80.0):                 # a queue builds: no room for the probe
-        dec = tick(delay)
-        if dec.reason == "retreat":
-            break
+    dec = tick.until_retreat()
     assert dec.padding_kbps == 0 and dec.reason == "retreat"
     assert dec.video_kbps == held
     for delay in (110.0, 130.0, 125.0, 90.0, 40.0):  # the probe's own queue drains: no cut
@@ -85,23 +101,9 @@ def test_a_probe_the_link_refuses_stops_the_padding_without_a_cut():
 
 
 def test_a_link_that_narrows_under_a_failed_probe_is_still_cut():
-    ctl = RateController(CFG)
-    now = 0.0
-
-    def tick(delay_ms, busy=None, send=2800.0):
-        nonlocal now
-        now += 0.1
-        return ctl.update(LinkSample(now=now, send_rate_kbps=send, queue_delay_ms=delay_ms,
-                                     busy_rate_kbps=busy, offered_kbps=send))
-    tick(150.0, busy=3000.0)
-    for _ in range(100):
-        dec = tick(0.0)
-        if dec.padding_kbps:
-            break
-    for delay in (60.0, 70.0, 80.0):
-        if tick(delay).reason == "retreat":
-            break
-    held = dec.video_kbps
+    tick = _Ticker()
+    held = tick.until_probe().video_kbps
+    tick.until_retreat()
     # the queue keeps growing after the padding stopped: cut before it reaches emergency
     decisions = [tick(delay, send=1000.0) for delay in (130.0, 190.0, 250.0)]
     assert "cut" in [d.reason for d in decisions]

@@ -134,6 +134,19 @@ class _Proxy:
             if not self._stop.is_set():
                 self.errors.append(f"{threading.current_thread().name}: {e!r}")
 
+    def _served(self, sock: socket.socket, op):
+        """op() each time sock is readable, until close() (which makes op fail: not an error)."""
+        while not self._stop.is_set():
+            r, _, _ = select.select([sock], [], [], POLL_S)
+            if not r:
+                continue
+            try:
+                yield op()
+            except OSError:
+                if self._stop.is_set():
+                    return
+                raise
+
     def _join_all(self) -> None:
         while True:
             with self._lock:
@@ -198,16 +211,7 @@ class ThrottlingTcpProxy(_Proxy):
 
     def _accept_loop(self) -> None:
         ls = self._listener
-        while not self._stop.is_set():
-            r, _, _ = select.select([ls], [], [], POLL_S)
-            if not r:
-                continue
-            try:
-                client, _ = ls.accept()
-            except OSError:
-                if self._stop.is_set():
-                    return
-                raise
+        for client, _ in self._served(ls, ls.accept):
             up = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
                 up.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, TCP_SNDBUF)
@@ -377,16 +381,7 @@ class ThrottlingUdpProxy(_Proxy):
 
     def _receive_loop(self) -> None:
         ls = self._listener
-        while not self._stop.is_set():
-            r, _, _ = select.select([ls], [], [], POLL_S)
-            if not r:
-                continue
-            try:
-                data, addr = ls.recvfrom(65536)
-            except OSError:
-                if self._stop.is_set():
-                    return
-                raise
+        for data, addr in self._served(ls, lambda: ls.recvfrom(65536)):
             c = self._client(addr)
             limit = self.queue_limit()
             with self._qcond:
