@@ -17,6 +17,12 @@ from ..redact import redact, redact_url
 
 log = logging.getLogger(__name__)
 LISTENER_WAIT_S = 86400.0
+# Packets reach a live output as soon as they are muxed. FFmpeg's interleaving otherwise
+# holds every packet until each stream has one, or for max_interleave_delta (10 s by
+# default): while rate control sends audio only, or every n-th picture, the audio sat in
+# the muxer for up to 10 s and the ingest saw a dead stream. The core muxes each slot's
+# packets in timestamp order already, so no buffering is needed (1 us; 0 means unbounded).
+LIVE_MUX_OPTIONS = {"max_interleave_delta": "1"}
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ def open_output(target: Target, settings: OutputSettings, stop=None) -> OutputHa
         # PyAV opens output URLs without protocol options (rw_timeout would be ignored):
         # connect and write stalls are caught by the publisher's StallGuard instead.
         try:
-            container = av.open(target.url, mode="w", format="flv")
+            container = av.open(target.url, mode="w", format="flv", container_options=LIVE_MUX_OPTIONS)
         except av.error.FFmpegError as exc:
             raise ConnectionError(f"cannot connect to {target.shown}: {_reason(exc)}") from None
         except OSError as exc:
@@ -106,7 +112,7 @@ def open_output(target: Target, settings: OutputSettings, stop=None) -> OutputHa
             timeout = LISTENER_WAIT_S
         sink = open_srt(url, connect_timeout_s=timeout, stop=stop)
         try:
-            container = av.open(sink, mode="w", format="mpegts")
+            container = av.open(sink, mode="w", format="mpegts", container_options=LIVE_MUX_OPTIONS)
         except BaseException:
             sink.close()
             raise

@@ -1,7 +1,7 @@
 """SRT output: a file-like sink PyAV muxes MPEG-TS into, sent as 1316-byte live messages.
 
     sink = open_srt("srt://ingest:9000?streamid=...&passphrase=...", connect_timeout_s=3)
-    container = av.open(sink, mode="w", format="mpegts")
+    container = av.open(sink, mode="w", format="mpegts", container_options=LIVE_MUX_OPTIONS)
     ...            # mux as usual; sink.stats() each tick for the rate controller
     container.close(); sink.close()
 
