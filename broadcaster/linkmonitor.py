@@ -46,7 +46,7 @@ class _SrtProbe:
             stats = self.sink.stats()
         except (ValueError, ConnectionError):      # closed or lost: the publisher reconnects
             return None
-        return self.meter.sample(now, stats, self.sink.bytes_written)
+        return self.meter.sample(now, stats, self.sink.bytes_written, self.sink.bytes_handed)
 
 
 class _TcpProbe:

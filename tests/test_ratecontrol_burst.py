@@ -54,3 +54,31 @@ def test_a_ramping_bitrate_is_not_a_burst():
         bc.written(now, int(rate * TICK))
     assert rate > 2.5 * RATE
     assert bc.residual_ms(now, RATE) == 0.0
+
+
+def test_a_burst_on_a_saturated_link_explains_the_queue_for_a_second_at_most():
+    # no spare capacity: the excess would drain at 10 % of the link and seem to linger for
+    # 10 s; the VBV has made up for a keyframe within its buffer, so after max_age_s the
+    # queue is the link's
+    bc = BurstCompensator()
+    now = feed(bc, 0.0, 3.0, RATE)
+    now += TICK
+    bc.written(now, int(RATE * TICK * 5))
+    now = feed(bc, now, 0.5, RATE)
+    assert bc.residual_ms(now, RATE) > 80.0           # (most of 150 ms of excess is left)
+    now = feed(bc, now, 0.7, RATE)
+    assert bc.residual_ms(now, RATE) == 0.0
+
+
+def test_a_quick_recovery_after_a_deep_cut_is_not_a_run_of_keyframes():
+    # after audio only, the bitrate climbs x4 within a second: the median of the last
+    # 0.6 s follows it, so the climb is not counted as bursts
+    bc = BurstCompensator()
+    now = feed(bc, 0.0, 2.0, RATE / 8)
+    rate = RATE / 8
+    for _ in range(int(1.0 / TICK)):
+        rate = min(RATE / 2, rate * 1.12)
+        now += TICK
+        bc.written(now, int(rate * TICK))
+    assert rate == RATE / 2
+    assert bc.residual_ms(now, RATE / 2) < 20.0

@@ -78,3 +78,21 @@ def test_srt_fixed_bitrate_baseline_backs_up():
     after = [r for r in rows if r["t"] >= STEP_AT + 1.5]
     # Either seconds of data wait unacknowledged, or SRT throws late packets away.
     assert max(r["snd_buf_ms"] for r in after) > 900 or sum(r["drops"] for r in after) > 50
+
+
+def test_srt_meter_reads_the_link_rate_while_the_queue_grows_and_drains():
+    """libsrt's send buffer also holds packets it has not sent yet (the shaped interface
+    backs them up): counted from "unique bytes sent", the acknowledged rate read 2300-2500
+    kbit/s while the queue grew and 3300-3600 while it drained, on a 3000 kbit/s link."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run(["unshare", "-n", sys.executable, "-m",
+                          "tests.ratecontrol_helpers.srt_meter_netns", "3000", "3400", "6", "4"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    busy = [r["busy"] for r in rows if r["busy"]]
+    assert len(busy) >= 25, rows                       # a queue stood for most of the run
+    assert any(r["queue"] > 300 for r in rows if r["t"] < 4.0)      # it grew ...
+    assert any(r["busy"] for r in rows if r["t"] > 4.5)             # ... and drained
+    # the tbf counts 14 bytes of Ethernet header per packet that libsrt does not
+    assert all(0.9 * 3000 <= b <= 1.04 * 3000 for b in busy), busy

@@ -8,7 +8,14 @@ is subtracted from the queueing delay the controller sees.
 
 The median, not the mean: a rising bitrate (a probe ramping at +70 %/s) writes more each
 tick than the lagging mean, and counting that as "bursts" hid real overuse for seconds in
-the step test; no ramp makes one tick twice the median, a keyframe does.
+the step test; no ramp makes one tick twice the median, a keyframe does. The median is of
+the last `median_window_s` only, so a bitrate that recovers quickly after a deep cut
+(x3 in a second) is not taken for a run of keyframes either.
+
+A burst explains the queue for `max_age_s` at most. The encoder's VBV (buffer_s of the
+bitrate, which follows the bitrate) makes the frames after a keyframe smaller, so its bytes
+are gone within about that; on a saturated link (no spare capacity) the excess would
+otherwise seem to linger for many seconds and hide a queue that is really there.
 """
 
 from __future__ import annotations
@@ -20,8 +27,11 @@ from statistics import median
 class BurstCompensator:
     """Tracks write bursts and the part of the queue they still explain."""
 
-    def __init__(self, avg_window_s: float = 2.0, burst_factor: float = 2.0) -> None:
+    def __init__(self, avg_window_s: float = 2.0, burst_factor: float = 2.0,
+                 median_window_s: float = 0.6, max_age_s: float = 1.0) -> None:
         self._avg_window = avg_window_s
+        self._median_window = median_window_s
+        self._max_age = max_age_s
         self._factor = burst_factor
         self._writes: deque[tuple[float, int]] = deque()      # (now, bytes written)
         self._bursts: deque[list[float]] = deque()            # [start, excess bytes]
@@ -29,7 +39,7 @@ class BurstCompensator:
 
     def typical_bps(self) -> float:
         """Median write rate of the ticks in the window (0 until a few are known)."""
-        if len(self._rates) < 5:
+        if len(self._rates) < 4:
             return 0.0
         return median(r for _, r in self._rates)
 
@@ -42,7 +52,7 @@ class BurstCompensator:
             self._rates.append((now, nbytes / (now - prev_t)))
         while len(self._writes) > 2 and now - self._writes[0][0] > self._avg_window:
             self._writes.popleft()
-        while len(self._rates) > 2 and now - self._rates[0][0] > self._avg_window:
+        while len(self._rates) > 2 and now - self._rates[0][0] > self._median_window:
             self._rates.popleft()
         if prev_t is None or rate <= 0:
             return
@@ -64,9 +74,11 @@ class BurstCompensator:
         if drain_bps <= 0:
             return 0.0
         spare = max(drain_bps - self.average_bps(now), 0.1 * drain_bps)
+        while self._bursts and (now - self._bursts[0][0] > self._max_age
+                                or self._bursts[0][1] - spare * (now - self._bursts[0][0]) <= 0):
+            self._bursts.popleft()
         total = 0.0
         for start, excess in self._bursts:
-            total += max(0.0, excess - spare * (now - start))
-        while self._bursts and self._bursts[0][1] - spare * (now - self._bursts[0][0]) <= 0:
-            self._bursts.popleft()
+            if now - start <= self._max_age:
+                total += max(0.0, excess - spare * (now - start))
         return total / drain_bps * 1000.0

@@ -72,6 +72,7 @@ _REJECT_TEXT = {
 
 _LOG_CRIT = 2  # syslog level
 SRT_LIVE_PAYLOAD = 1316  # 7 MPEG-TS packets, libsrt's default live payload size
+SRT_PACKET_HEADER = 44     # SRT 16 + UDP 8 + IPv4 20: what libsrt adds per packet in its byte counters
 
 
 class CBytePerfMon(ctypes.Structure):

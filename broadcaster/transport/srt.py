@@ -84,6 +84,7 @@ class SrtSink:
         self._closed = False
         self._lost: str | None = None
         self.bytes_written = 0
+        self.bytes_handed = 0     # payload passed to libsrt (bytes_written less the partial tail)
         self.messages_sent = 0
 
     # --- file protocol used by PyAV -------------------------------------------------------
@@ -184,6 +185,7 @@ class SrtSink:
         try:
             self._sock.sendmsg(payload)
             self.messages_sent += 1
+            self.bytes_handed += len(payload)
         except SrtError as exc:
             if exc.srt_errno == libsrt.SRT_ETIMEOUT:
                 why = f"send stalled for {SEND_STALL_TIMEOUT_MS} ms"
@@ -284,9 +286,12 @@ def _open_listener(url: SrtUrl, timeout_ms: int, stop: threading.Event | None) -
 class SrtLinkMeter:
     """Turns successive SrtSink.stats() readings into LinkSamples for the rate controller.
 
-    Call sample(now, sink.stats(), sink.bytes_written) once per tick.
-    Drain = bytes acknowledged per second (unique bytes sent, minus the growth of the
-    unacknowledged buffer, minus sender drops), over a `window_s` window.
+    Call sample(now, sink.stats(), sink.bytes_written, sink.bytes_handed) once per tick.
+    Drain = bytes acknowledged per second (bytes handed to libsrt, minus the growth of its
+    send buffer, minus sender drops), over a `window_s` window. (libsrt's buffer also holds
+    packets it has not sent yet: when the bottleneck is the sender's own interface they
+    wait there, so "unique bytes sent minus buffer growth" read 15 % low while the queue
+    grew and as much high while it drained. It is the fallback without bytes_handed.)
     Queueing delay = unacknowledged bytes that are not simply "just written" (since the
     previous sample) nor one RTT + ACK period in flight, divided by the drain. This jumps
     once per keyframe burst and falls, while real overload makes it climb tick after tick.
@@ -308,16 +313,18 @@ class SrtLinkMeter:
         self._hist: deque[tuple[float, int]] = deque()      # (now, bytes acknowledged)
         self._busy_since: tuple[float, int] | None = None   # (now, bytes carried)
         self._acked = 0
-        self._carried = 0
         self._prev: SrtStats | None = None
         self._prev_written: int | None = None
+        self._prev_handed: int | None = None
         self._min_rtt: float | None = None
         self._bursts = BurstCompensator()
 
-    def sample(self, now: float, stats: SrtStats, bytes_written: int | None = None) -> LinkSample | None:
+    def sample(self, now: float, stats: SrtStats, bytes_written: int | None = None,
+               bytes_handed: int | None = None) -> LinkSample | None:
         """A LinkSample from this reading, or None for the first one (no interval yet)."""
         prev = self._prev
         self._prev = stats
+        prev_handed, self._prev_handed = self._prev_handed, bytes_handed
         fresh = None
         if bytes_written is not None:
             if self._prev_written is not None:
@@ -327,11 +334,14 @@ class SrtLinkMeter:
         if stats.rtt_ms > 0:
             self._min_rtt = stats.rtt_ms if self._min_rtt is None else min(self._min_rtt, stats.rtt_ms)
         if prev is not None:
-            acked = max(0, (stats.byte_sent_unique_total - prev.byte_sent_unique_total)
-                        - (stats.snd_buf_bytes - prev.snd_buf_bytes)
-                        - (stats.byte_snd_drop_total - prev.byte_snd_drop_total))
+            if bytes_handed is not None and prev_handed is not None:
+                # (libsrt counts its buffer with a 44-byte header per packet: count so too)
+                entered = (bytes_handed - prev_handed) * (PAYLOAD + libsrt.SRT_PACKET_HEADER) / PAYLOAD
+            else:
+                entered = stats.byte_sent_unique_total - prev.byte_sent_unique_total
+            acked = max(0, int(entered - (stats.snd_buf_bytes - prev.snd_buf_bytes)
+                               - (stats.byte_snd_drop_total - prev.byte_snd_drop_total)))
             self._acked += acked
-            self._carried += acked
         self._hist.append((now, self._acked))
         while len(self._hist) > 2 and now - self._hist[1][0] >= self._window:
             self._hist.popleft()
@@ -355,12 +365,12 @@ class SrtLinkMeter:
         lossy = stats.pkt_retrans > 0 or stats.pkt_snd_drop > 0   # goodput < capacity then
         if raw_queue_ms > self.BUSY_QUEUE_MS and not lossy:
             if self._busy_since is None:
-                self._busy_since = (now, self._carried)
+                self._busy_since = (now, self._acked)
             bt, bc = self._busy_since
-            if now - bt >= self._min_busy and self._carried > bc:
-                busy = (self._carried - bc) * 8 / (now - bt) / 1000.0
-            if now - bt > self._window:                 # keep to the recent part
-                self._busy_since = (now - self._window / 2, bc + (self._carried - bc) // 2)
+            if now - bt > self._window:                 # use the recent part of a long run
+                bt, bc = t0, a0    # (the rate window: its bytes are what was acked since t0)
+            if now - bt >= self._min_busy and self._acked > bc:
+                busy = (self._acked - bc) * 8 / (now - bt) / 1000.0
         else:
             self._busy_since = None
         return LinkSample(
