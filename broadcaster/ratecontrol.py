@@ -57,8 +57,9 @@ class LinkSample:
     dropped_packets: int = 0    # sender-side drops since the previous sample (data never sent)
     busy_rate_kbps: float | None = None  # drain measured only while a queue stood: the
                                          # link's capacity (None: not measurable this tick)
-    offered_kbps: float | None = None    # what the sender wrote over the same window (None:
-                                         # unknown); an encoder making less than its target
+    offered_kbps: float | None = None    # what the encoder wrote over the same window, without
+                                         # container or transport overhead (None: unknown);
+                                         # an encoder making less than its target
                                          # (silence, a still picture, audio only) is not a
                                          # link that fails to carry it
 
@@ -106,7 +107,10 @@ class RateControlConfig:
     probe_gain: float = 1.10             # a probe pads the stream to this x the capacity ...
     probe_gain_max: float = 1.5          # ... and each probe the link carried tries more
     probe_dwell_s: float = 0.8           # how long the link must carry a probe to pass
-    probe_settle_s: float = 1.5          # a failed probe's queue drains by itself: no cut
+    probe_settle_s: float = 1.5          # a failed probe's queue drains by itself: no cut ...
+    narrowed_share: float = 0.8          # ... unless the link carries less than this share
+    probe_reach: float = 0.95            # a probe that sent less than this of its level
+                                         # proves only what it sent: no bigger probe follows
     fast_rate: float = 0.50              # ramp (per second) with no capacity known
     capacity_stale_s: float = 2.5        # probe only when no queue measured capacity this long
     utilisation_gate: float = 0.7        # increase only if the link carried this share of target
@@ -150,6 +154,7 @@ class _State:
     probe_base: float | None = None        # audio only: the target before the probe raised it
     offered: float | None = None           # what the sender wrote lately (link kbps), if known
     probe_failed_at: float = -math.inf
+    probe_failed_capacity: float = 0.0     # what the link carried when the last probe failed
     below_floor: bool = False              # the last decision cut the frame rate
     probe_wait: float = 0.0
     margin: float = 0.92
@@ -188,7 +193,10 @@ class RateController:
             s.target = c.link_kbps(current_video_kbps)
         d = max(0.0, sample.queue_delay_ms)
         drain = max(0.0, sample.send_rate_kbps)
-        s.offered = sample.offered_kbps
+        # (the encoder's bytes: on the link they carry the container and transport overhead,
+        # and every rate here is a link rate; compared raw, a probe that reached its level
+        # read 6 % short and a probe that passed set the capacity 6 % low)
+        s.offered = None if sample.offered_kbps is None else sample.offered_kbps * (1 + c.overhead)
         s.delays.append((now, d))
         while s.delays and now - s.delays[0][0] > 1.0:
             s.delays.popleft()
@@ -233,6 +241,7 @@ class RateController:
                 if busy is not None and busy > 0:
                     s.capacity = busy        # the probe filled the link: this is its capacity
                 s.probe_failed_at = now
+                s.probe_failed_capacity = max(s.capacity or 0.0, drain)
                 self._end_probe(now, passed=False)
                 reason = "retreat"           # only the padding stops: the picture never changed
             elif now - s.probe_since >= c.probe_dwell_s:
@@ -240,10 +249,13 @@ class RateController:
                 reason = "probe"
             overuse = False              # (a probe answers for its own queue)
         elif (overuse and now - s.probe_failed_at < c.probe_settle_s and sample.dropped_packets == 0
-              and (not growing or now - s.probe_failed_at < c.encoder_lag_s)):
+              and not (growing and d > c.emergency_delay_ms)
+              and drain >= c.narrowed_share * s.probe_failed_capacity):
             # The queue a failed probe left behind drains by itself now that the padding
-            # stopped: it says nothing about the bitrate (unless it still grows once the
-            # padding in flight has arrived: the link may have narrowed under the probe).
+            # stopped: it says nothing about the bitrate. It can go on growing for a few
+            # ticks (padding already in the socket, a smoothed RTT catching up), so growth
+            # alone is no verdict; a link that narrowed under the probe carries clearly
+            # less than it did, and that is.
             overuse = False
         if overuse:
             s.last_overuse = now
@@ -285,7 +297,7 @@ class RateController:
                 reason = "cut"
         elif (reason == "hold" and standing < c.low_delay_ms
               and now - s.last_overuse >= c.increase_holdoff_s and dt > 0):
-            wanted = s.expected if sample.offered_kbps is None else min(s.expected, sample.offered_kbps)
+            wanted = s.expected if s.offered is None else min(s.expected, s.offered)
             # (a trickle, e.g. silent audio only, needs no proof: it may sit in a sender's
             # buffer waiting for a full packet)
             if drain + TRICKLE_KBPS >= c.utilisation_gate * wanted:  # the link carried what we sent
@@ -400,7 +412,11 @@ class RateController:
                 s.capacity_at = now
             s.probe_wait = c.probe_wait_s
             ceiling = c.link_kbps(c.ceiling_kbps)
-            if s.probe_level < 0.99 * ceiling / s.margin and s.target < 0.98 * ceiling:
+            # (a probe the encoder and padding fell short of says nothing about the room
+            # above what was sent: on a link just above it, a bigger probe would only fail
+            # and leave a queue)
+            if (sent >= c.probe_reach * s.probe_level
+                    and s.probe_level < 0.99 * ceiling / s.margin and s.target < 0.98 * ceiling):
                 s.probe_gain = min(c.probe_gain_max, s.probe_gain * 1.5)
                 self._start_probe(now)  # the next, bigger probe starts at once
                 return
