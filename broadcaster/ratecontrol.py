@@ -101,7 +101,7 @@ class RateControlConfig:
     growth_window_s: float = 0.25        # "growing" = rising steadily this long
     capacity_gain: float = 0.3           # smoothing of capacity measurements
     increase_holdoff_s: float = 1.0      # no increase this soon after an overuse
-    recover_tau_s: float = 0.8           # time constant of the return to known capacity
+    recover_tau_s: float = 0.5           # time constant of the return to known capacity
     probe_wait_s: float = 1.5            # hold at capacity this long before probing
     probe_wait_max_s: float = 3.0        # (doubles after each failed probe up to this)
     probe_gain: float = 1.10             # a probe pads the stream to this x the capacity ...
@@ -109,7 +109,7 @@ class RateControlConfig:
     probe_dwell_s: float = 0.8           # how long the link must carry a probe to pass
     probe_settle_s: float = 1.5          # a failed probe's queue drains by itself: no cut ...
     narrowed_share: float = 0.8          # ... unless the link carries less than this share
-    probe_reach: float = 0.95            # a probe that sent less than this of its level
+    probe_reach: float = 0.9             # a probe that sent less than this of its level
                                          # proves only what it sent: no bigger probe follows
     fast_rate: float = 0.50              # ramp (per second) with no capacity known
     capacity_stale_s: float = 2.5        # probe only when no queue measured capacity this long

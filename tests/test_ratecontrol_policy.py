@@ -125,12 +125,12 @@ def test_a_failed_probes_queue_that_grows_on_while_the_link_carries_as_before_is
 def test_a_probe_that_fell_short_of_its_level_is_not_followed_by_a_bigger_one():
     tick = _Ticker()
     first = tick.until_probe()
-    # the encoder and the padding together sent 2% over the capacity, not the 10% asked:
+    # the encoder and the padding together sent 2950 of the 3300 asked (x264 undershoots):
     # no queue, but no proof of room above what was sent either
     for _ in range(12):
-        dec = tick(0.0, send=3060.0)
+        dec = tick(0.0, send=2950.0)
     assert dec.padding_kbps == 0 or dec.padding_kbps <= first.padding_kbps * 1.05, dec
-    assert tick.ctl.capacity_kbps == pytest.approx(3060.0)
+    assert tick.ctl.capacity_kbps == pytest.approx(3000.0)
     # one that reached its level is followed at once by a bigger one (a widened link)
     tick = _Ticker()
     first = tick.until_probe()
