@@ -281,8 +281,16 @@ class RateController:
                     s.margin = max(c.min_capacity_margin, s.margin - 0.02)
                 floor = 0.5 * (s.capacity if fresh else drain)   # noisy delays must not
                 new = min(s.target * c.min_cut, max(floor, ref * (1.0 - frac)))  # zero the rate
-                s.target = new
                 lossy = sample.lost_packets > 0 or sample.dropped_packets > 0
+                if lossy and not fresh and not growing:
+                    # Under losses the acknowledged rate reads near zero (a cumulative ACK
+                    # waits for the retransmission) and the backlog stands while the last
+                    # cut drains it: nothing new about the link. One small step, not a
+                    # cut to the "drain" (which sent SRT to audio only for seconds after
+                    # each step down); frame skipping already relieves the link, and a
+                    # queue that grows again is cut as usual.
+                    new = s.target * c.min_cut
+                s.target = new
                 if not fresh and not lossy and s.capacity is not None:
                     # No queue measured the link lately (losses, a stall): what we cut to is
                     # the best figure there is, so recovery does not climb back to a link
@@ -407,19 +415,24 @@ class RateController:
         if not passed and s.probe_base is not None:
             s.target = min(s.target, s.probe_base)
         if passed:
-            if sent > (s.capacity or 0.0):
+            known = s.capacity or 0.0
+            if sent > known:
                 s.capacity = sent
                 s.capacity_at = now
             s.probe_wait = c.probe_wait_s
             ceiling = c.link_kbps(c.ceiling_kbps)
-            # (a probe the encoder and padding fell short of says nothing about the room
-            # above what was sent: on a link just above it, a bigger probe would only fail
-            # and leave a queue)
-            if (sent >= c.probe_reach * s.probe_level
-                    and s.probe_level < 0.99 * ceiling / s.margin and s.target < 0.98 * ceiling):
-                s.probe_gain = min(c.probe_gain_max, s.probe_gain * 1.5)
-                self._start_probe(now)  # the next, bigger probe starts at once
-                return
+            if s.target < 0.98 * ceiling:
+                if sent >= c.probe_reach * s.probe_level and s.probe_level < 0.99 * ceiling / s.margin:
+                    s.probe_gain = min(c.probe_gain_max, s.probe_gain * 1.5)
+                    self._start_probe(now)  # the next, bigger probe starts at once
+                    return
+                # (a probe the encoder and padding fell short of proves only what was
+                # sent: on a link just above that, a bigger probe would only fail and
+                # leave a queue; but if it raised the capacity known, the link may well
+                # have widened, so the same probe goes on from the new figure)
+                if sent > 1.03 * known:
+                    self._start_probe(now)
+                    return
         else:
             s.probe_wait = min(c.probe_wait_max_s, s.probe_wait * 2.0)
         s.probe_gain = c.probe_gain

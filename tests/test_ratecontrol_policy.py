@@ -139,6 +139,40 @@ def test_a_probe_that_fell_short_of_its_level_is_not_followed_by_a_bigger_one():
     assert max(padded) > 1.3 * first.padding_kbps, padded
 
 
+def test_a_bigger_probe_that_fell_short_but_raised_the_capacity_goes_on():
+    # a widened link: the chained probe asked for 1.65 x, the encoder ramping towards it
+    # sent 1.2 x without a queue; the capacity known rose, so probing goes on at once
+    tick = _Ticker()
+    tick.until_probe()
+    for _ in range(9):
+        dec = tick(0.0, send=3300.0)                  # the first probe reached its level
+    assert dec.padding_kbps > 0
+    for _ in range(9):
+        dec = tick(0.0, send=3600.0)
+    assert tick.ctl.capacity_kbps == pytest.approx(3600.0)
+    assert dec.padding_kbps > 0 and dec.reason in ("probe", "recover"), dec
+
+
+def test_a_standing_backlog_under_losses_is_stepped_down_not_cut_to_the_acked_rate():
+    # SRT after a step down: losses stall the cumulative ACK (the acked rate reads ~50
+    # kbit/s) while the backlog of the last cut stands near the latency; cutting to that
+    # "drain" sent the anchor to audio only for seconds
+    ctl = RateController(CFG)
+    now = 0.0
+    for _ in range(30):
+        now += 0.1
+        dec = ctl.update(LinkSample(now=now, send_rate_kbps=1000.0, queue_delay_ms=0.0,
+                                    busy_rate_kbps=1000.0 if now < 0.3 else None))
+    held = dec.video_kbps
+    for _ in range(20):
+        now += 0.1
+        dec = ctl.update(LinkSample(now=now, send_rate_kbps=50.0, queue_delay_ms=900.0,
+                                    lost_packets=12))
+    assert not dec.drop_video
+    assert dec.video_kbps >= 0.6 * held, (held, dec)
+    assert dec.reason in ("cut", "hold", "floor")
+
+
 def test_fixed_bitrate_baseline_fails_the_targets():
     sched = steps((0, 3000), (30, 1000), (60, 3000))
     high = simulate(sched, 60, None, fixed_video_kbps=2500, config=CFG)
