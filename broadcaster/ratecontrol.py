@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 
 
 TRICKLE_KBPS = 24.0
+MAX_OVERHEAD = 0.8        # a measured wire factor above 1.8 is a glitch, not a container
+OVERHEAD_GAIN = 0.1       # per sample: the measured overhead is followed within ~1 s
 STARVING_STALE_S = 1.0
 PROBE_MAX_JUMP = 1.8
 
@@ -57,6 +59,8 @@ class LinkSample:
     dropped_packets: int = 0    # sender-side drops since the previous sample (data never sent)
     busy_rate_kbps: float | None = None  # drain measured only while a queue stood: the
                                          # link's capacity (None: not measurable this tick)
+    wire_factor: float | None = None     # bytes on the link per byte the encoder wrote
+                                         # (container + transport overhead), measured
     offered_kbps: float | None = None    # what the encoder wrote over the same window, without
                                          # container or transport overhead (None: unknown);
                                          # an encoder making less than its target
@@ -85,7 +89,8 @@ class RateControlConfig:
     ceiling_kbps: float
     start_kbps: float | None = None      # default: the ceiling
     audio_kbps: float = 128.0            # always carried, counted in the link budget
-    overhead: float = 0.06               # container + transport bytes over (video + audio)
+    overhead: float = 0.06               # container + transport bytes over (video + audio),
+                                         # until LinkSample.wire_factor measures it
     max_fps_divisor: int = 4
     floor_tolerance: float = 0.85        # frame-rate cuts start below this share of the floor
     low_delay_ms: float = 40.0           # increase only with less queue than this
@@ -161,6 +166,7 @@ class _State:
     margin_at: float = -math.inf
     fps_divisor: int = 1
     expected: float = 0.0                  # link kbps the last decision should produce
+    overhead: float = 0.06                 # measured container + transport overhead
     last_now: float | None = None
     delays: deque = field(default_factory=lambda: deque(maxlen=256))
 
@@ -172,7 +178,8 @@ class RateController:
         self.config = config
         start = config.start_kbps if config.start_kbps is not None else config.ceiling_kbps
         self._s = _State(target=config.link_kbps(start), probe_wait=config.probe_wait_s,
-                         margin=config.capacity_margin, expected=config.link_kbps(start))
+                         margin=config.capacity_margin, expected=config.link_kbps(start),
+                         overhead=config.overhead)
 
     @property
     def capacity_kbps(self) -> float | None:
@@ -189,14 +196,18 @@ class RateController:
         now = sample.now
         dt = 0.0 if s.last_now is None else max(0.0, now - s.last_now)
         s.last_now = now
+        if sample.wire_factor is not None and sample.wire_factor > 0:
+            # (smoothed: the factor moves with the audio's share of the stream)
+            measured = min(MAX_OVERHEAD, max(0.0, sample.wire_factor - 1.0))
+            s.overhead += OVERHEAD_GAIN * (measured - s.overhead)
         if current_video_kbps is not None:
-            s.target = c.link_kbps(current_video_kbps)
+            s.target = self._link(current_video_kbps)
         d = max(0.0, sample.queue_delay_ms)
         drain = max(0.0, sample.send_rate_kbps)
         # (the encoder's bytes: on the link they carry the container and transport overhead,
         # and every rate here is a link rate; compared raw, a probe that reached its level
         # read 6 % short and a probe that passed set the capacity 6 % low)
-        s.offered = None if sample.offered_kbps is None else sample.offered_kbps * (1 + c.overhead)
+        s.offered = None if sample.offered_kbps is None else sample.offered_kbps * (1 + s.overhead)
         s.delays.append((now, d))
         while s.delays and now - s.delays[0][0] > 1.0:
             s.delays.popleft()
@@ -234,7 +245,9 @@ class RateController:
             # below the probe, means no more room; a dwell without either means room.
             # (the raw busy rate: the smoothed capacity lags a widening link)
             # (a queue of one frame's worth comes and goes near a full link: not a verdict)
-            full = (overuse or standing > c.probe_fail_delay_ms
+            # (and one tick over high_delay_ms: a queue that zigzags on a full link never
+            # "stands", and a probe left running there filled a 500 kbit/s link for 1 s)
+            full = (overuse or standing > c.probe_fail_delay_ms or d > c.high_delay_ms
                     or (growing and d > c.probe_fail_delay_ms)
                     or (busy is not None and 0 < busy < 0.95 * s.probe_level))
             if full:
@@ -323,6 +336,13 @@ class RateController:
         return self._decide(reason)
 
     # ------------------------------------------------------------------------------------
+    def _link(self, video_kbps: float) -> float:
+        """Link kbps that video_kbps of picture plus the audio take, at the measured overhead."""
+        return (video_kbps + self.config.audio_kbps) * (1 + self._s.overhead)
+
+    def _video(self, link_kbps: float) -> float:
+        return link_kbps / (1 + self._s.overhead) - self.config.audio_kbps
+
     def _growing(self, now: float, d: float) -> bool:
         """The queue rose over most ticks of the last growth_window_s, not in one jump.
 
@@ -356,7 +376,7 @@ class RateController:
 
     def _increase(self, now: float, dt: float) -> str:
         c, s = self.config, self._s
-        ceiling = c.link_kbps(c.ceiling_kbps)
+        ceiling = self._link(c.ceiling_kbps)
         if s.target >= ceiling:
             s.target = ceiling
             return "hold"
@@ -378,7 +398,7 @@ class RateController:
             # then it is known and there is nothing to probe for.
             # Below the floor (frame-rate cut, audio only) we send too little to make a queue,
             # so no burst will ever re-measure the capacity: probe soon.
-            starving = c.video_kbps_for(s.target) < c.floor_kbps
+            starving = self._video(s.target) < c.floor_kbps
             stale_s, wait_s = (STARVING_STALE_S, STARVING_STALE_S) if starving else \
                 (c.capacity_stale_s, s.probe_wait)
             fresh = now - s.capacity_at < stale_s
@@ -391,7 +411,7 @@ class RateController:
         """Test the link above the known capacity with padding."""
         c, s = self.config, self._s
         s.probe_since = now
-        ceiling = c.link_kbps(c.ceiling_kbps)
+        ceiling = self._link(c.ceiling_kbps)
         # Encoders fall short of their target (x264 ABR by ~5 %): pad from what is really sent.
         sending = s.expected if s.offered is None else min(s.expected, s.offered)
         s.probe_yield = sending / s.expected if s.expected > 0 else 1.0
@@ -400,7 +420,7 @@ class RateController:
         s.probe_level = min(max(s.capacity or 0.0, s.target) * s.probe_gain,
                             max(sending, 1.0) * PROBE_MAX_JUMP, ceiling / s.margin)
         s.probe_base = None
-        if c.video_kbps_for(s.target) < c.floor_kbps / c.max_fps_divisor:
+        if self._video(s.target) < c.floor_kbps / c.max_fps_divisor:
             s.probe_base = s.target      # audio only: no picture to pad, so video is the probe
             s.target = s.probe_level
 
@@ -420,7 +440,7 @@ class RateController:
                 s.capacity = sent
                 s.capacity_at = now
             s.probe_wait = c.probe_wait_s
-            ceiling = c.link_kbps(c.ceiling_kbps)
+            ceiling = self._link(c.ceiling_kbps)
             if s.target < 0.98 * ceiling:
                 if sent >= c.probe_reach * s.probe_level and s.probe_level < 0.99 * ceiling / s.margin:
                     s.probe_gain = min(c.probe_gain_max, s.probe_gain * 1.5)
@@ -440,8 +460,8 @@ class RateController:
 
     def _decide(self, reason: str) -> RateDecision:
         c, s = self.config, self._s
-        s.target = max(s.target, c.link_kbps(0.0))          # audio always goes
-        video = c.video_kbps_for(s.target)
+        s.target = max(s.target, self._link(0.0))          # audio always goes
+        video = self._video(s.target)
         divisor = s.fps_divisor
         drop_video = False
         # (hysteresis: once below the floor, whole frame rate only back nearer the floor,
@@ -457,7 +477,7 @@ class RateController:
             s.below_floor = False
         video = min(c.ceiling_kbps, max(video, c.floor_kbps / c.max_fps_divisor))
         padding = 0.0
-        sending = c.link_kbps(0.0 if drop_video else video)
+        sending = self._link(0.0 if drop_video else video)
         if s.probe_since is not None and not drop_video:
             padding = max(0.0, s.probe_level - sending * s.probe_yield)
         s.expected = sending + padding

@@ -1,12 +1,14 @@
 """The broadcast core end to end: push to a real nginx-rtmp ingest or a file, decode what
 arrived with PyAV, and check it is a continuous, correctly paced H.264/AAC stream."""
 
+import csv
+import json
 import signal
 import time
 
 import pytest
 
-from conftest import run_broadcaster, start_broadcaster
+from conftest import ROOT, run_broadcaster, start_broadcaster
 from mediaprobe import probe
 
 KEY = "sk_live_9f8e7d6c5b4a"
@@ -44,6 +46,22 @@ def test_rtmp_push_to_nginx_is_a_continuous_h264_aac_stream(nginx, tmp_path):
     assert len(recordings) == 1
     report = probe(recordings[0])
     assert_continuous_stream(report, 640, 360, 25, min_seconds=5.5)
+
+
+def test_rtmp_link_trace_measures_the_flv_overhead(nginx, tmp_path):
+    cfg = tmp_path / "config.yaml"
+    trace = tmp_path / "trace.csv"
+    cfg.write_text(json.dumps({"scenes_dir": str(ROOT / "scenes"), "control": {"enabled": False},
+                               "ratecontrol": {"trace": str(trace)}}))
+    result = run_broadcaster("run", "-c", str(cfg), "--output", nginx.url(KEY), "--duration", "5",
+                             "--responder", "script")
+    assert result.returncode == 0, result.stderr
+    rows = [r for r in csv.DictReader(trace.open()) if r["connected"] == "1" and r["wire_factor"]]
+    factors = sorted(float(r["wire_factor"]) for r in rows)
+    assert len(factors) >= 20, factors
+    # FLV tags and RTMP chunk headers add about what FLV saves by sending SPS/PPS once:
+    # the link carries close to what the encoder wrote (the controller assumed 6 % more)
+    assert 0.95 < factors[len(factors) // 2] < 1.05, factors
 
 
 def test_broadcast_resumes_by_itself_when_the_ingest_restarts(nginx, tmp_path):

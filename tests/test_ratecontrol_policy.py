@@ -7,6 +7,7 @@ and peaks under 1 s; after a step up, 90 % of capacity within 10 s; steady utili
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -224,3 +225,32 @@ def test_encoder_reported_bitrate_is_taken_as_the_current_state():
 def test_bad_config_is_refused_clearly(kwargs, message):
     with pytest.raises(ValueError, match=message):
         RateControlConfig(**kwargs)
+
+
+def _settled_video(wire_factor):
+    ctl = RateController(dataclasses.replace(CFG, start_kbps=CFG.floor_kbps))
+    now, dec = 0.0, None
+    for i in range(100):
+        now += 0.1
+        dec = ctl.update(LinkSample(now=now, send_rate_kbps=900.0, queue_delay_ms=0.0,
+                                    busy_rate_kbps=1000.0 if i % 10 == 0 else None,
+                                    wire_factor=wire_factor))
+    return dec
+
+
+def test_the_measured_container_overhead_is_budgeted():
+    # MPEG-TS over SRT carries ~30 % more than the encoder writes at 1 Mbit/s; FLV ~0 %:
+    # the same link leaves less picture for the first
+    ts, flv = _settled_video(1.3), _settled_video(1.0)
+    assert ts.video_kbps < 0.8 * flv.video_kbps
+    for dec, factor in ((ts, 1.3), (flv, 1.0)):
+        on_the_link = (dec.video_kbps + CFG.audio_kbps) * factor
+        assert 0.85 * 1000 <= on_the_link <= 0.95 * 1000, (factor, dec)
+
+
+def test_a_probe_on_a_queue_that_zigzags_above_high_delay_ends():
+    # a full link: the queue jumps up and down with each burst and never "stands"
+    tick = _Ticker()
+    tick.until_probe()
+    reasons = [tick(delay).reason for delay in (50.0, 140.0, 40.0, 150.0)]
+    assert "retreat" in reasons[:2], reasons

@@ -60,6 +60,11 @@ def test_srt_caller_push_to_a_listener_decodes_as_h264_aac_with_a_link_trace(tmp
     assert len(measured) >= 30                       # ~10 samples a second while on air
     assert max(float(r["send_kbps"]) for r in measured) > 300   # the link carried the stream
     assert all(int(r["frames_skipped"]) == 0 for r in rows)    # an unshaped loopback: no cuts
+    # the overhead is measured: MPEG-TS (AAC fills three 188-byte packets a frame) and
+    # libsrt's headers carry well over the 6 % the controller used to assume
+    factors = sorted(float(r["wire_factor"]) for r in measured if r["wire_factor"])
+    assert len(factors) >= 20
+    assert 1.06 < factors[len(factors) // 2] < 1.6, factors
 
 
 def test_srt_listener_mode_serves_a_caller_and_stops_promptly_without_one(tmp_path):
