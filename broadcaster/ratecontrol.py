@@ -59,6 +59,8 @@ class LinkSample:
     dropped_packets: int = 0    # sender-side drops since the previous sample (data never sent)
     busy_rate_kbps: float | None = None  # drain measured only while a queue stood: the
                                          # link's capacity (None: not measurable this tick)
+    recent_rate_kbps: float | None = None  # the drain over the last ~0.2 s (send_rate_kbps's
+                                           # window lags a narrowing link)
     wire_factor: float | None = None     # bytes on the link per byte the encoder wrote
                                          # (container + transport overhead), measured
     offered_kbps: float | None = None    # what the encoder wrote over the same window, without
@@ -108,8 +110,8 @@ class RateControlConfig:
     increase_holdoff_s: float = 1.0      # no increase this soon after an overuse
     recover_tau_s: float = 0.5           # time constant of the return to known capacity
     probe_wait_s: float = 1.5            # hold at capacity this long before probing
-    probe_wait_max_s: float = 3.0        # (doubles after each failed probe up to this)
-    probe_gain: float = 1.10             # a probe pads the stream to this x the capacity ...
+    probe_wait_max_s: float = 5.0        # (doubles after each failed probe up to this)
+    probe_gain: float = 1.06             # a probe pads the stream to this x the capacity ...
     probe_gain_max: float = 1.5          # ... and each probe the link carried tries more
     probe_dwell_s: float = 0.8           # how long the link must carry a probe to pass
     probe_settle_s: float = 1.5          # a failed probe's queue drains by itself: no cut ...
@@ -275,6 +277,7 @@ class RateController:
             if now - s.last_cut >= c.cut_holdoff_s and (growing or sample.dropped_packets > 0
                                                          or now - s.last_cut >= 2 * c.cut_holdoff_s):
                 fresh = s.capacity is not None and now - s.capacity_at <= 0.5
+                lossy = sample.lost_packets > 0 or sample.dropped_packets > 0
                 ref = s.capacity if fresh else (drain if drain > 0 else s.target)
                 if growing:
                     # Fluid queue: delay grows at (sent - capacity) / capacity seconds per
@@ -282,6 +285,11 @@ class RateController:
                     slope = self._slope(now)
                     if slope > 0:
                         ref = min(ref, s.expected / (1.0 + slope / 1000.0))
+                    # The link's rate of the last moments, not of the meter's lagging window
+                    # (never under half of it: ACKs come in bunches).
+                    recent = sample.recent_rate_kbps
+                    if recent is not None and recent > 0 and not lossy:
+                        ref = min(ref, max(recent, 0.5 * drain))
                 # Drain the queue above low_delay_ms within drain_time_s (a big one faster).
                 drain_time = c.drain_time_s if d < c.emergency_delay_ms else c.fast_drain_time_s
                 # A growing queue keeps growing until the encoder shows the cut: drain that too.
@@ -294,7 +302,6 @@ class RateController:
                     s.margin = max(c.min_capacity_margin, s.margin - 0.02)
                 floor = 0.5 * (s.capacity if fresh else drain)   # noisy delays must not
                 new = min(s.target * c.min_cut, max(floor, ref * (1.0 - frac)))  # zero the rate
-                lossy = sample.lost_packets > 0 or sample.dropped_packets > 0
                 if lossy and not fresh and not growing:
                     # Under losses the acknowledged rate reads near zero (a cumulative ACK
                     # waits for the retransmission) and the backlog stands while the last

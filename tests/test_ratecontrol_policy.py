@@ -126,10 +126,10 @@ def test_a_failed_probes_queue_that_grows_on_while_the_link_carries_as_before_is
 def test_a_probe_that_fell_short_of_its_level_is_not_followed_by_a_bigger_one():
     tick = _Ticker()
     first = tick.until_probe()
-    # the encoder and the padding together sent 2950 of the 3300 asked (x264 undershoots):
+    # the encoder and the padding together sent 2800 of the 3180 asked (x264 undershoots):
     # no queue, but no proof of room above what was sent either
     for _ in range(12):
-        dec = tick(0.0, send=2950.0)
+        dec = tick(0.0, send=2800.0)
     assert dec.padding_kbps == 0 or dec.padding_kbps <= first.padding_kbps * 1.05, dec
     assert tick.ctl.capacity_kbps == pytest.approx(3000.0)
     # one that reached its level is followed at once by a bigger one (a widened link)
@@ -254,3 +254,27 @@ def test_a_probe_on_a_queue_that_zigzags_above_high_delay_ends():
     tick.until_probe()
     reasons = [tick(delay).reason for delay in (50.0, 140.0, 40.0, 150.0)]
     assert "retreat" in reasons[:2], reasons
+
+
+def _cut_at_a_step(recent):
+    ctl = RateController(CFG)
+    now = 0.0
+    for i in range(30):
+        now += 0.1
+        ctl.update(LinkSample(now=now, send_rate_kbps=2800.0, queue_delay_ms=0.0,
+                              busy_rate_kbps=3000.0 if i == 0 else None))
+    dec = None
+    for delay, send in ((60.0, 2700.0), (140.0, 2400.0), (220.0, 2100.0), (300.0, 1900.0)):
+        now += 0.1
+        dec = ctl.update(LinkSample(now=now, send_rate_kbps=send, queue_delay_ms=delay,
+                                    recent_rate_kbps=recent))
+        if dec.reason in ("cut", "emergency"):
+            return dec
+    return dec
+
+
+def test_a_cut_at_a_step_down_is_sized_by_the_recent_drain():
+    # 3 -> 1 Mbit/s: the meter's 0.5 s window still reads ~2 Mbit/s, the last 0.2 s 1 Mbit/s
+    lagging, recent = _cut_at_a_step(None), _cut_at_a_step(1000.0)
+    assert recent.link_target_kbps <= 1100.0          # (never under half the window's drain)
+    assert recent.link_target_kbps < 0.8 * lagging.link_target_kbps

@@ -19,6 +19,7 @@ from collections import deque
 from broadcaster.ratecontrol import LinkSample
 from broadcaster.transport import libsrt
 from broadcaster.transport.burst import BurstCompensator
+from broadcaster.transport.rates import recent_rate_kbps
 from broadcaster.transport.libsrt import SrtError, SrtSocket, SrtStats
 from broadcaster.transport.srt_url import SrtUrl, parse_srt_url
 
@@ -376,4 +377,5 @@ class SrtLinkMeter:
         return LinkSample(
             now=now, send_rate_kbps=drain_kbps, queue_delay_ms=queue_ms,
             rtt_ms=stats.rtt_ms, lost_packets=stats.pkt_snd_loss,
-            dropped_packets=stats.pkt_snd_drop, busy_rate_kbps=busy)
+            dropped_packets=stats.pkt_snd_drop, busy_rate_kbps=busy,
+            recent_rate_kbps=recent_rate_kbps(self._hist, now))

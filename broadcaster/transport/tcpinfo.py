@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from broadcaster.ratecontrol import LinkSample
 from broadcaster.transport.burst import BurstCompensator
+from broadcaster.transport.rates import recent_rate_kbps
 
 log = logging.getLogger(__name__)
 
@@ -276,4 +277,5 @@ class TcpLinkMeter:
         delay = max(0.0, delay - self._bursts.residual_ms(now, drain_bps))
         return LinkSample(now=now, send_rate_kbps=drain_kbps, queue_delay_ms=delay,
                           rtt_ms=info.rtt_ms, busy_rate_kbps=busy,
+                          recent_rate_kbps=recent_rate_kbps(self._hist, now),
                           lost_packets=max(0, info.total_retrans - prev.total_retrans))
