@@ -264,7 +264,9 @@ def _cut_at_a_step(recent):
         ctl.update(LinkSample(now=now, send_rate_kbps=2800.0, queue_delay_ms=0.0,
                               busy_rate_kbps=3000.0 if i == 0 else None))
     dec = None
-    for delay, send in ((60.0, 2700.0), (140.0, 2400.0), (220.0, 2100.0), (300.0, 1900.0)):
+    # (the queue's growth in ms, at the lagging drain, understates the overload too)
+    for delay, send in ((60.0, 2700.0), (100.0, 2400.0), (140.0, 2100.0), (180.0, 1900.0),
+                        (220.0, 1900.0)):
         now += 0.1
         dec = ctl.update(LinkSample(now=now, send_rate_kbps=send, queue_delay_ms=delay,
                                     recent_rate_kbps=recent))
