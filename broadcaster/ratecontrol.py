@@ -22,12 +22,16 @@ every 4 s) and Belabox (unacked packets vs RTT thresholds, constant creep):
   picture (as WebRTC does): H.264 filler data brings what is sent to `probe_gain` x the
   capacity for `probe_dwell_s` while the encoder's bitrate stays where it is. A queue, or a
   saturated drain below the probe, ends it at once (reason "retreat": only the padding
-  stops) and the next probe waits twice as long. A probe the link carried raises the known
-  capacity, the bitrate recovers to it, and a bigger probe (x1.5 each time, up to
-  `probe_gain_max`) follows at once, so a widened link is found within a few probes while a
-  stable one never sees its bitrate swing. Cuts while holding shrink the margin (bursty
-  encoders need headroom). With audio only there is no picture to carry padding, so there
-  the bitrate itself is the probe.
+  stops; the queue it leaves is no cut while the link carries what it did) and the next
+  probe waits twice as long. A probe the link carried raises the known capacity, the
+  bitrate recovers to it, and a bigger probe (x`probe_chain` each time, up to
+  `probe_gain_max`) follows at once if the probe really sent its level, so a widened link
+  is found within a few probes while a stable one never sees its bitrate swing. Cuts
+  while holding shrink the margin (bursty encoders need headroom). With audio only there
+  is no picture to carry padding, so there the bitrate itself is the probe.
+- Rates are link rates: the encoder's bytes count with the container and transport
+  overhead that LinkSample.wire_factor measures (MPEG-TS over SRT carries 15-30 % more than
+  the encoder writes, FLV over TCP about as much), `overhead` until it is known.
 - When even the floor does not fit, the bitrate goes below it with a frame-rate divisor
   (each frame keeps floor quality); below floor/max_fps_divisor video is dropped and audio
   alone goes on. Audio is never dropped.
@@ -113,6 +117,7 @@ class RateControlConfig:
     probe_wait_max_s: float = 5.0        # (doubles after each failed probe up to this)
     probe_gain: float = 1.06             # a probe pads the stream to this x the capacity ...
     probe_gain_max: float = 1.5          # ... and each probe the link carried tries more
+    probe_chain: float = 1.25            # (the gain of the next probe, x this each time)
     probe_dwell_s: float = 0.8           # how long the link must carry a probe to pass
     probe_settle_s: float = 1.5          # a failed probe's queue drains by itself: no cut ...
     narrowed_share: float = 0.8          # ... unless the link carries less than this share
@@ -446,11 +451,15 @@ class RateController:
             if sent > known:
                 s.capacity = sent
                 s.capacity_at = now
-            s.probe_wait = c.probe_wait_s
+            if sent > 1.03 * known:
+                # (only a probe that taught something resets the wait: on a steady link
+                # the first probe passes just under the capacity and the bigger one after
+                # it fails, and waiting no longer for that cost 6-8 % of the link in padding)
+                s.probe_wait = c.probe_wait_s
             ceiling = self._link(c.ceiling_kbps)
             if s.target < 0.98 * ceiling:
                 if sent >= c.probe_reach * s.probe_level and s.probe_level < 0.99 * ceiling / s.margin:
-                    s.probe_gain = min(c.probe_gain_max, s.probe_gain * 1.5)
+                    s.probe_gain = min(c.probe_gain_max, s.probe_gain * c.probe_chain)
                     self._start_probe(now)  # the next, bigger probe starts at once
                     return
                 # (a probe the encoder and padding fell short of proves only what was
