@@ -260,6 +260,11 @@ class RateController:
             if full:
                 if busy is not None and busy > 0:
                     s.capacity = busy        # the probe filled the link: this is its capacity
+                elif s.capacity is not None and drain > 0:
+                    # (no busy run yet, but the link is full: it drains what it can. A
+                    # token bucket lets a short probe through above its rate, so the
+                    # capacity a passed probe set can be above the link; not under this)
+                    s.capacity = min(s.capacity, max(drain, 0.8 * s.capacity))
                 s.probe_failed_at = now
                 s.probe_failed_capacity = max(s.capacity or 0.0, drain)
                 self._end_probe(now, passed=False)

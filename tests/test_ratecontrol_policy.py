@@ -280,3 +280,16 @@ def test_a_cut_at_a_step_down_is_sized_by_the_recent_drain():
     lagging, recent = _cut_at_a_step(None), _cut_at_a_step(1000.0)
     assert recent.link_target_kbps <= 1100.0          # (never under half the window's drain)
     assert recent.link_target_kbps < 0.8 * lagging.link_target_kbps
+
+
+def test_a_probe_that_a_token_bucket_let_through_does_not_leave_the_capacity_above_the_link():
+    # the link's bucket passed a short probe at 10 % over its rate; the bigger probe after
+    # it fills the link, which drains 3000 (no busy run measured yet)
+    tick = _Ticker()
+    tick.until_probe()
+    for _ in range(9):
+        tick(0.0, send=3300.0)
+    assert tick.ctl.capacity_kbps == pytest.approx(3300.0)
+    dec = tick(150.0, send=3000.0)
+    assert dec.reason == "retreat"
+    assert tick.ctl.capacity_kbps == pytest.approx(3000.0)
