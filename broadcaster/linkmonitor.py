@@ -215,7 +215,7 @@ class LinkMonitor:
         the link's capacity and cut it every few seconds.
         """
         wire = self._probe.wire_bytes() if self._probe is not None else None
-        if wire is None:
+        if wire is None or now - self._session_at < WARMUP_S:   # (headers, first IDR)
             self._wire.clear()
             return None
         self._wire.append((now, wire, self.publisher.stats.bytes_out))

@@ -203,10 +203,12 @@ class RateController:
         now = sample.now
         dt = 0.0 if s.last_now is None else max(0.0, now - s.last_now)
         s.last_now = now
-        if sample.wire_factor is not None and sample.wire_factor > 0:
-            # (smoothed: the factor moves with the audio's share of the stream)
-            measured = min(MAX_OVERHEAD, max(0.0, sample.wire_factor - 1.0))
-            s.overhead += OVERHEAD_GAIN * (measured - s.overhead)
+        if sample.wire_factor is not None and 1.0 <= sample.wire_factor <= 1.0 + MAX_OVERHEAD:
+            # (smoothed: the factor moves with the audio's share of the stream; under 1
+            # is FLV sending SPS/PPS once, counted as no overhead)
+            s.overhead += OVERHEAD_GAIN * (sample.wire_factor - 1.0 - s.overhead)
+        elif sample.wire_factor is not None and 0.9 <= sample.wire_factor < 1.0:
+            s.overhead += OVERHEAD_GAIN * (0.0 - s.overhead)
         if current_video_kbps is not None:
             s.target = self._link(current_video_kbps)
         d = max(0.0, sample.queue_delay_ms)
@@ -473,6 +475,14 @@ class RateController:
                 # have widened, so the same probe goes on from the new figure)
                 if sent > 1.03 * known:
                     self._start_probe(now)
+                    return
+                if sent < known:
+                    # It never even sent the capacity known: it tested nothing. The next
+                    # one (after the usual wait) asks for more, or a figure that a stall
+                    # left too low would never be probed past (seen: 15 s at half of a
+                    # 1 Mbit/s link, each probe a little padding on an undershooting encoder).
+                    s.probe_gain = min(c.probe_gain_max, s.probe_gain * c.probe_chain)
+                    s.plateau_since = now
                     return
         else:
             s.probe_wait = min(c.probe_wait_max_s, s.probe_wait * 2.0)

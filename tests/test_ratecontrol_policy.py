@@ -293,3 +293,18 @@ def test_a_probe_that_a_token_bucket_let_through_does_not_leave_the_capacity_abo
     dec = tick(150.0, send=3000.0)
     assert dec.reason == "retreat"
     assert tick.ctl.capacity_kbps == pytest.approx(3000.0)
+
+
+def test_a_probe_that_never_sent_the_capacity_known_is_followed_by_a_bigger_one():
+    # the capacity figure is from a stall and too low; the encoder undershoots, so a probe
+    # to 1.06 x that figure never even sends it: the next probe must ask for more
+    tick = _Ticker()
+    first = tick.until_probe()
+    for _ in range(9):
+        dec = tick(0.0, send=2700.0)
+    assert dec.padding_kbps == 0
+    for _ in range(100):
+        dec = tick(0.0, send=2700.0)
+        if dec.padding_kbps:
+            break
+    assert dec.padding_kbps > 1.5 * first.padding_kbps, (first, dec)
