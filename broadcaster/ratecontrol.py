@@ -291,6 +291,7 @@ class RateController:
                 fresh = s.capacity is not None and now - s.capacity_at <= 0.5
                 lossy = sample.lost_packets > 0 or sample.dropped_packets > 0
                 ref = s.capacity if fresh else (drain if drain > 0 else s.target)
+                recent = sample.recent_rate_kbps
                 if growing:
                     # Fluid queue: delay grows at (sent - capacity) / capacity seconds per
                     # second, so the growth itself tells the capacity before any meter does.
@@ -299,21 +300,31 @@ class RateController:
                         ref = min(ref, s.expected / (1.0 + slope / 1000.0))
                     # The link's rate of the last moments, not of the meter's lagging window
                     # (never under half of it: ACKs come in bunches).
-                    recent = sample.recent_rate_kbps
                     if recent is not None and recent > 0 and not lossy:
                         ref = min(ref, max(recent, 0.5 * drain))
                 # Drain the queue above low_delay_ms within drain_time_s (a big one faster).
                 drain_time = c.drain_time_s if d < c.emergency_delay_ms else c.fast_drain_time_s
                 # A growing queue keeps growing until the encoder shows the cut: drain that too.
-                ahead = d + max(0.0, self._slope(now)) * c.encoder_lag_s if growing else d
+                # (at the rate we send over what the link now carries: the delay's own slope
+                # is measured at the meter's lagging drain and understates it at a step)
+                if growing:
+                    excess = max(self._slope(now) / 1000.0,
+                                 s.expected / ref - 1.0 if ref > 0 else 0.0)
+                    ahead = d + excess * 1000.0 * c.encoder_lag_s
+                else:
+                    ahead = d
                 frac = min(0.5, max(0.0, ahead - c.low_delay_ms) / 1000.0 / drain_time)
                 # A cut while sitting at the plateau means the encoder is burstier than the
                 # headroom allows: keep more headroom (quiet time gives it back slowly).
                 if (not probing and s.capacity is not None
                         and s.target >= 0.97 * s.margin * s.capacity):
                     s.margin = max(c.min_capacity_margin, s.margin - 0.02)
-                floor = 0.5 * (s.capacity if fresh else drain)   # noisy delays must not
-                new = min(s.target * c.min_cut, max(floor, ref * (1.0 - frac)))  # zero the rate
+                # (noisy delays must not zero the rate: never under half the drain, or of the
+                # recent drain when the queue grows)
+                floor = 0.5 * (s.capacity if fresh else drain)
+                if growing and recent is not None and recent > 0 and not lossy:
+                    floor = min(floor, 0.5 * max(recent, 0.5 * drain))
+                new = min(s.target * c.min_cut, max(floor, ref * (1.0 - frac)))
                 if lossy and not fresh and not growing:
                     # Under losses the acknowledged rate reads near zero (a cumulative ACK
                     # waits for the retransmission) and the backlog stands while the last

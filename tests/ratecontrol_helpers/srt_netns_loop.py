@@ -64,7 +64,7 @@ def main(argv: list[str]) -> None:
             burst = 4.0 if n % 40 == 0 else 36 / 39
             sink.write(bytes(int(kbps * 1000 / 8 * TICK * burst)))
             st = sink.stats()
-            sample = meter.sample(now, st, sink.bytes_written)
+            sample = meter.sample(now, st, sink.bytes_written, sink.bytes_handed)
             if sample is not None:
                 reason = "fixed"
                 if ctl is not None:
