@@ -82,3 +82,33 @@ def test_a_quick_recovery_after_a_deep_cut_is_not_a_run_of_keyframes():
         bc.written(now, int(rate * TICK))
     assert rate == RATE / 2
     assert bc.residual_ms(now, RATE / 2) < 20.0
+
+
+def test_a_queue_that_outlasts_a_burst_is_not_discounted_however_many_bursts_come():
+    # a saturated link with a keyframe every second: each one's discount would overlap the
+    # next and hide a queue that never falls; after max_age_s of standing it counts in full
+    bc = BurstCompensator()
+    now = feed(bc, 0.0, 3.0, RATE)
+    seen = []
+    for second in range(3):
+        now += TICK
+        bc.written(now, int(RATE * TICK * 5))
+        for _ in range(int(1.0 / TICK) - 1):
+            now += TICK
+            bc.written(now, int(RATE * TICK))
+            seen.append((now, bc.residual_ms(now, RATE, raw_ms=400.0)))
+    assert seen[0][1] > 0                              # a fresh burst explains some of it
+    assert all(r == 0.0 for t, r in seen if t > 3.0 + 1.2), seen
+
+
+def test_a_keyframe_queue_that_falls_back_is_still_discounted():
+    bc = BurstCompensator()
+    now = feed(bc, 0.0, 3.0, RATE)
+    for _ in range(3):
+        now += TICK
+        bc.written(now, int(RATE * TICK * 5))
+        assert bc.residual_ms(now, 2 * RATE, raw_ms=120.0) > 0
+        for _ in range(int(1.0 / TICK) - 1):
+            now += TICK
+            bc.written(now, int(RATE * TICK))
+            bc.residual_ms(now, 2 * RATE, raw_ms=10.0)     # it drained: the queue fell back

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections import deque
 from statistics import median
 
+STANDING_MS = 40.0
+
 
 class BurstCompensator:
     """Tracks write bursts and the part of the queue they still explain."""
@@ -36,6 +38,7 @@ class BurstCompensator:
         self._writes: deque[tuple[float, int]] = deque()      # (now, bytes written)
         self._bursts: deque[list[float]] = deque()            # [start, excess bytes]
         self._rates: deque[tuple[float, float]] = deque()     # (now, bytes/s of that tick)
+        self._raised_since: float | None = None               # raw queue above STANDING_MS
 
     def typical_bps(self) -> float:
         """Median write rate of the ticks in the window (0 until a few are known)."""
@@ -69,8 +72,21 @@ class BurstCompensator:
             return 0.0
         return sum(n for _, n in list(self._writes)[1:]) / span
 
-    def residual_ms(self, now: float, drain_bps: float) -> float:
-        """Queueing delay (ms at drain_bps) still explained by recent bursts."""
+    def residual_ms(self, now: float, drain_bps: float, raw_ms: float | None = None) -> float:
+        """Queueing delay (ms at drain_bps) still explained by recent bursts.
+
+        raw_ms is the queue the meter sees before any discount. A keyframe's queue falls
+        back under STANDING_MS within max_age_s; one that has stood above it longer is the
+        link's, whatever bursts came meanwhile (with a keyframe a second on a saturated
+        link, the discounts overlapped and hid a 0.5 s queue for 2 s at 0.5 Mbit/s).
+        """
+        if raw_ms is not None:
+            if raw_ms <= STANDING_MS:
+                self._raised_since = None
+            elif self._raised_since is None:
+                self._raised_since = now
+            if self._raised_since is not None and now - self._raised_since > self._max_age:
+                return 0.0
         if drain_bps <= 0:
             return 0.0
         spare = max(drain_bps - self.average_bps(now), 0.1 * drain_bps)

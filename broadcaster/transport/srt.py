@@ -362,7 +362,7 @@ class SrtLinkMeter:
             queue_ms = max(0.0, stats.snd_buf_ms - base_ms)
         busy = None
         raw_queue_ms = queue_ms
-        queue_ms = max(0.0, queue_ms - self._bursts.residual_ms(now, drain_bps))
+        queue_ms = max(0.0, queue_ms - self._bursts.residual_ms(now, drain_bps, raw_queue_ms))
         lossy = stats.pkt_retrans > 0 or stats.pkt_snd_drop > 0   # goodput < capacity then
         if raw_queue_ms > self.BUSY_QUEUE_MS and not lossy:
             if self._busy_since is None:

@@ -274,7 +274,7 @@ class TcpLinkMeter:
             standing_rtt = 0.0   # nothing of ours in flight: the RTT is a stale sample, no queue
         delay = info.notsent_bytes / drain_bps * 1000.0 + standing_rtt
         # Keyframe bursts are discounted: the controller should follow the link, not the GOP.
-        delay = max(0.0, delay - self._bursts.residual_ms(now, drain_bps))
+        delay = max(0.0, delay - self._bursts.residual_ms(now, drain_bps, delay))
         return LinkSample(now=now, send_rate_kbps=drain_kbps, queue_delay_ms=delay,
                           rtt_ms=info.rtt_ms, busy_rate_kbps=busy,
                           recent_rate_kbps=recent_rate_kbps(self._hist, now),
