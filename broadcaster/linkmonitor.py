@@ -53,8 +53,7 @@ class _SrtProbe:
     def wire_bytes(self) -> int:
         """Bytes written to the link so far, in the units the meter's rates count
         (MPEG-TS plus libsrt's per-packet header)."""
-        from .transport.libsrt import SRT_LIVE_PAYLOAD, SRT_PACKET_HEADER
-        return self.sink.bytes_handed * (SRT_LIVE_PAYLOAD + SRT_PACKET_HEADER) // SRT_LIVE_PAYLOAD
+        return int(self.sink.link_bytes)
 
 
 class _TcpProbe:
@@ -74,8 +73,7 @@ class _TcpProbe:
 
     def wire_bytes(self) -> int | None:
         """Bytes FFmpeg wrote to the socket so far (FLV in RTMP chunks), None until known."""
-        info = self.info
-        return None if info is None else info.bytes_sent - info.bytes_retrans + info.notsent_bytes
+        return None if self.info is None else self.info.bytes_written
 
     def sample(self, now: float) -> LinkSample | None:
         from .transport.tcpinfo import find_tcp_socket_fd, limit_send_buffer, read_tcp_info

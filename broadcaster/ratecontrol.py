@@ -144,11 +144,12 @@ class RateControlConfig:
         if not (0 < self.low_delay_ms < self.high_delay_ms < self.emergency_delay_ms):
             raise ValueError("rate control: need 0 < low_delay_ms < high_delay_ms < emergency_delay_ms")
 
-    def link_kbps(self, video_kbps: float) -> float:
-        return (video_kbps + self.audio_kbps) * (1 + self.overhead)
+    def link_kbps(self, video_kbps: float, overhead: float | None = None) -> float:
+        """Link kbps of video_kbps plus the audio (at `overhead`, or the measured one)."""
+        return (video_kbps + self.audio_kbps) * (1 + (self.overhead if overhead is None else overhead))
 
-    def video_kbps_for(self, link_kbps: float) -> float:
-        return link_kbps / (1 + self.overhead) - self.audio_kbps
+    def video_kbps_for(self, link_kbps: float, overhead: float | None = None) -> float:
+        return link_kbps / (1 + (self.overhead if overhead is None else overhead)) - self.audio_kbps
 
 
 @dataclass
@@ -203,12 +204,10 @@ class RateController:
         now = sample.now
         dt = 0.0 if s.last_now is None else max(0.0, now - s.last_now)
         s.last_now = now
-        if sample.wire_factor is not None and 1.0 <= sample.wire_factor <= 1.0 + MAX_OVERHEAD:
+        if sample.wire_factor is not None and 0.9 <= sample.wire_factor <= 1.0 + MAX_OVERHEAD:
             # (smoothed: the factor moves with the audio's share of the stream; under 1
             # is FLV sending SPS/PPS once, counted as no overhead)
-            s.overhead += OVERHEAD_GAIN * (sample.wire_factor - 1.0 - s.overhead)
-        elif sample.wire_factor is not None and 0.9 <= sample.wire_factor < 1.0:
-            s.overhead += OVERHEAD_GAIN * (0.0 - s.overhead)
+            s.overhead += OVERHEAD_GAIN * (max(0.0, sample.wire_factor - 1.0) - s.overhead)
         if current_video_kbps is not None:
             s.target = self._link(current_video_kbps)
         d = max(0.0, sample.queue_delay_ms)
@@ -291,25 +290,26 @@ class RateController:
                 fresh = s.capacity is not None and now - s.capacity_at <= 0.5
                 lossy = sample.lost_packets > 0 or sample.dropped_packets > 0
                 ref = s.capacity if fresh else (drain if drain > 0 else s.target)
+                # The link's rate of the last moments, not of the meter's lagging window
+                # (never under half of it: ACKs come in bunches), while the queue grows.
                 recent = sample.recent_rate_kbps
+                recent = (max(recent, 0.5 * drain) if growing and not lossy and recent
+                          and recent > 0 else None)
+                slope = self._slope(now) if growing else 0.0
                 if growing:
                     # Fluid queue: delay grows at (sent - capacity) / capacity seconds per
                     # second, so the growth itself tells the capacity before any meter does.
-                    slope = self._slope(now)
                     if slope > 0:
                         ref = min(ref, s.expected / (1.0 + slope / 1000.0))
-                    # The link's rate of the last moments, not of the meter's lagging window
-                    # (never under half of it: ACKs come in bunches).
-                    if recent is not None and recent > 0 and not lossy:
-                        ref = min(ref, max(recent, 0.5 * drain))
+                    if recent is not None:
+                        ref = min(ref, recent)
                 # Drain the queue above low_delay_ms within drain_time_s (a big one faster).
                 drain_time = c.drain_time_s if d < c.emergency_delay_ms else c.fast_drain_time_s
                 # A growing queue keeps growing until the encoder shows the cut: drain that too.
                 # (at the rate we send over what the link now carries: the delay's own slope
                 # is measured at the meter's lagging drain and understates it at a step)
                 if growing:
-                    excess = max(self._slope(now) / 1000.0,
-                                 s.expected / ref - 1.0 if ref > 0 else 0.0)
+                    excess = max(slope / 1000.0, s.expected / ref - 1.0 if ref > 0 else 0.0)
                     ahead = d + excess * 1000.0 * c.encoder_lag_s
                 else:
                     ahead = d
@@ -322,8 +322,8 @@ class RateController:
                 # (noisy delays must not zero the rate: never under half the drain, or of the
                 # recent drain when the queue grows)
                 floor = 0.5 * (s.capacity if fresh else drain)
-                if growing and recent is not None and recent > 0 and not lossy:
-                    floor = min(floor, 0.5 * max(recent, 0.5 * drain))
+                if recent is not None:
+                    floor = min(floor, 0.5 * recent)
                 new = min(s.target * c.min_cut, max(floor, ref * (1.0 - frac)))
                 if lossy and not fresh and not growing:
                     # Under losses the acknowledged rate reads near zero (a cumulative ACK
@@ -367,11 +367,10 @@ class RateController:
 
     # ------------------------------------------------------------------------------------
     def _link(self, video_kbps: float) -> float:
-        """Link kbps that video_kbps of picture plus the audio take, at the measured overhead."""
-        return (video_kbps + self.config.audio_kbps) * (1 + self._s.overhead)
+        return self.config.link_kbps(video_kbps, self._s.overhead)
 
     def _video(self, link_kbps: float) -> float:
-        return link_kbps / (1 + self._s.overhead) - self.config.audio_kbps
+        return self.config.video_kbps_for(link_kbps, self._s.overhead)
 
     def _growing(self, now: float, d: float) -> bool:
         """The queue rose over most ticks of the last growth_window_s, not in one jump.
@@ -466,10 +465,11 @@ class RateController:
             s.target = min(s.target, s.probe_base)
         if passed:
             known = s.capacity or 0.0
+            taught = sent > 1.03 * known         # the probe raised the capacity figure
             if sent > known:
                 s.capacity = sent
                 s.capacity_at = now
-            if sent > 1.03 * known:
+            if taught:
                 # (only a probe that taught something resets the wait: on a steady link
                 # the first probe passes just under the capacity and the bigger one after
                 # it fails, and waiting no longer for that cost 6-8 % of the link in padding)
@@ -484,7 +484,7 @@ class RateController:
                 # sent: on a link just above that, a bigger probe would only fail and
                 # leave a queue; but if it raised the capacity known, the link may well
                 # have widened, so the same probe goes on from the new figure)
-                if sent > 1.03 * known:
+                if taught:
                     self._start_probe(now)
                     return
                 if sent < known:

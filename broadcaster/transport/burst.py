@@ -94,7 +94,6 @@ class BurstCompensator:
                                 or self._bursts[0][1] - spare * (now - self._bursts[0][0]) <= 0):
             self._bursts.popleft()
         total = 0.0
-        for start, excess in self._bursts:
-            if now - start <= self._max_age:
-                total += max(0.0, excess - spare * (now - start))
+        for start, excess in self._bursts:    # (in time order: the older ones are gone)
+            total += max(0.0, excess - spare * (now - start))
         return total / drain_bps * 1000.0

@@ -75,6 +75,11 @@ SRT_LIVE_PAYLOAD = 1316  # 7 MPEG-TS packets, libsrt's default live payload size
 SRT_PACKET_HEADER = 44     # SRT 16 + UDP 8 + IPv4 20: what libsrt adds per packet in its byte counters
 
 
+def with_packet_headers(payload_bytes: float) -> float:
+    """Live payload bytes (1316-byte messages) as libsrt's byte counters count them."""
+    return payload_bytes * (SRT_LIVE_PAYLOAD + SRT_PACKET_HEADER) / SRT_LIVE_PAYLOAD
+
+
 class CBytePerfMon(ctypes.Structure):
     """struct CBytePerfMon from srt.h (libsrt 1.5), in declaration order."""
 

@@ -112,6 +112,11 @@ class SrtSink:
         if self._lost is not None:
             raise SrtConnectionLost(self._lost)
 
+    @property
+    def link_bytes(self) -> float:
+        """bytes_handed as libsrt's byte counters (and so the meter's rates) count them."""
+        return libsrt.with_packet_headers(self.bytes_handed)
+
     def writable(self) -> bool:
         return True
 
@@ -337,7 +342,7 @@ class SrtLinkMeter:
         if prev is not None:
             if bytes_handed is not None and prev_handed is not None:
                 # (libsrt counts its buffer with a 44-byte header per packet: count so too)
-                entered = (bytes_handed - prev_handed) * (PAYLOAD + libsrt.SRT_PACKET_HEADER) / PAYLOAD
+                entered = libsrt.with_packet_headers(bytes_handed - prev_handed)
             else:
                 entered = stats.byte_sent_unique_total - prev.byte_sent_unique_total
             acked = max(0, int(entered - (stats.snd_buf_bytes - prev.snd_buf_bytes)

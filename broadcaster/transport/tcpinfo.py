@@ -69,6 +69,11 @@ class TcpInfo:
     busy_time_us: int
     sndbuf_limited_us: int
 
+    @property
+    def bytes_written(self) -> int:
+        """Bytes the application wrote to the socket so far: sent once, or still unsent."""
+        return self.bytes_sent - self.bytes_retrans + self.notsent_bytes
+
 
 class TcpInfoUnavailable(OSError):
     """The kernel returned a TCP_INFO without the fields needed (kernel older than 4.19)."""
@@ -242,8 +247,7 @@ class TcpLinkMeter:
         prev = self._prev
         self._prev = info
         if prev is not None:   # what the application wrote: new unique bytes sent + unsent growth
-            written = ((info.bytes_sent - info.bytes_retrans) - (prev.bytes_sent - prev.bytes_retrans)
-                       + info.notsent_bytes - prev.notsent_bytes)
+            written = info.bytes_written - prev.bytes_written
             self._bursts.written(now, max(0, written))
         if info.notsent_bytes > 0:
             if self._busy_since is None or (prev is not None and info.total_retrans > prev.total_retrans):

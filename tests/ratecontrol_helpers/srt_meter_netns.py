@@ -10,31 +10,24 @@ queue in front of the link grows, then drains, as it does around a rate cut.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
+from pathlib import Path
 
 from broadcaster.transport.srt import SrtLinkMeter, open_srt
 
-PORT = 9710
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import step_test  # noqa: E402  (the step test's own shaping: only the media direction)
 
-
-def sh(cmd: str) -> None:
-    subprocess.run(cmd, shell=True, check=True)
+PORT = step_test.SRT_PORT
 
 
 def main() -> None:
     link, offer, seconds, backoff_at = (int(sys.argv[1]), float(sys.argv[2]),
                                         float(sys.argv[3]), float(sys.argv[4]))
-    sh("ip link set lo up")
-    # only the media direction is shaped (as in tools/step_test.py)
-    sh("tc qdisc add dev lo root handle 1: htb default 20 r2q 100000")
-    sh("tc class add dev lo parent 1: classid 1:10 htb rate 10gbit")
-    sh("tc class add dev lo parent 1: classid 1:20 htb rate 10gbit")
-    sh(f"tc filter add dev lo parent 1: protocol ip u32 match ip dport {PORT} 0xffff flowid 1:10")
-    sh(f"tc qdisc add dev lo parent 1:10 handle 10: tbf rate {link}kbit burst 16kb latency 300ms")
-    rx = subprocess.Popen(["srt-live-transmit", "-q", f"srt://:{PORT}?mode=listener&latency=1000",
-                           "file://con"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    step_test.sh("ip link set lo up")
+    step_test.shape(link, first=True)
+    rx = step_test.start_srt_listener(PORT)
     try:
         time.sleep(0.5)
         sink = open_srt(f"srt://127.0.0.1:{PORT}?latency_ms=1000", connect_timeout_s=3)
