@@ -8,11 +8,11 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import Config, check_output_url, load_config, parse_size
-from .errors import BroadcasterError, ConfigError
-from .logsetup import configure_logging, install_exception_hooks
-from .redact import redact
-from .scene import Scene, list_scenes, load_scene, scene_path
+from broadcaster.config import Config, check_output_url, load_config, parse_size
+from broadcaster.errors import BroadcasterError, ConfigError
+from broadcaster.logsetup import configure_logging, install_exception_hooks
+from broadcaster.redact import redact
+from broadcaster.scene import Scene, list_scenes, load_scene, scene_path
 
 log = logging.getLogger("broadcaster")
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _export_credentials() -> None:
     """systemd LoadCredential= files -> the variables the LLM and chat clients read."""
-    from .service.systemd_unit import ServiceInstallError, export_credentials
+    from broadcaster.service.systemd_unit import ServiceInstallError, export_credentials
     try:
         export_credentials()
     except ServiceInstallError as exc:
@@ -129,16 +129,16 @@ def _scene(config: Config, name: str | None, size: str | None = None, fps: int |
 
 
 def cmd_check(args, config: Config) -> int:
-    from .hostmic import mic_settings
+    from broadcaster.mic.host import mic_settings
     mic_settings(config.features.get("mic"), config.source)     # the mic: section is valid
-    from .ratecontrol_settings import ratecontrol_settings
+    from broadcaster.ratecontrol.settings import ratecontrol_settings
     ratecontrol_settings(config.features.get("ratecontrol"), config.source, config.video,
                          config.audio, config.base_dir)
     checked = [config.source]
     scenes = list_scenes(config.scenes_dir)
     if not scenes:
         raise ConfigError(str(config.scenes_dir), "scenes_dir", "holds no scene files (*.yaml)")
-    from .live import validate_live
+    from broadcaster.dialogue.live import validate_live
     for path in scenes:
         validate_live(config, load_scene(path))      # voice, responder, chat, script, overlay
         checked.append(str(path))
@@ -151,9 +151,9 @@ def cmd_snapshot(args, config: Config) -> int:
     import numpy as np
     from PIL import Image
 
-    from .compose import Compositor
-    from .pipeline import build_anchor
-    from .yuv import yuv420_to_rgb
+    from broadcaster.render.compose import Compositor
+    from broadcaster.avatar.factory import build_anchor
+    from broadcaster.render.yuv import yuv420_to_rgb
 
     scene = _scene(config, args.scene, args.size)
     compositor = Compositor(scene, build_anchor(scene))
@@ -174,7 +174,7 @@ def apply_run_overrides(args, config: Config) -> Config:
     import os
     from dataclasses import replace
 
-    from .config import apply_stream_key
+    from broadcaster.config import apply_stream_key
 
     if getattr(args, "bitrate", None) is not None:
         if not 100 <= args.bitrate <= 50000:
@@ -193,7 +193,7 @@ def apply_run_overrides(args, config: Config) -> Config:
 
 
 def cmd_run(args, config: Config) -> int:
-    from .station import Station
+    from broadcaster.station import Station
 
     config = apply_run_overrides(args, config)
     scene = _scene(config, args.scene, args.size, args.fps)
@@ -237,7 +237,7 @@ def cmd_say(args, config: Config) -> int:
 
 def _token_from_env(name: str, option: str) -> str:
     import os
-    from .redact import register_secret
+    from broadcaster.redact import register_secret
     if not name.replace("_", "").isalnum() or name[0].isdigit():
         raise ConfigError("command line", option, f"must be an environment variable name, got {name!r}")
     token = os.environ.get(name)
@@ -248,7 +248,7 @@ def _token_from_env(name: str, option: str) -> str:
 
 
 def cmd_asr(args, config: Config) -> int:
-    from .asr.run import transcribe_file_main
+    from broadcaster.asr.run import transcribe_file_main
 
     if not Path(args.file).is_file():
         raise ConfigError("command line", "FILE", f"{args.file!r}: no such file")
@@ -262,7 +262,7 @@ def cmd_asr(args, config: Config) -> int:
 
 
 def cmd_asr_serve(args, config: Config) -> int:
-    from .asr.run import serve_main
+    from broadcaster.asr.run import serve_main
 
     if not 0 <= args.port <= 65535:
         raise ConfigError("command line", "--port", f"must be 0..65535, got {args.port}")
@@ -273,7 +273,7 @@ def cmd_asr_serve(args, config: Config) -> int:
 
 
 def cmd_bandwidth(args, config: Config) -> int:
-    from .bandwidth import bandwidth_main
+    from broadcaster.service.bandwidth import bandwidth_main
 
     scene = _scene(config, None)
     view = {
@@ -289,7 +289,7 @@ def cmd_bandwidth(args, config: Config) -> int:
 
 
 def cmd_install_service(args, config: Config) -> int:
-    from .service.systemd_unit import install_service_main
+    from broadcaster.service.systemd_unit import install_service_main
 
     kwargs = {"channel": args.channel, "force": args.force}
     if args.unit_dir:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import redact
-from .errors import ConfigError
-from .schema import Section, load_yaml_mapping
+from broadcaster import redact
+from broadcaster.errors import ConfigError
+from broadcaster.schema import Section, load_yaml_mapping
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PACKAGE_ROOT / "config.yaml"

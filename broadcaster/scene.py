@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import ConfigError
-from .schema import Section, load_yaml_mapping
+from broadcaster.errors import ConfigError
+from broadcaster.schema import Section, load_yaml_mapping
 
 RGBA = tuple[int, int, int, int]
 # Keys read by later stages (speech, replies, overlays); passed through untouched here.

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from .errors import ConfigError
+from broadcaster.errors import ConfigError
 
 _COLOR_NAMES = {
     "black": "#000000", "white": "#ffffff", "red": "#ff0000", "green": "#00ff00",

@@ -13,14 +13,15 @@ import time
 from dataclasses import replace
 from typing import Callable
 
-from .config import Config, load_config
-from .errors import BroadcasterError
-from .logsetup import configure_logging
-from .pipeline import Broadcast, build_anchor
-from .publisher import PublisherEvents
-from .redact import redact
-from .scene import Scene, load_scene, scene_path
-from .service.runtime import ServiceRuntime
+from broadcaster.config import Config, load_config
+from broadcaster.errors import BroadcasterError
+from broadcaster.logsetup import configure_logging
+from broadcaster.media.pipeline import Broadcast
+from broadcaster.avatar.factory import build_anchor
+from broadcaster.output.publisher import PublisherEvents
+from broadcaster.redact import redact
+from broadcaster.scene import Scene, load_scene, scene_path
+from broadcaster.service.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,15 @@ class Station:
         self.config_path = config_path
         self.scene_override = scene_override
         self.canvas_override = canvas_override or {}
-        from .transport.output import parse_target
-        from .config import resolve_output_path
+        from broadcaster.transport.output import parse_target
+        from broadcaster.config import resolve_output_path
         shown = parse_target(resolve_output_path(config.output.url)).shown
         self.runtime = ServiceRuntime(ingest=shown)
         events = _ServiceEvents(self.runtime)
         self.broadcast = Broadcast(config, scene, duration_s=duration_s, events=events)
         events.station = self
         self.broadcast.on_tick = self._on_tick
-        from .control import ControlServer
+        from broadcaster.service.control import ControlServer
         # the control loop also runs the live side (chat, LLM, TTS); HTTP only when enabled
         self.control = ControlServer(config.control.host, config.control.port,
                                      serve_http=config.control.enabled)
@@ -88,11 +89,11 @@ class Station:
         self._reload_requested = threading.Event()
         self.live = None
         if live:
-            from .live import Live
+            from broadcaster.dialogue.live import Live
             self.live = Live(self, responder_override=responder)
         self.host_mic = None
         if live:
-            from .hostmic import attach_host_mic
+            from broadcaster.mic.host import attach_host_mic
             self.host_mic = attach_host_mic(self, mic)       # None unless mic is enabled / --mic
 
     # -- media loop hook (runs on the media thread, once per slot) ---------------------
@@ -199,8 +200,8 @@ class Station:
             self.runtime.on_reload_finished()
 
     def _apply_scene(self, scene: Scene) -> None:
-        from .compose import Compositor
-        from .mixer import load_bed
+        from broadcaster.render.compose import Compositor
+        from broadcaster.media.mixer import load_bed
         compositor = Compositor(scene, build_anchor(scene))
         bed = load_bed(scene.audio.file, self.config.audio.sample_rate) if scene.audio.file else None
         self.broadcast.compositor = compositor        # one reference swap: the next frame uses it

@@ -9,7 +9,7 @@ import time
 
 from aiohttp import web
 
-from broadcaster.bandwidth import bandwidth_main, measure
+from broadcaster.service.bandwidth import bandwidth_main, measure
 from broadcaster.service.health import Health
 from broadcaster.service.metrics import Metrics
 from broadcaster.service.routes import add_service_routes

@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from broadcaster.bandwidth import Inputs, bandwidth_main, compute, video_push_kbps
+from broadcaster.service.bandwidth import Inputs, bandwidth_main, compute, video_push_kbps
 
 CONFIG = {"video": {"bitrate_kbps": 1500, "fps": 25}, "output": {"url": "rtmp://h/live/k"},
           "asr": {"opus_bitrate_kbps": 16}, "llm": {"tokens_per_second": 50},

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from broadcaster.config import AudioSettings, OutputSettings, VideoSettings
-from broadcaster.encode import EncoderSession, MediaSlot
+from broadcaster.output.encode import EncoderSession
+from broadcaster.media.slotqueue import MediaSlot
 from broadcaster.transport.output import open_output, parse_target
 from broadcaster.transport.tcpinfo import find_tcp_socket_fd, read_tcp_info
 

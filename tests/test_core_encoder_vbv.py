@@ -9,9 +9,10 @@ import av
 import pytest
 import numpy as np
 
-from broadcaster.codec_options import CodecOptions
+from broadcaster.output.codec_options import CodecOptions
 from broadcaster.config import AudioSettings, VideoSettings
-from broadcaster.encode import EncoderSession, MediaSlot
+from broadcaster.output.encode import EncoderSession
+from broadcaster.media.slotqueue import MediaSlot
 
 W, H, FPS = 854, 480, 20
 

@@ -5,7 +5,7 @@ import signal
 import time
 
 from conftest import start_broadcaster
-from broadcaster.stallguard import StallGuard
+from broadcaster.output.stallguard import StallGuard
 
 KEY = "stall_key_0123456789"
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from broadcaster.backoff import Backoff
-from broadcaster.clock import FrameClock, Pacer
-from broadcaster.encode import MediaSlot
-from broadcaster.mixer import AudioMixer
+from broadcaster.media.clock import FrameClock, Pacer
+from broadcaster.media.slotqueue import MediaSlot
+from broadcaster.media.mixer import AudioMixer
 from broadcaster.redact import redact, redact_url, register_secret
-from broadcaster.slotqueue import SlotQueue
-from broadcaster.yuv import YuvaPatch, blend, rgb_to_yuv420, yuv420_to_rgb
+from broadcaster.media.slotqueue import SlotQueue
+from broadcaster.render.yuv import YuvaPatch, blend, rgb_to_yuv420, yuv420_to_rgb
 
 
 @pytest.mark.parametrize("fps", [20, 25, 29, 30, 60, 7])
@@ -122,7 +122,7 @@ def test_redaction_of_urls_and_registered_secrets():
 
 def test_scene_scaled_to_another_canvas_scales_its_boxes_and_overlay():
     from pathlib import Path
-    from broadcaster.live import validate_live
+    from broadcaster.dialogue.live import validate_live
     from broadcaster.config import load_config
     from broadcaster.scene import load_scene
     root = Path(__file__).resolve().parent.parent

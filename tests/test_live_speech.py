@@ -148,7 +148,7 @@ def test_scene_script_lines_are_spoken_while_nothing_else_happens(tmp_path):
 
 
 def test_cjk_captions_render_with_a_cjk_font():
-    from broadcaster.captions import CaptionRenderer
+    from broadcaster.render.captions import CaptionRenderer
     from broadcaster.scene import CaptionSpec
     renderer = CaptionRenderer(CaptionSpec(0, 0, 400, 80, size=28))
     assert "CJK" in renderer.font.getname()[0] or "Noto" in renderer.font.getname()[0]
@@ -159,7 +159,7 @@ def test_cjk_captions_render_with_a_cjk_font():
 
 
 def test_chat_overlay_draws_the_question_on_its_background():
-    from broadcaster.overlay import ChatOverlay, overlay_spec
+    from broadcaster.render.overlay import ChatOverlay, overlay_spec
     spec = overlay_spec({"x": 0, "y": 0, "width": 200, "height": 200}, "scene.yaml", 640, 360)
     assert spec.background is not None
     rgba = ChatOverlay(spec).add("alice", "What are we talking about today?")

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from asr_helpers.speech import speech_with_pauses, words
 from broadcaster.config import load_config
-from broadcaster.hostmic import HostMic, MicSettings
+from broadcaster.mic.host import HostMic, MicSettings
 from broadcaster.backoff import Backoff
 from broadcaster.mic.capture import WavFileSource
 from broadcaster.scene import load_scene, scene_path

@@ -2,7 +2,7 @@
 
 import pytest
 
-from broadcaster.transport.burst import BurstCompensator
+from broadcaster.ratecontrol.burst import BurstCompensator
 
 TICK = 0.05
 RATE = 250_000          # bytes/s written on average (2 Mbit/s)

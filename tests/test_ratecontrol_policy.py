@@ -12,7 +12,8 @@ import math
 
 import pytest
 
-from broadcaster.ratecontrol import LinkSample, RateControlConfig, RateController
+from broadcaster.ratecontrol.controller import RateControlConfig, RateController
+from broadcaster.ratecontrol.sample import LinkSample
 from tests.ratecontrol_helpers.linksim import (cuts, oscillations, peak_delay, settle_time,
                                                simulate, steps, time_to_fraction, utilisation)
 

@@ -11,8 +11,9 @@ import socket
 import threading
 import time
 
-from broadcaster.ratecontrol import RateControlConfig, RateController
-from broadcaster.transport.tcpinfo import TcpLinkMeter, find_tcp_socket_fd, read_tcp_info
+from broadcaster.ratecontrol.controller import RateControlConfig, RateController
+from broadcaster.transport.tcpinfo import find_tcp_socket_fd, read_tcp_info
+from broadcaster.ratecontrol.tcp_meter import TcpLinkMeter
 
 CAPACITY_BPS = 125_000          # the reader's rate: 1 Mbit/s
 TICK = 0.05

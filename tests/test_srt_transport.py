@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from broadcaster.transport.srt import (SrtConnectError, SrtConnectionLost, SrtLinkMeter,
-                                       open_srt)
+from broadcaster.ratecontrol.srt_meter import SrtLinkMeter
+from broadcaster.transport.srt import SrtConnectError, SrtConnectionLost, open_srt
 
 from srt_peer import SLT, free_udp_port, start_receiver, stop
 pytestmark = pytest.mark.skipif(SLT is None, reason="srt-live-transmit (Debian srt-tools) not installed")

@@ -534,7 +534,7 @@ def broadcast(argv: list[str]) -> int:
     if argv and argv[0] == "--busy":
         argv = argv[1:]
         import numpy as np
-        from broadcaster import compose
+        from broadcaster.render import compose
         original = compose.Compositor.compose
         rng = np.random.default_rng(1)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .audio_features import MouthDriver
-from .idle_motion import BlinkSchedule, HeadMotion
-from .onnx_session import open_session
+from broadcaster.avatar.audio_features import MouthDriver
+from broadcaster.avatar.idle_motion import BlinkSchedule, HeadMotion
+from broadcaster.avatar.onnx_session import open_session
 
 log = logging.getLogger(__name__)
 

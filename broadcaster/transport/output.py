@@ -11,9 +11,9 @@ from pathlib import Path
 
 import av
 
-from ..config import FILE_EXTENSIONS, OutputSettings
-from ..errors import OutputError
-from ..redact import redact, redact_url
+from broadcaster.config import FILE_EXTENSIONS, OutputSettings
+from broadcaster.errors import OutputError
+from broadcaster.redact import redact, redact_url
 
 log = logging.getLogger(__name__)
 LISTENER_WAIT_S = 86400.0
@@ -95,10 +95,10 @@ def open_output(target: Target, settings: OutputSettings, stop=None) -> OutputHa
         return OutputHandle(container, target)
     if target.kind == "srt":
         try:
-            from .srt import open_srt  # libsrt binding (optional system library)
+            from broadcaster.transport.srt import open_srt  # libsrt binding (optional system library)
         except ImportError as exc:
             raise OutputError(f"SRT output is not available: {exc}") from None
-        from .srt_url import SrtUrlError, parse_srt_url
+        from broadcaster.transport.srt_url import SrtUrlError, parse_srt_url
         try:
             url = parse_srt_url(target.url)
         except SrtUrlError as exc:
@@ -125,7 +125,7 @@ def waits_for_caller(target: Target) -> bool:
     """An SRT listener: opening it waits (stoppably) for a caller, which is no stall."""
     if target.kind != "srt":
         return False
-    from .srt_url import SrtUrlError, parse_srt_url
+    from broadcaster.transport.srt_url import SrtUrlError, parse_srt_url
     try:
         return parse_srt_url(target.url).mode == "listener"
     except SrtUrlError:
@@ -139,7 +139,7 @@ def abort_connection(target: Target) -> bool:
         return False
     from urllib.parse import urlsplit
 
-    from .tcpinfo import find_tcp_socket_fd, shutdown_socket
+    from broadcaster.transport.tcpinfo import find_tcp_socket_fd, shutdown_socket
     parts = urlsplit(target.url)
     port = parts.port or (443 if parts.scheme.lower() == "rtmps" else 1935)
     handle = find_tcp_socket_fd(parts.hostname or "", port)

@@ -1,11 +1,11 @@
 """Speech out: streaming sentence splitting, TTS engines (Piper, edge-tts), fallback, levels."""
-from .edge_engine import EdgeTTSEngine, decode_mp3
-from .engine import Synthesized, TTSEngine, TTSError
-from .fallback import FallbackChain
-from .levels import BROADCAST_RATE, gated_rms_dbfs, normalize_loudness, prepare_speech, resample_to_broadcast
-from .piper_engine import PiperEngine, packaged_voice_paths
-from .splitter import SentenceSplitter, split_first_fragment
-from .stage import LineReport, SpeechSink, SpeechStage
+from broadcaster.tts.edge_engine import EdgeTTSEngine, decode_mp3
+from broadcaster.tts.engine import Synthesized, TTSEngine, TTSError
+from broadcaster.tts.fallback import FallbackChain
+from broadcaster.tts.levels import BROADCAST_RATE, gated_rms_dbfs, normalize_loudness, prepare_speech, resample_to_broadcast
+from broadcaster.tts.piper_engine import PiperEngine, packaged_voice_paths
+from broadcaster.tts.splitter import SentenceSplitter, split_first_fragment
+from broadcaster.tts.stage import LineReport, SpeechSink, SpeechStage
 
 __all__ = [
     "BROADCAST_RATE", "EdgeTTSEngine", "FallbackChain", "LineReport", "PiperEngine", "SentenceSplitter",

@@ -11,7 +11,7 @@ import logging
 import av
 import numpy as np
 
-from .engine import Synthesized, TTSError
+from broadcaster.tts.engine import Synthesized, TTSError
 
 log = logging.getLogger(__name__)
 

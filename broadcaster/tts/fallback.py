@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Callable, Sequence
 
-from .engine import Synthesized, TTSEngine, TTSError
+from broadcaster.tts.engine import Synthesized, TTSEngine, TTSError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .engine import Synthesized, TTSError
+from broadcaster.tts.engine import Synthesized, TTSError
 
 log = logging.getLogger(__name__)
 

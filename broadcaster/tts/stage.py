@@ -15,9 +15,9 @@ from typing import AsyncIterator, Protocol
 
 import numpy as np
 
-from .engine import TTSEngine, TTSError
-from .levels import prepare_speech
-from .splitter import SentenceSplitter, split_first_fragment
+from broadcaster.tts.engine import TTSEngine, TTSError
+from broadcaster.tts.levels import prepare_speech
+from broadcaster.tts.splitter import SentenceSplitter, split_first_fragment
 
 log = logging.getLogger(__name__)
 

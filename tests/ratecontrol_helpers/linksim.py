@@ -16,7 +16,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable
 
-from broadcaster.ratecontrol import LinkSample, RateControlConfig, RateController
+from broadcaster.ratecontrol.controller import RateControlConfig, RateController
+from broadcaster.ratecontrol.sample import LinkSample
 
 FPS = 20
 GOP = 40

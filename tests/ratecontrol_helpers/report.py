@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from broadcaster.ratecontrol import RateControlConfig, RateController
+from broadcaster.ratecontrol.controller import RateControlConfig, RateController
 from tests.ratecontrol_helpers.linksim import (cuts, oscillations, peak_delay, settle_time,
                                                simulate, steps, time_to_fraction, utilisation)
 

@@ -14,7 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from broadcaster.transport.srt import SrtLinkMeter, open_srt
+from broadcaster.transport.srt import open_srt
+from broadcaster.ratecontrol.srt_meter import SrtLinkMeter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
 import step_test  # noqa: E402  (the step test's own shaping: only the media direction)

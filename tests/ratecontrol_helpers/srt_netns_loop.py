@@ -14,8 +14,9 @@ import subprocess
 import sys
 import time
 
-from broadcaster.ratecontrol import RateControlConfig, RateController
-from broadcaster.transport.srt import SrtConnectError, SrtLinkMeter, open_srt
+from broadcaster.ratecontrol.controller import RateControlConfig, RateController
+from broadcaster.transport.srt import SrtConnectError, open_srt
+from broadcaster.ratecontrol.srt_meter import SrtLinkMeter
 
 TICK = 0.05
 PORT = 9000

@@ -43,35 +43,14 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from broadcaster.ratecontrol.sample import LinkSample
+
 
 TRICKLE_KBPS = 24.0
 MAX_OVERHEAD = 0.8        # a measured wire factor above 1.8 is a glitch, not a container
 OVERHEAD_GAIN = 0.1       # per sample: the measured overhead is followed within ~1 s
 STARVING_STALE_S = 1.0
 PROBE_MAX_JUMP = 1.8
-
-
-@dataclass(frozen=True)
-class LinkSample:
-    """One measurement of the upstream link, taken at `now` (seconds, monotonic)."""
-
-    now: float
-    send_rate_kbps: float       # measured drain: bytes the link actually carried, smoothed
-    queue_delay_ms: float       # queued-but-undelivered data, in ms at the drain rate
-    rtt_ms: float | None = None
-    lost_packets: int = 0       # losses/retransmissions since the previous sample
-    dropped_packets: int = 0    # sender-side drops since the previous sample (data never sent)
-    busy_rate_kbps: float | None = None  # drain measured only while a queue stood: the
-                                         # link's capacity (None: not measurable this tick)
-    recent_rate_kbps: float | None = None  # the drain over the last ~0.2 s (send_rate_kbps's
-                                           # window lags a narrowing link)
-    wire_factor: float | None = None     # bytes on the link per byte the encoder wrote
-                                         # (container + transport overhead), measured
-    offered_kbps: float | None = None    # what the encoder wrote over the same window, without
-                                         # container or transport overhead (None: unknown);
-                                         # an encoder making less than its target
-                                         # (silence, a still picture, audio only) is not a
-                                         # link that fails to carry it
 
 
 @dataclass(frozen=True)

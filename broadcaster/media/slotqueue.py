@@ -10,7 +10,19 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from .encode import MediaSlot
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class MediaSlot:
+    """One frame slot of the broadcast: its video (None = repeat the last one) and its audio."""
+
+    index: int
+    video: np.ndarray | None     # yuv420p (h*3/2, w) uint8
+    audio: np.ndarray            # (n, 2) float32
+    lines: tuple = ()            # speech lines whose first audio is in this slot
 
 
 class SlotQueue:

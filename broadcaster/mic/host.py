@@ -28,11 +28,11 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import ConfigError
-from .backoff import Backoff
-from .mic.vad import WINDOW, SpeechOnset, VadConfig
-from .redact import redact, redact_url
-from .schema import Section
+from broadcaster.errors import ConfigError
+from broadcaster.backoff import Backoff
+from broadcaster.mic.vad import WINDOW, SpeechOnset, VadConfig
+from broadcaster.redact import redact, redact_url
+from broadcaster.schema import Section
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def with_mic_override(settings: MicSettings, spec: str | None) -> MicSettings:
 
 def open_source(settings: MicSettings):
     """The capture source; a ConfigError (exit 2) naming what is wrong and listing devices."""
-    from .mic.capture import MicDeviceNotFound, open_mic_source
+    from broadcaster.mic.capture import MicDeviceNotFound, open_mic_source
     key = "--mic" if settings.source == "command line" else "mic.device"
     device = settings.device
     try:
@@ -183,7 +183,7 @@ class TappedSource:
 
     @property
     def finite(self) -> bool:
-        from .mic.capture import SoundDeviceSource
+        from broadcaster.mic.capture import SoundDeviceSource
         return not isinstance(self.source, SoundDeviceSource)
 
 
@@ -210,7 +210,7 @@ class HostMic:
                 raise ConfigError(settings.source, "mic.asr.token_env",
                                   f"${settings.token_env} is not set (the asr-serve token)")
         else:
-            from .asr.whisper import WhisperAsr
+            from broadcaster.asr.whisper import WhisperAsr
             try:
                 self.asr = WhisperAsr(settings.model)
             except (ValueError, RuntimeError) as exc:
@@ -264,11 +264,11 @@ class HostMic:
 
     def _make_pipeline(self, tapped: TappedSource):
         if self.settings.server:
-            from .asr.remote_pipeline import RemoteMicPipeline
+            from broadcaster.asr.remote_pipeline import RemoteMicPipeline
             return RemoteMicPipeline(tapped, self.settings.server, self.token, self._on_transcript,
                                      loop=self.station.control.loop, on_onset=self._on_onset,
                                      vad_config=self.settings.vad)
-        from .asr.streaming import MicPipeline
+        from broadcaster.asr.streaming import MicPipeline
         return MicPipeline(tapped, self.asr, self._on_transcript, on_onset=self._on_onset,
                            vad_config=self.settings.vad)
 

@@ -50,7 +50,7 @@ class ScriptSchedule:
 
 
 def script_schedule(data, source: str) -> ScriptSchedule | None:
-    from .schema import Section
+    from broadcaster.schema import Section
     if data is None:
         return None
     if isinstance(data, list):

@@ -13,7 +13,7 @@ from typing import Callable
 
 from aiohttp import web
 
-from .errors import BroadcasterError
+from broadcaster.errors import BroadcasterError
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import AudioSettings, VideoSettings
-from .ratecontrol import RateControlConfig
-from .schema import Section
+from broadcaster.config import AudioSettings, VideoSettings
+from broadcaster.ratecontrol.controller import RateControlConfig
+from broadcaster.schema import Section
 
 KEYS = ("enabled", "tick_ms", "start_kbps", "max_fps_divisor", "high_delay_ms",
         "emergency_delay_ms", "drain_time_s", "capacity_margin", "tcp_notsent_lowat_kb", "trace")

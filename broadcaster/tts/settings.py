@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .schema import Section
+from broadcaster.schema import Section
 
 log = logging.getLogger(__name__)
 ENGINES = ("piper", "edge")
@@ -69,26 +69,26 @@ def tts_settings(data, source: str, key: str = "tts", base_dir: Path | None = No
 def build_engine(settings: TtsSettings):
     """A FallbackChain over the engines that load; an engine that fails to load is logged
     and left out, so one broken voice never leaves the anchor mute."""
-    from .tts.engine import TTSError
-    from .tts.fallback import FallbackChain
+    from broadcaster.tts.engine import TTSError
+    from broadcaster.tts.fallback import FallbackChain
 
     engines = []
     for spec in settings.engines:
         options = dict(spec.options)
         try:
             if spec.engine == "piper":
-                from .tts.piper_engine import PiperEngine
+                from broadcaster.tts.piper_engine import PiperEngine
                 engines.append(PiperEngine(spec.voice, **{k: options[k] for k in ("length_scale", "speaker_id")
                                                           if k in options}))
             else:
-                from .tts.edge_engine import EdgeTTSEngine
+                from broadcaster.tts.edge_engine import EdgeTTSEngine
                 engines.append(EdgeTTSEngine(spec.voice, **{k: str(options[k]) for k in ("rate", "volume", "pitch")
                                                             if k in options}))
         except (TTSError, OSError, ImportError, ValueError) as exc:
             log.error("tts engine %s%s could not load: %s", spec.engine,
                       f" ({spec.voice})" if spec.voice else "", exc)
     if not engines:
-        from .tts.piper_engine import PiperEngine
+        from broadcaster.tts.piper_engine import PiperEngine
         log.warning("no configured tts engine loaded; using the packaged Piper voice")
         engines.append(PiperEngine())
     return FallbackChain(engines)

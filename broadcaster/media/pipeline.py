@@ -14,47 +14,19 @@ import threading
 import time
 from pathlib import Path
 
-from .clock import FrameClock, Pacer
-from .compose import Compositor
-from .config import Config, resolve_output_path
-from .encode import MediaSlot
-from .mixer import AudioMixer, load_bed
-from .publisher import Publisher
-from .scene import Scene
-from .slotqueue import SlotQueue
-from .stats import BroadcastStats
-from .transport.output import parse_target
+from broadcaster.avatar.factory import build_anchor
+from broadcaster.media.clock import FrameClock, Pacer
+from broadcaster.render.compose import Compositor
+from broadcaster.config import Config, resolve_output_path
+from broadcaster.media.slotqueue import MediaSlot
+from broadcaster.media.mixer import AudioMixer, load_bed
+from broadcaster.output.publisher import Publisher
+from broadcaster.scene import Scene
+from broadcaster.media.slotqueue import SlotQueue
+from broadcaster.media.stats import BroadcastStats
+from broadcaster.transport.output import parse_target
 
 log = logging.getLogger(__name__)
-
-
-def build_anchor(scene: Scene):
-    """The anchor renderer the scene asks for: the ONNX puppet, a Wav2Lip export, or a still
-    portrait. An animated renderer that cannot load falls back to the still portrait (or no
-    anchor) with the reason in the log: a broken model must not keep the broadcast off air."""
-    spec = scene.anchor
-    if spec is None:
-        return None
-    fps = scene.canvas.fps
-    try:
-        if spec.renderer == "puppet":
-            from .avatar.puppet import PuppetAnchor
-            assets = spec.options.get("assets")
-            if assets is not None:
-                assets = Path(assets) if Path(assets).is_absolute() else scene.base_dir / assets
-            return PuppetAnchor(spec.width, spec.height, fps=fps, assets=assets, model=spec.model)
-        if spec.renderer == "wav2lip":
-            from .avatar.wav2lip import Wav2LipAnchor
-            box = spec.options.get("face_box")
-            return Wav2LipAnchor(spec.width, spec.height, image=spec.portrait, model=spec.model,
-                                 face_box=tuple(box) if box else None, fps=fps)
-    except Exception as exc:  # noqa: BLE001 - any load failure degrades, never stops the show
-        log.error("%s: anchor renderer %r could not load (%s); showing %s instead", scene.source,
-                  spec.renderer, exc, "the still portrait" if spec.portrait else "no anchor")
-    if spec.portrait is not None:
-        from .anchor_static import StaticAnchor
-        return StaticAnchor(spec.portrait, spec.width, spec.height)
-    return None
 
 
 class Broadcast:
@@ -75,8 +47,8 @@ class Broadcast:
                                    self.queue, self.stats, events=events)
         self.link_monitor = None
         if self.target.is_network:    # the bitrate follows the measured link (or, off, is fixed)
-            from .linkmonitor import LinkMonitor
-            from .ratecontrol_settings import ratecontrol_settings
+            from broadcaster.ratecontrol.monitor import LinkMonitor
+            from broadcaster.ratecontrol.settings import ratecontrol_settings
             settings = ratecontrol_settings(config.features.get("ratecontrol"), config.source,
                                             config.video, config.audio, config.base_dir)
             self.link_monitor = LinkMonitor(self.publisher, settings, self.fps, self.queue,

@@ -220,7 +220,7 @@ def load_bed(path: Path, sample_rate: int) -> np.ndarray:
     """Decode an audio file (any format FFmpeg reads) to (n, 2) float32 at sample_rate."""
     import av
 
-    from .errors import ConfigError
+    from broadcaster.errors import ConfigError
     chunks = []
     try:
         with av.open(str(path)) as container:

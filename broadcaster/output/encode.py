@@ -10,14 +10,14 @@ ingest expects after a reconnect.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 
 import av
 import numpy as np
 
-from .codec_options import codec_options
-from .config import AudioSettings, VideoSettings
+from broadcaster.media.slotqueue import MediaSlot
+from broadcaster.output.codec_options import codec_options
+from broadcaster.config import AudioSettings, VideoSettings
 
 
 MAX_PADDING_BYTES = 256 * 1024
@@ -26,16 +26,6 @@ MAX_PADDING_BYTES = 256 * 1024
 def _filler_nal(size: int) -> bytes:
     """An Annex B filler-data NAL unit of `size` bytes in all: 0xFF payload, stop bit."""
     return b"\x00\x00\x00\x01\x0c" + b"\xff" * max(0, size - 6) + b"\x80"
-
-
-@dataclass
-class MediaSlot:
-    """One frame slot of the broadcast: its video (None = repeat the last one) and its audio."""
-
-    index: int
-    video: np.ndarray | None     # yuv420p (h*3/2, w) uint8
-    audio: np.ndarray            # (n, 2) float32
-    lines: tuple = ()            # speech lines whose first audio is in this slot
 
 
 class EncoderSession:

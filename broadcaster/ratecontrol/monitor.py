@@ -19,8 +19,9 @@ from collections import deque
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from .ratecontrol import LinkSample, RateController, RateDecision
-from .ratecontrol_settings import RateControlSettings
+from broadcaster.ratecontrol.controller import RateController, RateDecision
+from broadcaster.ratecontrol.sample import LinkSample
+from broadcaster.ratecontrol.settings import RateControlSettings
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class _SrtProbe:
     """SRT: SrtSink.stats() -> SrtLinkMeter."""
 
     def __init__(self, sink):
-        from .transport.srt import SrtLinkMeter
+        from broadcaster.ratecontrol.srt_meter import SrtLinkMeter
         self.sink = sink
         self.meter = SrtLinkMeter()
 
@@ -60,7 +61,7 @@ class _TcpProbe:
     """RTMP: FFmpeg's TCP socket (found by peer address) -> TCP_INFO -> TcpLinkMeter."""
 
     def __init__(self, url: str, notsent_lowat: int | None, started: float):
-        from .transport.tcpinfo import TcpLinkMeter
+        from broadcaster.ratecontrol.tcp_meter import TcpLinkMeter
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or (443 if parts.scheme.lower() == "rtmps" else 1935)
@@ -76,7 +77,7 @@ class _TcpProbe:
         return None if self.info is None else self.info.bytes_written
 
     def sample(self, now: float) -> LinkSample | None:
-        from .transport.tcpinfo import find_tcp_socket_fd, limit_send_buffer, read_tcp_info
+        from broadcaster.transport.tcpinfo import find_tcp_socket_fd, limit_send_buffer, read_tcp_info
         if self.handle is None:
             if self.gave_up:
                 return None

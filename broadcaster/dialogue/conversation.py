@@ -18,9 +18,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
-from .chat.message import ChatMessage
-from .tts.splitter import SentenceSplitter
-from .turns import ScriptSchedule, choose_turn
+from broadcaster.chat.message import ChatMessage
+from broadcaster.tts.splitter import SentenceSplitter
+from broadcaster.dialogue.turns import ScriptSchedule, choose_turn
 
 log = logging.getLogger(__name__)
 

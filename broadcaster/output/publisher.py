@@ -14,15 +14,15 @@ from typing import Callable
 
 import av
 
-from .backoff import Backoff
-from .config import Config
-from .encode import EncoderSession
-from .errors import OutputError
-from .redact import redact
-from .slotqueue import SlotQueue
-from .stallguard import StallGuard, StallWatcher
-from .stats import BroadcastStats
-from .transport.output import OutputHandle, Target, abort_connection, open_output, waits_for_caller
+from broadcaster.backoff import Backoff
+from broadcaster.config import Config
+from broadcaster.output.encode import EncoderSession
+from broadcaster.errors import OutputError
+from broadcaster.redact import redact
+from broadcaster.media.slotqueue import SlotQueue
+from broadcaster.output.stallguard import StallGuard, StallWatcher
+from broadcaster.media.stats import BroadcastStats
+from broadcaster.transport.output import OutputHandle, Target, abort_connection, open_output, waits_for_caller
 
 log = logging.getLogger(__name__)
 STABLE_SESSION_S = 10.0   # a session that carried this much media resets the backoff

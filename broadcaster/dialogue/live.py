@@ -13,18 +13,18 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .chat.config import chat_settings_from_dict
-from .chat.intake import ChatIntake
-from .chat.selection import ChatSelector, Refused
-from .chat.web import add_chat_routes, broadcast
-from .conversation import Conversation, TrackingSink, TurnLog
-from .errors import ConfigError
-from .overlay import ChatOverlay, overlay_spec
-from .reply.factory import make_responder
-from .scene import Scene
-from .speech import build_engine, tts_settings
-from .tts.stage import SpeechStage
-from .turns import script_schedule
+from broadcaster.chat.config import chat_settings_from_dict
+from broadcaster.chat.intake import ChatIntake
+from broadcaster.chat.selection import ChatSelector, Refused
+from broadcaster.chat.web import add_chat_routes, broadcast
+from broadcaster.dialogue.conversation import Conversation, TrackingSink, TurnLog
+from broadcaster.errors import ConfigError
+from broadcaster.render.overlay import ChatOverlay, overlay_spec
+from broadcaster.reply.factory import make_responder
+from broadcaster.scene import Scene
+from broadcaster.tts.settings import build_engine, tts_settings
+from broadcaster.tts.stage import SpeechStage
+from broadcaster.dialogue.turns import script_schedule
 
 log = logging.getLogger(__name__)
 MAX_SAY_CHARS = 2000
@@ -38,7 +38,7 @@ class Persona:
 
 
 def persona_of(scene: Scene) -> Persona:
-    from .schema import Section
+    from broadcaster.schema import Section
     sec = Section(scene.features.get("persona"), scene.source, "persona")
     sec.allow_only(("name", "description", "rules"))
     return Persona(sec.text("name", "Ava"), sec.text("description", "", allow_empty=True),

@@ -1,0 +1,1 @@
+"""The paced media loop: one audio-master clock, the mixer, the slot queue to the encoder, counters."""

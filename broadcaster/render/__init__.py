@@ -1,0 +1,1 @@
+"""The picture: the compositor and what it draws (captions, chat overlay, text, yuv420p layers)."""
