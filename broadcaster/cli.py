@@ -205,9 +205,7 @@ def cmd_run(args, config: Config) -> int:
     responder = None if args.responder in (None, "script") else args.responder
     station = Station(config, scene, config_path=args.config, scene_override=args.scene,
                       canvas_override=canvas, duration_s=args.duration, responder=responder,
-                      mic=args.mic)
-    if args.responder == "script" and station.live is not None:
-        station.live.conversation.intake = None          # chat is not answered, only scripted lines
+                      mic=args.mic, answer_chat=args.responder != "script")
     status = station.run()
     if status == 0 and station.broadcast.output_path is not None:
         print(f"recorded {station.broadcast.output_path}")

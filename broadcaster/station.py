@@ -1,7 +1,10 @@
 """The running broadcaster: the broadcast itself plus the control endpoint and the service
 layer (metrics, health, sd_notify, status view), wired together, with SIGHUP reload.
 
-Later stages (speech, chat, microphone) attach here, so the media core stays unaware of them.
+The live side (speech, chat) and the host's microphone are stages (broadcaster.stages): each
+adds itself with add_stage(), is started after the broadcast and stopped in reverse order, and
+learns of ticks, interruptions, reloads and muxed lines through `Station.events`, so the media
+core stays unaware of them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import signal
 import threading
 import time
 from dataclasses import replace
-from typing import Callable
 
 from broadcaster.config import Config, load_config
 from broadcaster.errors import BroadcasterError
@@ -22,16 +24,17 @@ from broadcaster.output.publisher import PublisherEvents
 from broadcaster.redact import redact
 from broadcaster.scene import Scene, load_scene, scene_path
 from broadcaster.service.runtime import ServiceRuntime
+from broadcaster.stages import LinesMuxed, Reload, Stage, StationEvents, Tick
 
 log = logging.getLogger(__name__)
 
 
 class _ServiceEvents(PublisherEvents):
-    """Publisher events -> metrics, health and sd_notify."""
+    """Publisher events -> metrics, health and sd_notify; muxed lines -> station events."""
 
-    def __init__(self, runtime: ServiceRuntime):
+    def __init__(self, runtime: ServiceRuntime, events: StationEvents):
         self.runtime = runtime
-        self.station = None
+        self.events = events
 
     def on_connect_attempt(self) -> None:
         self.runtime.on_reconnect_attempt()
@@ -55,17 +58,16 @@ class _ServiceEvents(PublisherEvents):
         self.runtime.metrics.set_queue_delay(queue_delay_s)
 
     def on_lines_muxed(self, lines: tuple, when: float) -> None:
-        station = self.station
-        if station is not None and station.live is not None:
-            for line_id in lines:
-                station.live.turns.mark(line_id, "muxed", when)
+        self.events.lines_muxed.publish(LinesMuxed(tuple(lines), when))
 
 
 class Station:
     def __init__(self, config: Config, scene: Scene, *, config_path: str | None = None,
                  scene_override: str | None = None, canvas_override: dict | None = None,
                  duration_s: float | None = None, responder: str | None = None, live: bool = True,
-                 mic: str | None = None):
+                 mic: str | None = None, answer_chat: bool = True):
+        """live: run the live side (speech, chat, conversation); answer_chat=False speaks only
+        scripted and /say lines; mic: --mic's device or file."""
         self.config = config
         self.config_path = config_path
         self.scene_override = scene_override
@@ -74,34 +76,38 @@ class Station:
         from broadcaster.config import resolve_output_path
         shown = parse_target(resolve_output_path(config.output.url)).shown
         self.runtime = ServiceRuntime(ingest=shown)
-        events = _ServiceEvents(self.runtime)
-        self.broadcast = Broadcast(config, scene, duration_s=duration_s, events=events)
-        events.station = self
-        self.broadcast.on_tick = self._on_tick
+        self.events = StationEvents()
+        self.events.tick.subscribe(self._on_tick)
+        self.broadcast = Broadcast(config, scene, duration_s=duration_s,
+                                   events=_ServiceEvents(self.runtime, self.events),
+                                   on_tick=self.events.tick.publish)
+        self.events.interrupt.subscribe(lambda _event: self.broadcast.reset_anchor())
         from broadcaster.service.control import ControlServer
         # the control loop also runs the live side (chat, LLM, TTS); HTTP only when enabled
         self.control = ControlServer(config.control.host, config.control.port,
                                      serve_http=config.control.enabled)
         self.runtime.add_routes(self.control.app)
-        self.reload_hooks: list[Callable[[Config, Scene], None]] = []
-        self.stop_hooks: list[Callable[[], None]] = []
-        self.start_hooks: list[Callable[[], None]] = []     # after the broadcast has started
+        self._stages: list[Stage] = []
         self._reload_requested = threading.Event()
         self.live = None
         if live:
             from broadcaster.dialogue.live import Live
-            self.live = Live(self, responder_override=responder)
+            self.live = Live(self, responder_override=responder, answer_chat=answer_chat)
         self.host_mic = None
         if live:
             from broadcaster.mic.host import attach_host_mic
             self.host_mic = attach_host_mic(self, mic)       # None unless mic is enabled / --mic
 
-    # -- media loop hook (runs on the media thread, once per slot) ---------------------
-    def _on_tick(self, n, chunk, rendered: bool, video_dropped: bool, render_s: float) -> None:
-        self.runtime.on_frame(time.monotonic(), repeated=0 if rendered else 1,
-                              dropped=1 if video_dropped else 0)
-        if rendered:
-            self.runtime.metrics.observe_stage("render", render_s)
+    def add_stage(self, stage: Stage) -> None:
+        """Run `stage` with the station: started after the broadcast, stopped in reverse order."""
+        self._stages.append(stage)
+
+    # -- media loop tick (runs on the media thread, once per slot) ---------------------
+    def _on_tick(self, tick: Tick) -> None:
+        self.runtime.on_frame(time.monotonic(), repeated=0 if tick.rendered else 1,
+                              dropped=1 if tick.video_dropped else 0)
+        if tick.rendered:
+            self.runtime.metrics.observe_stage("render", tick.render_s)
         # a network output's link monitor measures send rate and queueing delay at the socket;
         # a file output has no link: report what is written and what waits for the encoder
         if self.broadcast.link_monitor is None:
@@ -115,8 +121,8 @@ class Station:
             self.control.start()
         self.broadcast.start()
         self.runtime.start()
-        for hook in self.start_hooks:
-            hook()
+        for stage in self._stages:
+            stage.start()
 
     def request_stop(self) -> None:
         self.broadcast.stop()
@@ -151,11 +157,11 @@ class Station:
         return 0
 
     def close(self) -> None:
-        for hook in self.stop_hooks:
+        for stage in reversed(self._stages):
             try:
-                hook()
+                stage.stop()
             except Exception:
-                log.exception("stopping a stage failed")
+                log.exception("stopping the %s stage failed", stage.name)
         if self.control is not None:
             self.control.stop()
         self.runtime.close()
@@ -187,8 +193,7 @@ class Station:
                     log.warning("reload: the %s section changed; it applies at the next restart", key)
             if config.logging != self.config.logging:
                 configure_logging(config.logging.level, config.logging.format)
-            for hook in self.reload_hooks:
-                hook(config, scene)
+            self.events.reload.publish(Reload(config, scene))
             self.config = replace(self.config, logging=config.logging, features=config.features,
                                   scene=config.scene)
             log.info("reload: scene %s is on air", scene.name)
@@ -204,7 +209,4 @@ class Station:
         from broadcaster.media.mixer import load_bed
         compositor = Compositor(scene, build_anchor(scene))
         bed = load_bed(scene.audio.file, self.config.audio.sample_rate) if scene.audio.file else None
-        self.broadcast.compositor = compositor        # one reference swap: the next frame uses it
-        self.broadcast.anchor = compositor.anchor
-        self.broadcast.scene = scene
-        self.broadcast.mixer.set_bed(bed, scene.audio.volume, scene.audio.duck)
+        self.broadcast.show_scene(scene, compositor, bed)

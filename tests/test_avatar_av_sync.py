@@ -23,6 +23,9 @@ class SlotPlayer:
     def push(self, pcm, caption, line_id):
         self.buf = np.concatenate([self.buf, pcm])
 
+    def cut(self):
+        self.buf = np.zeros(0, np.float32)
+
     def pull(self) -> np.ndarray:
         out = np.zeros(SPF, np.float32)
         n = min(SPF, len(self.buf))

@@ -21,6 +21,8 @@ from broadcaster.station import Station
 class UnpluggedAfter:
     """Frames of a real file, then the error a vanished sound card raises."""
 
+    finite = True
+
     def __init__(self, path, frames: int):
         self.inner, self.frames_left = WavFileSource(str(path), realtime=True), frames
 

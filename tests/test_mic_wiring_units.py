@@ -116,6 +116,7 @@ def test_clean_transcript_and_echo_gate():
 def test_tapped_source_passes_frames_through_and_notes_errors():
     class Src:
         closed = False
+        finite = True
 
         def frames(self):
             yield np.ones(320, np.float32)

@@ -116,6 +116,8 @@ def remote(asr, frames, bitrate) -> tuple[list[dict], RemoteAsrClient]:
 class _PacedFrames:
     """A source that releases pre-decoded frames every 20 ms (like a live mic)."""
 
+    finite = True
+
     def __init__(self, frames):
         self._frames, self.t0 = frames, None
 

@@ -40,10 +40,14 @@ from broadcaster.transport.output import parse_target  # noqa: E402
 
 
 class TalkingHead:
-    """A synthetic face: skin ellipse, eyes that blink, a mouth that opens with a phase."""
+    """A synthetic face (an AnchorRenderer): skin ellipse, eyes that blink, a mouth that opens
+    with a phase."""
+
+    static = False
 
     def __init__(self, w: int, h: int):
         self.w, self.h = w, h
+        self.width, self.height = w, h
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         self.face = ((xx - w / 2) / (w * 0.38)) ** 2 + ((yy - h * 0.45) / (h * 0.4)) ** 2 <= 1
         self.yy, self.xx = yy, xx
@@ -65,6 +69,9 @@ class TalkingHead:
         return self.rgba(n)
 
     def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 

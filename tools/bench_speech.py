@@ -32,6 +32,9 @@ class NullSink:
     def push(self, pcm, caption, line_id):
         pass
 
+    def cut(self):
+        pass
+
 
 async def _tokens(text: str):
     for i, word in enumerate(text.split(" ")):

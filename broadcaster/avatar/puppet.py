@@ -45,7 +45,9 @@ def place(layer: np.ndarray, scale: float, tx: float, ty: float, size: tuple[int
 
 
 class PuppetAnchor:
-    """render(frame_index, speech) -> RGBA uint8 (height, width, 4); reset() -> idle now."""
+    """An AnchorRenderer: a drawn puppet whose mouth, eyes and head an ONNX model moves."""
+
+    static = False
 
     def __init__(self, width: int, height: int, *, fps: float = 20.0, assets: str | Path | None = None,
                  model: str | Path | None = None, seed: int = 0, max_model_pixels: int = 90_000,

@@ -23,7 +23,7 @@ def fit_portrait(path: Path, width: int, height: int) -> np.ndarray:
 
 
 class StaticAnchor:
-    """Renders the same RGBA portrait every frame."""
+    """An AnchorRenderer that draws the same RGBA portrait every frame."""
 
     static = True
 
@@ -35,4 +35,7 @@ class StaticAnchor:
         return self.image
 
     def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass

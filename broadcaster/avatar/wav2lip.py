@@ -90,7 +90,9 @@ def face_input(face_rgb96: np.ndarray) -> np.ndarray:
 
 
 class Wav2LipAnchor:
-    """Anchor renderer (same protocol as PuppetAnchor) on a still portrait plus a Wav2Lip model."""
+    """An AnchorRenderer: a still portrait whose mouth a Wav2Lip model moves."""
+
+    static = False
 
     def __init__(self, width: int, height: int, *, image: str | Path, model: str | Path,
                  face_box: Sequence[int] | None = None, fps: float = 20.0, silence_dbfs: float = -50.0,

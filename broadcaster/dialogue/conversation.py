@@ -16,11 +16,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Callable, Protocol
 
 from broadcaster.chat.message import ChatMessage
-from broadcaster.tts.splitter import SentenceSplitter
 from broadcaster.dialogue.turns import ScriptSchedule, choose_turn
+from broadcaster.reply.responder import Responder
+from broadcaster.tts.splitter import SentenceSplitter
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +61,12 @@ class TurnReport:
 class TurnLog:
     """Timing of recent turns, written from the loop, the media thread and the encoder."""
 
-    def __init__(self, keep: int = 100):
+    def __init__(self, keep: int = 100, on_complete: Callable[[TurnReport], None] | None = None):
+        """on_complete(report) is called once a turn's first audio was muxed."""
         self._lock = threading.Lock()
         self._turns: dict[int, TurnReport] = {}
         self._order: deque[int] = deque(maxlen=keep)
-        self.on_complete: Callable[[TurnReport], None] | None = None
+        self._on_complete = on_complete
 
     def add(self, report: TurnReport) -> None:
         with self._lock:
@@ -81,7 +83,7 @@ class TurnLog:
                 return
             setattr(report, field_name, time.monotonic() if when is None else when)
             if field_name == "muxed":
-                callback = self.on_complete
+                callback = self._on_complete
         if callback is not None:
             callback(report)
 
@@ -114,15 +116,26 @@ class _Pending:
     message: ChatMessage | None = None
 
 
+class FloorHolder(Protocol):
+    """Someone the anchor must not talk over (the host, mid-utterance)."""
+
+    def floor_held(self) -> bool: ...
+
+
 class Conversation:
-    def __init__(self, stage, responder, mixer, *, intake=None, script: ScriptSchedule | None = None,
-                 host_name: str = "Host", anchor: Callable | None = None, turns: TurnLog | None = None,
-                 gap_s: float = 0.35, max_say_queue: int = 32):
+    """on_interrupt() is called (on the interrupting thread) after each interrupt();
+    on_turn_start(item) and on_turn_end(item, report) on the loop around each turn."""
+
+    def __init__(self, stage, responder: Responder, mixer, *, intake=None,
+                 script: ScriptSchedule | None = None, host_name: str = "Host",
+                 turns: TurnLog | None = None, gap_s: float = 0.35, max_say_queue: int = 32,
+                 on_interrupt: Callable[[], None] | None = None,
+                 on_turn_start: Callable[[_Pending], None] | None = None,
+                 on_turn_end: Callable[[_Pending, TurnReport], None] | None = None):
         self.stage, self.responder, self.mixer = stage, responder, mixer
         self.intake = intake
         self.script = script
         self.host_name = host_name
-        self.anchor = anchor      # returns the current anchor renderer (scenes can be swapped)
         self.turns = turns or TurnLog()
         self.gap_s = gap_s
         self._say: deque[_Pending] = deque()
@@ -135,12 +148,26 @@ class Conversation:
         self.started_at = time.monotonic()
         self.quiet_since = self.started_at
         self.current: _Pending | None = None
-        self.on_turn_start: Callable[[_Pending], None] | None = None
-        self.on_turn_end: Callable[[_Pending, TurnReport], None] | None = None
-        # True while the host is mid-utterance: no new turn starts over them (the mic sets it)
-        self.floor_held: Callable[[], bool] | None = None
+        self._on_interrupt = on_interrupt
+        self._on_turn_start = on_turn_start
+        self._on_turn_end = on_turn_end
+        self._floor_holders: tuple[FloorHolder, ...] = ()
         if intake is not None:
             intake.listeners.append(lambda _msg: self._poke())
+
+    def add_floor_holder(self, holder: FloorHolder) -> None:
+        """While holder.floor_held() is true no new turn starts."""
+        self._floor_holders = (*self._floor_holders, holder)
+
+    def floor_held(self) -> bool:
+        return any(holder.floor_held() for holder in self._floor_holders)
+
+    def set_responder(self, responder: Responder) -> None:
+        """The next viewer or host turn uses `responder` (a reload)."""
+        self.responder = responder
+
+    def set_script(self, script: ScriptSchedule | None) -> None:
+        self.script = script
 
     # -- inputs (say/host are thread-safe) ---------------------------------------------
     def say(self, text: str, interrupt: bool = False) -> bool:
@@ -156,18 +183,17 @@ class Conversation:
         self._poke()
         return True
 
-    def host_said(self, text: str) -> None:
+    def host_said(self, text: str, speaker: str | None = None) -> None:
         """A final transcript from the host's microphone: answered before anything else."""
-        self._host.append(_Pending("host", text, time.monotonic(), user=self.host_name))
+        self._host.append(_Pending("host", text, time.monotonic(), user=speaker or self.host_name))
         self._poke()
 
     def interrupt(self) -> None:
         """Stop the anchor now (any thread): speech cut with a short fade, avatar to idle."""
         self._interrupted += 1
         self.stage.interrupt()
-        anchor = self.anchor() if self.anchor is not None else None
-        if anchor is not None and hasattr(anchor, "reset"):
-            anchor.reset()
+        if self._on_interrupt is not None:
+            self._on_interrupt()
         self._poke()
 
     def _poke(self) -> None:
@@ -190,7 +216,7 @@ class Conversation:
         while not stop.is_set():
             now = time.monotonic()
             due = self.script is not None and self.script.due(now, self.quiet_since, self.started_at)
-            held = self.floor_held is not None and self.floor_held()
+            held = self.floor_held()
             kind = None if held else choose_turn(self.pending(), due)
             item = self._take(kind, now) if kind else None
             if item is None:
@@ -231,8 +257,8 @@ class Conversation:
                             picked=time.monotonic())
         self.turns.add(report)
         self.current = item
-        if self.on_turn_start:
-            self.on_turn_start(item)
+        if self._on_turn_start is not None:
+            self._on_turn_start(item)
         interrupted_before = self._interrupted
         if item.kind in ("chat", "host"):
             msg = item.message or ChatMessage(platform="mic", user=item.user or self.host_name,
@@ -256,8 +282,8 @@ class Conversation:
                     await close()
                 except Exception:  # noqa: BLE001
                     pass
-        if self.on_turn_end:
-            self.on_turn_end(item, report)
+        if self._on_turn_end is not None:
+            self._on_turn_end(item, report)
         if not report.interrupted:
             await asyncio.sleep(self.gap_s)
 

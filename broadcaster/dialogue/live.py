@@ -1,4 +1,5 @@
-"""The live side of a Station: the anchor's voice, the conversation and chat, on the control loop.
+"""The live side of a Station (a stage): the anchor's voice, the conversation and chat, on
+the control loop.
 
     chat sources / POST /chat / WebSocket ─> ChatIntake (moderation, selection) ─┐
     POST /say, scene script, host transcripts ─────────────────────────────────── Conversation
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -22,6 +24,7 @@ from broadcaster.errors import ConfigError
 from broadcaster.render.overlay import ChatOverlay, overlay_spec
 from broadcaster.reply.factory import make_responder
 from broadcaster.scene import Scene
+from broadcaster.stages import Interrupt, LinesMuxed, Reload, Tick
 from broadcaster.tts.settings import build_engine, tts_settings
 from broadcaster.tts.stage import SpeechStage
 from broadcaster.dialogue.turns import script_schedule
@@ -68,9 +71,7 @@ def validate_live(config, scene: Scene) -> None:
     responder, chat, script, overlay, persona. Raises ConfigError naming file and key."""
     voice_settings(config, scene)
     responder = build_responder(config, scene, None)
-    close = getattr(responder, "close", None)
-    if close is not None and asyncio.iscoroutinefunction(close):
-        asyncio.run(close())
+    asyncio.run(responder.close())
     try:
         chat_settings_from_dict(config.features.get("chat"))
     except ValueError as exc:
@@ -83,7 +84,9 @@ def validate_live(config, scene: Scene) -> None:
 class Live:
     """Owns the speech stage, responder, chat intake and conversation of one station."""
 
-    def __init__(self, station, responder_override: str | None = None):
+    name = "live"
+
+    def __init__(self, station, responder_override: str | None = None, answer_chat: bool = True):
         self.station = station
         config, scene = station.config, station.broadcast.scene
         self.responder_override = responder_override
@@ -95,15 +98,17 @@ class Live:
             raise ConfigError(config.source, "chat", str(exc).split(": ", 1)[-1]) from None
         self.chat_http = chat.http
         self.intake = ChatIntake(ChatSelector(chat.selection), chat.sources)
-        self.turns = TurnLog()
+        self.turns = TurnLog(on_complete=self._turn_complete)
         self.engine = build_engine(self.tts)
         self.stage = SpeechStage(self.engine, TrackingSink(station.broadcast.mixer, self.turns),
                                  target_dbfs=self.tts.level_dbfs,
                                  first_fragment_words=self.tts.first_fragment_words or None)
         self.conversation = Conversation(
-            self.stage, self.responder, station.broadcast.mixer, intake=self.intake,
-            script=script_schedule(scene.features.get("script"), scene.source),
-            anchor=lambda: station.broadcast.anchor, turns=self.turns)
+            self.stage, self.responder, station.broadcast.mixer,
+            intake=self.intake if answer_chat else None,
+            script=script_schedule(scene.features.get("script"), scene.source), turns=self.turns,
+            on_interrupt=lambda: station.events.interrupt.publish(Interrupt(time.monotonic())),
+            on_turn_start=self._turn_start, on_turn_end=self._turn_end)
         self.overlay = self._make_overlay(scene)
         self._stop: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
@@ -119,9 +124,9 @@ class Live:
     def _wire(self) -> None:
         station = self.station
         metrics = station.runtime.metrics
-        mixer = station.broadcast.mixer
-        mixer.on_line_start = lambda line_id: self.turns.mark(line_id, "on_air")
-        self.turns.on_complete = self._turn_complete
+        station.events.tick.subscribe(self._on_tick)
+        station.events.lines_muxed.subscribe(self._on_lines_muxed)
+        station.events.reload.subscribe(self._on_reload)
 
         def on_decision(msg, decision):
             metrics.chat_in(_label(msg.platform))
@@ -129,8 +134,6 @@ class Live:
                 metrics.chat_dropped(decision.reason)
         self.intake.decision_listeners.append(on_decision)
         self.intake.listeners.append(lambda msg: station.runtime.set_last_chat(msg.user, msg.text))
-        self.conversation.on_turn_start = self._turn_start
-        self.conversation.on_turn_end = self._turn_end
         control = station.control
         if self.chat_http:
             add_chat_routes(control.app, self.intake.offer)
@@ -138,15 +141,18 @@ class Live:
         control.app.router.add_get("/turns", self._get_turns)
         control.app.router.add_post("/interrupt", self._post_interrupt)
         control.on_startup(self._run)
-        station.stop_hooks.append(self.close)
-        station.reload_hooks.append(self.reload)
+        station.add_stage(self)
+
+    def start(self) -> None:
+        """Nothing to start here: the conversation and chat run as tasks of the control loop,
+        which started them when it came up."""
 
     async def _run(self) -> None:
         self._stop = asyncio.Event()
         self._tasks = [asyncio.create_task(self.conversation.run(self._stop), name="conversation"),
                        asyncio.create_task(self.intake.run(self._stop), name="chat-sources")]
 
-    def close(self) -> None:
+    def stop(self) -> None:
         control = self.station.control
         if self._stop is not None and control is not None and control.loop.is_running():
             async def stop():
@@ -155,19 +161,23 @@ class Live:
                 for task in self._tasks:
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
-                close = getattr(self.responder, "close", None)
-                if close is not None:
-                    await close()
+                await self.responder.close()
             try:
                 control.call(stop(), timeout=5)
             except Exception as exc:  # noqa: BLE001 - shutting down
                 log.debug("stopping the conversation: %s", exc)
         self.stage.close()
-        close = getattr(self.engine, "close", None)
-        if close is not None:
-            close()
+        self.engine.close()
 
     # -- events ------------------------------------------------------------------------
+    def _on_tick(self, tick: Tick) -> None:
+        for line_id in tick.chunk.started:
+            self.turns.mark(line_id, "on_air", tick.mixed_at)
+
+    def _on_lines_muxed(self, event: LinesMuxed) -> None:
+        for line_id in event.lines:
+            self.turns.mark(line_id, "muxed", event.at)
+
     def _turn_start(self, item) -> None:
         metrics = self.station.runtime.metrics
         if item.kind == "chat":
@@ -232,23 +242,23 @@ class Live:
         return web.json_response({"turns": self.turns.recent()})
 
     # -- SIGHUP ------------------------------------------------------------------------
-    def reload(self, config, scene: Scene) -> None:
+    def _on_reload(self, event: Reload) -> None:
         """Persona, responder, voice, script and overlay follow the reloaded scene."""
+        config, scene = event.config, event.scene
         tts = voice_settings(config, scene)
         responder = build_responder(config, scene, self.responder_override)
         if tts != self.tts:
-            self.stage.engine = build_engine(tts)
-            self.stage.target_dbfs = tts.level_dbfs
+            self.engine = build_engine(tts)
+            self.stage.set_engine(self.engine, tts.level_dbfs)
             self.tts = tts
             log.info("reload: voice changed")
         old, self.responder = self.responder, responder
-        self.conversation.responder = responder
-        self.conversation.script = script_schedule(scene.features.get("script"), scene.source)
+        self.conversation.set_responder(responder)
+        self.conversation.set_script(script_schedule(scene.features.get("script"), scene.source))
         self.overlay = self._make_overlay(scene)
         self.station.broadcast.compositor.set_overlay("chat", None)
-        close = getattr(old, "close", None)
-        if close is not None and self.station.control.loop.is_running():
-            asyncio.run_coroutine_threadsafe(close(), self.station.control.loop)
+        if self.station.control.loop.is_running():
+            asyncio.run_coroutine_threadsafe(old.close(), self.station.control.loop)
 
 
 def _label(value: str) -> str:

@@ -14,7 +14,6 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -26,6 +25,7 @@ class MixChunk:
     caption: str | None        # text of the line being spoken
     line_id: int | None
     started: tuple = ()        # lines whose first samples are in this chunk
+    ended: tuple = ()          # lines whose last samples are in this chunk
 
 
 @dataclass
@@ -54,8 +54,6 @@ class AudioMixer:
         self._lock = threading.Lock()
         self._last_caption: str | None = None
         self._last_line: int | None = None
-        self.on_line_start: Callable[[int], None] | None = None
-        self.on_line_end: Callable[[int], None] | None = None
         # the host's voice (off until enable_host): stereo chunks at the broadcast rate
         self._host: deque[np.ndarray] = deque()
         self._host_queued = 0
@@ -194,13 +192,7 @@ class AudioMixer:
         if host is not None:
             stereo += host
         np.clip(stereo, -1.0, 1.0, out=stereo)
-        for line_id in started:
-            if self.on_line_start:
-                self.on_line_start(line_id)
-        for line_id in ended:
-            if self.on_line_end:
-                self.on_line_end(line_id)
-        return MixChunk(stereo, speech, caption, line, tuple(started))
+        return MixChunk(stereo, speech, caption, line, tuple(started), tuple(ended))
 
     def _bed_slot(self, n: int, duck: float) -> np.ndarray:
         with self._lock:

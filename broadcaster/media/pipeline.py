@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from broadcaster.avatar.factory import build_anchor
 from broadcaster.media.clock import FrameClock, Pacer
@@ -20,8 +21,9 @@ from broadcaster.render.compose import Compositor
 from broadcaster.config import Config, resolve_output_path
 from broadcaster.media.slotqueue import MediaSlot
 from broadcaster.media.mixer import AudioMixer, load_bed
-from broadcaster.output.publisher import Publisher
+from broadcaster.output.publisher import Publisher, PublisherEvents
 from broadcaster.scene import Scene
+from broadcaster.stages import Tick
 from broadcaster.media.slotqueue import SlotQueue
 from broadcaster.media.stats import BroadcastStats
 from broadcaster.transport.output import parse_target
@@ -31,7 +33,10 @@ log = logging.getLogger(__name__)
 
 class Broadcast:
     def __init__(self, config: Config, scene: Scene, output_url: str | None = None, anchor=None,
-                 duration_s: float | None = None, events=None):
+                 duration_s: float | None = None, events: PublisherEvents | None = None,
+                 on_tick: Callable[[Tick], None] | None = None):
+        """events: what the publisher and the link monitor report; on_tick: called on the
+        media thread after each slot is queued."""
         self.config = config
         self.scene = scene
         self.width, self.height, self.fps = scene.canvas.width, scene.canvas.height, scene.canvas.fps
@@ -52,13 +57,13 @@ class Broadcast:
             settings = ratecontrol_settings(config.features.get("ratecontrol"), config.source,
                                             config.video, config.audio, config.base_dir)
             self.link_monitor = LinkMonitor(self.publisher, settings, self.fps, self.queue,
-                                            on_sample=getattr(events, "on_link_sample", None))
+                                            on_sample=events.on_link_sample if events else None)
         self.duration_s = duration_s
         self._stop = threading.Event()
         self._finished = threading.Event()
         self._thread = threading.Thread(target=self._media_loop, name="media", daemon=True)
         self.frame_index = 0
-        self.on_tick = None   # after each slot: on_tick(n, chunk, rendered, video_dropped, render_s)
+        self._on_tick = on_tick
 
     @property
     def output_path(self) -> Path | None:
@@ -74,6 +79,20 @@ class Broadcast:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def show_scene(self, scene: Scene, compositor: Compositor, bed) -> None:
+        """Put a reloaded scene on air: the next frame uses the new compositor (one reference
+        swap, no lock on the media thread), the bed changes at the next slot."""
+        self.compositor = compositor
+        self.anchor = compositor.anchor
+        self.scene = scene
+        self.mixer.set_bed(bed, scene.audio.volume, scene.audio.duck)
+
+    def reset_anchor(self) -> None:
+        """The anchor stops mid-gesture (an interruption): back to idle at the next frame."""
+        anchor = self.anchor
+        if anchor is not None:
+            anchor.reset()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._finished.wait(timeout)
@@ -101,6 +120,7 @@ class Broadcast:
                     if self._stop.is_set():
                         break
                 chunk = self.mixer.pull(self.clock.samples_in(n))
+                mixed_at = time.monotonic()
                 video = None
                 render_s = 0.0
                 if render or n == 0:
@@ -117,8 +137,8 @@ class Broadcast:
                     self.stats.audio_samples_dropped += len(lost.audio)
                     log.warning("encoder %d slots behind: dropped slot %d (audio included)",
                                 len(self.queue), lost.index)
-                if self.on_tick is not None:
-                    self.on_tick(n, chunk, render, video_dropped, render_s)
+                if self._on_tick is not None:
+                    self._on_tick(Tick(n, chunk, mixed_at, render, video_dropped, render_s))
                 n += 1
                 self.frame_index = n
         except BaseException:

@@ -3,7 +3,7 @@
 Why float32: the rest of the broadcaster uses float32 in [-1, 1]; Silero VAD and Whisper
 both take float32, and Opus encoding converts to int16 at the edge (see pcm_to_int16).
 
-Sources (all have .frames() -> iterator of np.ndarray shape (320,) float32, and .close()):
+Sources (each a MicSource):
 - SoundDeviceSource: a sound card by name or index; a clear error listing the input devices
   when the configured one is missing; reopens with backoff when the device goes away.
 - WavFileSource: any audio file PyAV reads (any rate/channels, resampled), real-time paced
@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Protocol
 
 import numpy as np
 
@@ -28,6 +28,17 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 FRAME_MS = 20
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000  # 320
+
+
+class MicSource(Protocol):
+    finite: bool        # the input can end by itself (a file, a pipe); a sound card cannot
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """(320,) float32 frames of 20 ms at 16 kHz mono, until the input ends or fails
+        (the failure is raised)."""
+        ...
+
+    def close(self) -> None: ...
 
 
 class MicDeviceNotFound(RuntimeError):
@@ -124,6 +135,8 @@ class WavFileSource:
     as the consumer takes them.
     """
 
+    finite = True
+
     def __init__(self, path: str, realtime: bool = False) -> None:
         import av  # local import: only file inputs need PyAV here
 
@@ -174,6 +187,8 @@ class PcmPipeSource:
     sample_format: "s16le" (default) or "f32le"; any sample_rate/channels (downmixed and
     resampled with PyAV when not 16 kHz mono). Ends at EOF.
     """
+
+    finite = True
 
     def __init__(self, stream: BinaryIO, sample_rate: int = SAMPLE_RATE, channels: int = 1,
                  sample_format: str = "s16le", realtime: bool = False) -> None:
@@ -282,6 +297,8 @@ class SoundDeviceSource:
     The PortAudio callback only copies into a bounded queue (queue_frames); when the consumer
     falls behind the oldest frames are dropped (counted in .dropped_frames).
     """
+
+    finite = False
 
     def __init__(self, device: str | int | None = None, *, queue_frames: int = 50,
                  stall_s: float = 2.0, backoff: Backoff | None = None) -> None:

@@ -30,9 +30,11 @@ import numpy as np
 
 from broadcaster.errors import ConfigError
 from broadcaster.backoff import Backoff
+from broadcaster.mic.capture import MicSource
 from broadcaster.mic.vad import WINDOW, SpeechOnset, VadConfig
 from broadcaster.redact import redact, redact_url
 from broadcaster.schema import Section
+from broadcaster.stages import Tick
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +165,7 @@ class HostVoice:
 class TappedSource:
     """A capture source whose frames pass through tap(frame) -> frame; notes its end/error."""
 
-    def __init__(self, source, tap: Callable[[np.ndarray], np.ndarray]):
+    def __init__(self, source: MicSource, tap: Callable[[np.ndarray], np.ndarray]):
         self.source, self.tap = source, tap
         self.ended = threading.Event()
         self.error: BaseException | None = None
@@ -183,12 +185,13 @@ class TappedSource:
 
     @property
     def finite(self) -> bool:
-        from broadcaster.mic.capture import SoundDeviceSource
-        return not isinstance(self.source, SoundDeviceSource)
+        return self.source.finite
 
 
 class HostMic:
-    """Attach to a Station (with its Live side); start()/close() are the station's hooks."""
+    """A station stage (with the station's live side): the host's voice into the conversation."""
+
+    name = "mic"
 
     def __init__(self, station, settings: MicSettings, backoff: Backoff | None = None,
                  opener: Callable[[MicSettings], object] = open_source):
@@ -197,7 +200,6 @@ class HostMic:
         self.station, self.settings, self.opener = station, settings, opener
         self.backoff = backoff or Backoff(1.0, 2.0, 30.0)
         self.conversation = station.live.conversation
-        self.conversation.host_name = settings.host_name
         self.mixer = station.broadcast.mixer
         self.metrics = station.runtime.metrics
         self.gate = EchoGate(settings.echo)
@@ -232,23 +234,16 @@ class HostMic:
         self._tick: tuple[int, float] = (0, time.monotonic())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="host-mic", daemon=True)
-        self.conversation.floor_held = self.floor_held
-        prev_tick = station.broadcast.on_tick
-
-        def on_tick(n, *args):
-            self._tick = (n, time.monotonic())       # pts <-> monotonic, for onset timing
-            if prev_tick is not None:
-                prev_tick(n, *args)
-        station.broadcast.on_tick = on_tick
+        self.conversation.add_floor_holder(self)
+        station.events.tick.subscribe(self._on_tick)
         station.control.app.router.add_get("/mic", self._get_mic)
-        station.start_hooks.append(self.start)
-        station.stop_hooks.insert(0, self.close)      # the mic stops before the conversation
+        station.add_stage(self)          # added after the live side, so it stops first
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
 
-    def close(self) -> None:
+    def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(10)
@@ -340,6 +335,9 @@ class HostMic:
             self.metrics.link_bytes("asr_uplink", sent - self._uplink_seen)
         self._uplink_seen = sent
 
+    def _on_tick(self, tick: Tick) -> None:
+        self._tick = (tick.index, time.monotonic())     # pts <-> monotonic, for onset timing
+
     # -- capture thread ----------------------------------------------------------------
     def anchor_audible(self) -> bool:
         return not self.mixer.idle()
@@ -400,7 +398,7 @@ class HostMic:
         if not text:
             log.info("mic: utterance %d gave no words (%r); ignored", tr.utt_id, tr.text)
             return
-        self.conversation.host_said(text)
+        self.conversation.host_said(text, speaker=self.settings.host_name)
         log.info("mic: host said (utterance %d, text %s ms after the speech ended, asr %.0f ms): %s",
                  tr.utt_id, "?" if lag is None else f"{lag * 1000:.0f}", tr.latency_s * 1000, redact(text))
 
@@ -414,7 +412,7 @@ class HostMic:
 
 
 def attach_host_mic(station, mic_override: str | None = None) -> HostMic | None:
-    """Read the `mic:` config (plus --mic) and attach the mic to the station when enabled."""
+    """Read the `mic:` config (plus --mic); the mic stage when enabled, for station.add_stage."""
     config = station.config
     settings = with_mic_override(mic_settings(config.features.get("mic"), config.source), mic_override)
     if not settings.enabled:

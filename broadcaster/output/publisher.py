@@ -90,6 +90,10 @@ class Publisher:
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
 
+    def set_session_bitrate(self, kbps: int) -> None:
+        """The video bitrate the next session opens at (rate control's starting point)."""
+        self.bitrate_kbps = int(kbps)
+
     def request_bitrate(self, kbps: int) -> None:
         """Ask for a new video bitrate; applied by the encoder thread at the next slot."""
         self._requested_kbps = int(kbps)

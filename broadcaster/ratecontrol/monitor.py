@@ -17,10 +17,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 from broadcaster.ratecontrol.controller import RateController, RateDecision
+from broadcaster.ratecontrol.probe import LinkProbe, probe_for
 from broadcaster.ratecontrol.sample import LinkSample
+from broadcaster.ratecontrol.rates import slide_window
 from broadcaster.ratecontrol.settings import RateControlSettings
 
 log = logging.getLogger(__name__)
@@ -30,75 +31,9 @@ TRACE_COLUMNS = ("mono", "t", "connected", "send_kbps", "queue_ms", "link_queue_
                  "drop_video", "reason", "frames_out", "frames_skipped", "frames_dropped",
                  "reconnects", "bytes_out", "video_bytes", "padding_kbps", "video_kbps",
                  "wire_factor")
-TCP_FIND_PATIENCE_S = 3.0
 OFFERED_WINDOW_S = 0.5
 WIRE_WINDOW_S = 2.0
 WARMUP_S = 1.0      # a new session's headers, first IDR and empty meter windows are no verdict
-
-
-class _SrtProbe:
-    """SRT: SrtSink.stats() -> SrtLinkMeter."""
-
-    def __init__(self, sink):
-        from broadcaster.ratecontrol.srt_meter import SrtLinkMeter
-        self.sink = sink
-        self.meter = SrtLinkMeter()
-
-    def sample(self, now: float) -> LinkSample | None:
-        try:
-            stats = self.sink.stats()
-        except (ValueError, ConnectionError):      # closed or lost: the publisher reconnects
-            return None
-        return self.meter.sample(now, stats, self.sink.bytes_written, self.sink.bytes_handed)
-
-    def wire_bytes(self) -> int:
-        """Bytes written to the link so far, in the units the meter's rates count
-        (MPEG-TS plus libsrt's per-packet header)."""
-        return int(self.sink.link_bytes)
-
-
-class _TcpProbe:
-    """RTMP: FFmpeg's TCP socket (found by peer address) -> TCP_INFO -> TcpLinkMeter."""
-
-    def __init__(self, url: str, notsent_lowat: int | None, started: float):
-        from broadcaster.ratecontrol.tcp_meter import TcpLinkMeter
-        parts = urlsplit(url)
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or (443 if parts.scheme.lower() == "rtmps" else 1935)
-        self.notsent_lowat = notsent_lowat
-        self.meter = TcpLinkMeter()
-        self.handle = None
-        self.started = started
-        self.gave_up = False
-        self.info = None
-
-    def wire_bytes(self) -> int | None:
-        """Bytes FFmpeg wrote to the socket so far (FLV in RTMP chunks), None until known."""
-        return None if self.info is None else self.info.bytes_written
-
-    def sample(self, now: float) -> LinkSample | None:
-        from broadcaster.transport.tcpinfo import find_tcp_socket_fd, limit_send_buffer, read_tcp_info
-        if self.handle is None:
-            if self.gave_up:
-                return None
-            self.handle = find_tcp_socket_fd(self.host, self.port)
-            if self.handle is None:
-                if now - self.started > TCP_FIND_PATIENCE_S:
-                    self.gave_up = True
-                    log.warning("rate control: cannot find the RTMP socket to %s:%d; the bitrate "
-                                "stays fixed for this session", self.host, self.port)
-                return None
-            if self.notsent_lowat:
-                try:
-                    limit_send_buffer(self.handle, notsent_lowat=self.notsent_lowat)
-                except OSError as exc:
-                    log.warning("rate control: cannot limit the RTMP send buffer: %s", exc)
-        try:
-            info = read_tcp_info(self.handle)
-        except OSError:                             # closed by FFmpeg: the session ended
-            return None
-        self.info = info
-        return self.meter.sample(now, info)
 
 
 class LinkMonitor:
@@ -121,7 +56,7 @@ class LinkMonitor:
         self._requested: int | None = None
         self._logged_kbps: int | None = None
         self._handle = None
-        self._probe = None
+        self._probe: LinkProbe | None = None
         self._session_at = 0.0
         self._written: deque = deque()        # (now, bytes muxed) over OFFERED_WINDOW_S
         self._wire: deque = deque()           # (now, bytes on the link, bytes muxed)
@@ -142,7 +77,7 @@ class LinkMonitor:
             cfg = self.settings.controller
             start = cfg.start_kbps if cfg.start_kbps is not None else cfg.ceiling_kbps
             self._requested = int(start)
-            self.publisher.bitrate_kbps = int(start)     # the first session opens at this rate
+            self.publisher.set_session_bitrate(int(start))
         mode = "on" if self.controller is not None else "off (fixed bitrate)"
         log.info("rate control %s: video %d..%d kbit/s, link sampled every %d ms", mode,
                  self.settings.controller.floor_kbps, self.settings.controller.ceiling_kbps,
@@ -176,7 +111,7 @@ class LinkMonitor:
         handle = self.publisher.handle
         if handle is not self._handle:
             self._handle = handle
-            self._probe = self._probe_for(handle, now)
+            self._probe = probe_for(handle, self.settings.tcp_notsent_lowat, now)
             self._wire.clear()
             self._session_at = now
         sample = self._probe.sample(now) if self._probe is not None else None
@@ -197,9 +132,7 @@ class LinkMonitor:
     def _offered_kbps(self, now: float) -> float | None:
         """What the encoder handed to the output over the last OFFERED_WINDOW_S."""
         self._written.append((now, self.publisher.stats.bytes_out))
-        while len(self._written) > 2 and now - self._written[1][0] >= OFFERED_WINDOW_S:
-            self._written.popleft()
-        t0, b0 = self._written[0]
+        t0, b0 = slide_window(self._written, now, OFFERED_WINDOW_S)
         if now - t0 < 0.5 * OFFERED_WINDOW_S:
             return None
         return max(0, self._written[-1][1] - b0) * 8 / 1000.0 / (now - t0)
@@ -209,31 +142,19 @@ class LinkMonitor:
 
         The container and transport overhead is measured, not assumed: MPEG-TS spends about
         half again on AAC frames (each fills most of three 188-byte packets) and libsrt adds
-        44 bytes a packet, so at 1 Mbit/s SRT carries ~14 % more than the encoder wrote,
-        where FLV over TCP carries ~3 %. With a fixed 6 % the controller held SRT right at
-        the link's capacity and cut it every few seconds.
+        44 bytes a packet, so SRT carries noticeably more than the encoder wrote, FLV over TCP
+        little more; the controller budgets with this figure.
         """
         wire = self._probe.wire_bytes() if self._probe is not None else None
         if wire is None or now - self._session_at < WARMUP_S:   # (headers, first IDR)
             self._wire.clear()
             return None
         self._wire.append((now, wire, self.publisher.stats.bytes_out))
-        while len(self._wire) > 2 and now - self._wire[1][0] >= WIRE_WINDOW_S:
-            self._wire.popleft()
-        t0, w0, e0 = self._wire[0]
+        t0, w0, e0 = slide_window(self._wire, now, WIRE_WINDOW_S)
         es = self._wire[-1][2] - e0
         if now - t0 < 0.5 * WIRE_WINDOW_S or es < 4000:
             return None
         return max(0, self._wire[-1][1] - w0) / es
-
-    def _probe_for(self, handle, now: float):
-        if handle is None:
-            return None
-        if handle.sink is not None and hasattr(handle.sink, "stats"):
-            return _SrtProbe(handle.sink)
-        if handle.target.kind == "rtmp":
-            return _TcpProbe(handle.target.url, self.settings.tcp_notsent_lowat, now)
-        return None
 
     def _apply(self, decision: RateDecision) -> None:
         cfg = self.settings.controller

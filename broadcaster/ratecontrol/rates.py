@@ -1,8 +1,18 @@
-"""The rate over the most recent part of a meter's window of cumulative byte counts."""
+"""Sliding windows of cumulative byte counts, and the rate over their most recent part."""
 
 from __future__ import annotations
 
+from collections import deque
+
 RECENT_S = 0.2
+
+
+def slide_window(hist: deque, now: float, span_s: float) -> tuple:
+    """Drop readings from the front of hist ((time, counters...), oldest first) while the
+    next one is at least span_s old, keeping two at the least; return the oldest kept."""
+    while len(hist) > 2 and now - hist[1][0] >= span_s:
+        hist.popleft()
+    return hist[0]
 
 
 def recent_rate_kbps(hist, now: float, span_s: float = RECENT_S) -> float | None:

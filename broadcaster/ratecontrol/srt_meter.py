@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from broadcaster.ratecontrol.burst import BurstCompensator
-from broadcaster.ratecontrol.rates import recent_rate_kbps
+from broadcaster.ratecontrol.rates import recent_rate_kbps, slide_window
 from broadcaster.ratecontrol.sample import LinkSample
 from broadcaster.transport import libsrt
 from broadcaster.transport.libsrt import SrtStats
@@ -71,9 +71,7 @@ class SrtLinkMeter:
                                - (stats.byte_snd_drop_total - prev.byte_snd_drop_total)))
             self._acked += acked
         self._hist.append((now, self._acked))
-        while len(self._hist) > 2 and now - self._hist[1][0] >= self._window:
-            self._hist.popleft()
-        t0, a0 = self._hist[0]
+        t0, a0 = slide_window(self._hist, now, self._window)
         if prev is None or now <= t0:
             return None
         drain_kbps = (self._acked - a0) * 8 / (now - t0) / 1000.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 from broadcaster.ratecontrol.burst import BurstCompensator
-from broadcaster.ratecontrol.rates import recent_rate_kbps
+from broadcaster.ratecontrol.rates import recent_rate_kbps, slide_window
 from broadcaster.ratecontrol.sample import LinkSample
 from broadcaster.transport.tcpinfo import TcpInfo
 
@@ -47,9 +47,7 @@ class TcpLinkMeter:
         else:
             self._busy_since = None
         self._hist.append((now, info.bytes_acked))
-        while len(self._hist) > 2 and now - self._hist[1][0] >= self._window:
-            self._hist.popleft()
-        t0, a0 = self._hist[0]
+        t0, a0 = slide_window(self._hist, now, self._window)
         if prev is None or now <= t0:
             return None
         drain_kbps = max(0, info.bytes_acked - a0) * 8 / (now - t0) / 1000.0

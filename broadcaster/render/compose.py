@@ -39,7 +39,7 @@ class Compositor:
                 _draw_image_layer(img, layer, self.scene.source)
             elif isinstance(layer, TextLayer):
                 _draw_text_layer(img, layer)
-        if self.anchor is not None and getattr(self.anchor, "static", False):
+        if self.anchor is not None and self.anchor.static:
             spec = self.scene.anchor
             portrait = Image.fromarray(self.anchor.render(0, np.zeros(0, np.float32)), "RGBA")
             img.alpha_composite(portrait, (spec.x, spec.y))
@@ -58,7 +58,7 @@ class Compositor:
     def compose(self, frame_index: int, speech: np.ndarray, caption: str | None) -> np.ndarray:
         frame = self.base.copy()
         spec = self.scene.anchor
-        if self.anchor is not None and spec is not None and not getattr(self.anchor, "static", False):
+        if self.anchor is not None and spec is not None and not self.anchor.static:
             rgba = self.anchor.render(frame_index, speech)
             if rgba is not self._anchor_source:     # an unchanged frame is not converted again
                 self._anchor_source = rgba

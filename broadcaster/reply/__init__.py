@@ -1,7 +1,7 @@
 """Responders: turn a selected chat message into the anchor's reply, as streamed text deltas.
 
-Every responder has `respond(msg) -> AsyncIterator[str]` and never raises into the caller
-(except cancellation); the core feeds the deltas to the TTS sentence splitter.
+Every responder is a `Responder` (responder.py); the conversation feeds its deltas to the
+TTS sentence splitter.
 """
 
 from broadcaster.reply.factory import make_responder

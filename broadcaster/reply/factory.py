@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 from broadcaster.reply.read_aloud import ReadAloudResponder
+from broadcaster.reply.responder import Responder
 
 TYPES = ("llm", "read-aloud")
 
 
 def make_responder(config: dict | None, *, persona: str = "", rules: str = "",
-                   override: str | None = None, where: str = "responder"):
-    """Return an object with `respond(msg) -> AsyncIterator[str]` and `async close()`.
+                   override: str | None = None, where: str = "responder") -> Responder:
+    """The responder the `responder:` mapping asks for.
 
     `override` is the CLI's --responder; persona/rules come from the scene.
     """

@@ -23,7 +23,12 @@ log = logging.getLogger(__name__)
 
 
 class SpeechSink(Protocol):
+    """Where finished sentences go (the mixer, through the turn log); thread-safe."""
+
     def push(self, pcm: np.ndarray, caption: str | None, line_id: int) -> None: ...
+
+    def cut(self) -> None:
+        """Silence what is playing now (with a short fade)."""
 
 
 @dataclass
@@ -62,6 +67,11 @@ class SpeechStage:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._line_stop: asyncio.Event | None = None
 
+    def set_engine(self, engine: TTSEngine, target_dbfs: float) -> None:
+        """The next sentence is synthesized by `engine` at `target_dbfs` (a reload)."""
+        self.engine = engine
+        self.target_dbfs = target_dbfs
+
     def interrupt(self, cut_sink: bool = True) -> None:
         """Stop the current line now (callable from any thread): queued sentences are dropped,
         a speak() waiting for more text returns, and the sink is cut if it can be."""
@@ -72,7 +82,7 @@ class SpeechStage:
                 loop.call_soon_threadsafe(event.set)
             except RuntimeError:  # that loop is closed: nothing is waiting on it
                 pass
-        if cut_sink and hasattr(self.sink, "cut"):
+        if cut_sink:
             self.sink.cut()
 
     async def speak(self, deltas: AsyncIterator[str], line_id: int) -> LineReport:
