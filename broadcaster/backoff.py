@@ -1,7 +1,8 @@
-"""Reconnect delays: about 2 s, then x1.5 with jitter, capped (as OBS does), as a pure policy.
+"""Reconnect delays as a pure policy: by default about 2 s, then x1.5 with jitter, capped
+(as OBS does).
 
-One implementation for every reconnecting part (ingest, chat sources, microphone, remote
-ASR), so they all behave, and are configured, the same way.
+Every reconnecting part (ingest, chat sources, microphone, remote ASR) takes its delays from
+a Backoff, each with its own initial delay, factor and cap.
 """
 
 from __future__ import annotations

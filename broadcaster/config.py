@@ -21,7 +21,9 @@ DEFAULT_CONFIG_PATH = PACKAGE_ROOT / "config.yaml"
 DEFAULT_RECORDING = "recordings/broadcast-{time}.flv"
 OUTPUT_SCHEMES = ("rtmp", "rtmps", "srt", "file")
 FILE_EXTENSIONS = {".flv": "flv", ".ts": "mpegts", ".mkv": "matroska"}
-# Sections owned by later stages (TTS, chat, LLM, mic, ...): validated by their own modules.
+# Sections read elsewhere, passed through as features: tts, chat, responder, mic and
+# ratecontrol are validated by the modules that read them; asr and llm only feed
+# `broadcaster bandwidth`; service is accepted but read by nothing.
 FEATURE_SECTIONS = ("tts", "chat", "responder", "llm", "mic", "asr", "ratecontrol", "service")
 
 

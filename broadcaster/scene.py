@@ -14,7 +14,8 @@ from broadcaster.errors import ConfigError
 from broadcaster.schema import Section, load_yaml_mapping
 
 RGBA = tuple[int, int, int, int]
-# Keys read by later stages (speech, replies, overlays); passed through untouched here.
+# Keys the live side reads and validates (tts, responder, persona, script, chat_overlay;
+# "voice" is accepted but read by nothing); passed through untouched here.
 FEATURE_KEYS = ("script", "persona", "tts", "responder", "chat_overlay", "voice")
 
 
@@ -125,7 +126,7 @@ class Scene:
 
         features = dict(self.features)
         overlay = features.get("chat_overlay")
-        if isinstance(overlay, dict):       # validated later (overlay.py); scale what is numeric
+        if isinstance(overlay, dict):       # validated by render/overlay.py; scale what is numeric
             scaled = dict(overlay)
             for key, factor in (("x", sx), ("y", sy), ("width", sx), ("height", sy), ("size", min(sx, sy))):
                 if isinstance(overlay.get(key), (int, float)) and not isinstance(overlay.get(key), bool):

@@ -5,8 +5,8 @@ A local OpenAI-compatible server (tests/chat_helpers/fake_openai.py) answers ins
 aiohttp server (ingest_post: client round trip), offer()+pick() on the selector while
 background chat keeps its queue busy (selection), then the llm responder until the first
 complete sentence (llm_first_sentence); chat_to_first_sentence spans arrival to that point.
-Prints p50/p95 per stage. NOT measured here yet (needs the core): TTS first audio, render, mux;
-the lead extends this to first audio muxed after integration.
+Prints p50/p95 per stage. TTS first audio, render and mux are not measured here:
+tools/bench_reply_e2e.py runs the whole path to the first audio muxed.
 
     PYTHONPATH=. python tools/bench_reply.py --messages 40
 """

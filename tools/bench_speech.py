@@ -1,4 +1,4 @@
-"""Benchmark the speaking anchor on this machine: prints the figures issue 4 asks for.
+"""Benchmark the speaking anchor on this machine. It prints:
 
 - time from text in to first speech sample ready (SpeechStage + Piper, first sentence of 8 words)
 - Piper real-time factor (synthesis time / audio duration), one intra-op thread

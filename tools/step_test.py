@@ -16,16 +16,16 @@ off = fixed bitrate, the baseline) it runs `broadcaster run` with a per-tick tra
 (ratecontrol.trace), then writes DIR/step_test.csv (all traces with the capacity),
 DIR/step_test.png, DIR/figures.json (with the link used) and prints RFC 8868 style figures.
 
-The studio scene alone compresses to ~1.2 Mbit/s even at a 4 Mbit/s ceiling (a static
-picture), so it could not fill the link; the broadcaster is run with a band of moving noise
-over the lower half of the picture (--no-busy-picture turns it off), so the encoder makes
+The studio scene alone is a mostly static picture that compresses far below a multi-Mbit/s
+ceiling and cannot fill the link, so the broadcaster is run with a band of moving noise
+over the lower half of the picture (--no-busy-picture turns it off), and the encoder makes
 whatever bitrate it is asked for. The scene also gets a continuous audio bed (--silent turns
 it off): a silent anchor makes AAC send a few kbit/s of the 128 the controller keeps for audio.
 The proxy link is not identical to the tbf one, so compare figures within one link kind:
 the tbf's queue shows up in the TCP sender's RTT, the proxy's as unsent bytes in the sender's
 socket (plus up to ~20 kB that the proxy's receive window holds, acknowledged but not yet
 forwarded); and a tbf on the sender's own host holds SRT's UDP packets against the sender
-socket's send buffer (~75 kB at most here), so at 3 Mbit/s it back-pressures SRT instead of
+socket's send buffer, so at 3 Mbit/s it back-pressures SRT instead of
 dropping, while the proxy, like a router further away, drops a burst beyond its queue.
 """
 

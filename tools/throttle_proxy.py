@@ -12,8 +12,8 @@ bytes_acked rate) sees the bottleneck. The proxy itself holds at most one read (
 
 UDP: one upstream socket per client address (so replies route back to it), one bounded
 drop-tail queue of rate x queue_ms + burst bytes shared by all clients (tbf's `limit` from
-`latency`), and one
-pacing thread that sends from it at the shaped rate. Dropped datagrams are counted.
+`latency`), and one pacing thread that sends from it at the shaped rate. Dropped datagrams
+are counted.
 
     with ThrottlingTcpProxy(19350, 1935, 3000) as p:   # or p.start() ... p.close()
         p.set_rate(1000)

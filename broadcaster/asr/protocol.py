@@ -11,7 +11,7 @@ Text messages are JSON objects with a "type":
                       {"type": "onset", "utt": N, "t": s}
                       {"type": "partial"|"final", "utt": N, "text": ..., "start": s, "end": s,
                        "latency_ms": ms, "decode_ms": ms}
-                      {"type": "done"}
+                      {"type": "done", "frames": N}   after "end": all transcripts sent
                       {"type": "error", "code": ..., "message": ...} then a close with CLOSE_*
 Times are seconds of the stream as received (sequence number x 20 ms).
 """

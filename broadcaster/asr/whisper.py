@@ -1,13 +1,13 @@
 """One-shot Whisper decoding of a short utterance, fast enough for live partials.
 
-faster-whisper's transcribe() pads every call to a 30 s window (3000 mel frames), which
-costs ~0.4-1 s of encoder time here whatever the utterance length. CTranslate2's Whisper
-accepts shorter mel inputs (the positional embedding is sliced), so we compute the log-mel of
-the utterance plus a little silence, round the frame count up to a bucket (fewer distinct
-shapes), and call generate() directly: greedy (beam 1), temperature 0 (no fallback retries),
-no timestamps, no previous-text conditioning. A 3 s utterance decodes in ~40-80 ms.
-Padding: >= 3 s of trailing silence and a 6 s minimum window; shorter windows made tiny.en
-loop ("Stop. Stop. Stop.") on short partials, longer ones cost more (30 s: ~0.3-1 s).
+faster-whisper's transcribe() pads every call to a 30 s window (3000 mel frames), so the
+encoder costs as much for a short utterance as for a 30 s one. CTranslate2's Whisper
+accepts shorter mel inputs (the positional embedding is sliced), so this computes the log-mel
+of the utterance plus a little silence, rounds the frame count up to a bucket (fewer distinct
+shapes), and calls generate() directly: greedy (beam 1), temperature 0 (no fallback retries),
+no timestamps, no previous-text conditioning.
+Padding: >= 3 s of trailing silence and a 6 s minimum window; on shorter windows tiny.en
+tends to loop ("Stop. Stop. Stop.") on short partials, and longer ones only cost encoder time.
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ class PuppetAnchor:
 
     @property
     def mouth_box(self) -> tuple[int, int, int, int]:
-        """(x0, y0, x1, y1) of the mouth area in output pixels, for tests and captions placement."""
+        """(x0, y0, x1, y1) of the mouth area in output pixels (tests check the lips there)."""
         cw, ch = self.geometry["canvas"]
         f = min(self.width / cw, self.height / ch)
         ox, oy = (self.width - cw * f) / 2.0, self.height - ch * f

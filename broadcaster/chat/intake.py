@@ -1,8 +1,9 @@
 """Glue between sources and the selection policy: every source emits into one selector.
 
 ChatIntake.offer is both the sources' emit and the on_message of add_chat_routes; the
-director awaits `wait()` and calls `pick()`. Listeners (overlay, WebSocket broadcast) hear
-each accepted message. One asyncio loop owns it.
+conversation calls `pick()` when a chat turn is due. Listeners (the conversation's wake-up,
+the status view's last chat) hear each accepted message; decision listeners (metrics) hear
+every decision. One asyncio loop owns it.
 """
 
 from __future__ import annotations

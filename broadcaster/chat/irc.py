@@ -136,7 +136,7 @@ class TwitchIrcSource:
         self.platform = platform
         self.name = f"twitch:#{channel}"
         self.counters: dict[str, int] = {"messages": 0}
-        self.joined = asyncio.Event()  # set while joined (tests and /status use it)
+        self.joined = asyncio.Event()  # set while joined (tests wait on it)
 
     async def run(self, emit: Emit, stop: asyncio.Event) -> None:
         await run_with_reconnect(self.name, lambda: self._session(emit, stop), stop,
@@ -174,7 +174,7 @@ class TwitchIrcSource:
             lines += 1
             if lines % 32 == 0:
                 # readline() does not suspend while the buffer holds lines: during a flood,
-                # give the rest of the control loop (director, TTS, HTTP) its turn.
+                # give the rest of the control loop (conversation, TTS, HTTP) its turn.
                 await asyncio.sleep(0)
             timeout = self.pong_timeout_s if waiting_pong else self.idle_timeout_s
             try:

@@ -3,8 +3,9 @@
 Both take JSON {"user": str, "text": str, optional "moderator", "member", "paid_amount",
 "currency", "platform", "request_id"}. POST answers 202 {"status": "queued", "id"} or a 4xx
 {"error": reason}. The WebSocket answers each message with {"type": "accepted"|"refused", ...}
-and also carries whatever the core broadcasts (the anchor's replies, chat for overlays) via
-broadcast(app, event). The endpoint listens on 127.0.0.1, so flags are trusted as given.
+and also carries whatever the live side broadcasts via broadcast(app, event): each
+"question" taken up and the anchor's "answer". The endpoint listens on 127.0.0.1, so flags
+are trusted as given.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def chat_hub(app: web.Application) -> ChatHub:
 
 
 def broadcast(app: web.Application, event: dict) -> None:
-    """Push an event (e.g. {"type": "reply", "text": ..., "to": user}) to every WS client."""
+    """Push an event (e.g. {"type": "answer", "user": ..., "text": ...}) to every WS client."""
     app[CHAT_HUB].broadcast(event)
 
 

@@ -59,7 +59,7 @@ class TurnReport:
 
 
 class TurnLog:
-    """Timing of recent turns, written from the loop, the media thread and the encoder."""
+    """Timing of recent turns, written from the loop, the media thread and the publisher's."""
 
     def __init__(self, keep: int = 100, on_complete: Callable[[TurnReport], None] | None = None):
         """on_complete(report) is called once a turn's first audio was muxed."""

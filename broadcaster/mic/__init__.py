@@ -1,1 +1,2 @@
-"""Host microphone: capture sources (capture.py) and Silero VAD segmentation (vad.py)."""
+"""Host microphone: capture sources (capture.py), Silero VAD segmentation (vad.py) and the
+mic stage that puts the host into the conversation (host.py)."""

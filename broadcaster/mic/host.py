@@ -412,7 +412,8 @@ class HostMic:
 
 
 def attach_host_mic(station, mic_override: str | None = None) -> HostMic | None:
-    """Read the `mic:` config (plus --mic); the mic stage when enabled, for station.add_stage."""
+    """Read the `mic:` config (plus --mic); the mic stage when enabled (it adds itself to the
+    station), else None."""
     config = station.config
     settings = with_mic_override(mic_settings(config.features.get("mic"), config.source), mic_override)
     if not settings.enabled:

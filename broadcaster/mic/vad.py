@@ -1,7 +1,7 @@
 """Voice activity detection with Silero VAD (ONNX, onnxruntime) and an utterance segmenter.
 
 The model is the one faster-whisper ships (faster_whisper/assets/silero_vad_v6.onnx), so
-nothing is downloaded and torch is not needed. Its signature (checked):
+nothing is downloaded and torch is not needed. Its signature:
   input [N, 576] float32 = 64 samples of context (tail of the previous window) + 512 new
   samples at 16 kHz; h, c [1, 1, 128] LSTM state -> speech_probs [N], hn, cn.
 We run it one 512-sample window (32 ms) at a time, carrying context and state.
@@ -9,8 +9,8 @@ We run it one 512-sample window (32 ms) at a time, carrying context and state.
 The segmenter turns probabilities into events; audio outside utterances (silence) is never
 emitted, so the ASR never sees it:
   SpeechOnset   first window above threshold (or onset_min_ms of them): as early as
-                possible, for barge-in; the
-                on_onset callback runs synchronously inside process() before it returns.
+                possible, for barge-in; the on_onset callback runs synchronously inside
+                process() before it returns.
   SpeechAudio   audio of the running utterance (pre-roll padding first), for partials.
   UtteranceEnd  silence lasted min_silence_ms: the whole utterance audio (with padding).
   UtteranceDropped  it ended shorter than min_speech_ms (a click, a cough): ignore it.
@@ -47,7 +47,8 @@ def silero_model_path() -> str:
 
 @functools.lru_cache(maxsize=4)
 def _session(path: str):
-    """One cached ONNX session per model file; 1 intra-op thread (0.3 ms per window)."""
+    """One cached ONNX session per model file, on 1 intra-op thread (it scores one
+    512-sample window at a time)."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1

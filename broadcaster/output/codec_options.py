@@ -2,9 +2,9 @@
 
 Why: libx264 re-reads rc_max_rate and rc_buffer_size before every frame (FFmpeg's
 reconfig_encoder), so a VBV that follows a lowered bitrate keeps keyframes in proportion.
-Left at the ceiling it does not: measured at 854x480@20, target 300 kbit/s, opened at
-4000 kbit/s with a 3000 kbit buffer, every keyframe was ~190 kbit (0.6 s of the whole rate,
-a queue spike on a narrow link); with the VBV following the bitrate, 30-47 kbit.
+Left at the ceiling it does not: libx264 may spend the ceiling-sized buffer on each
+keyframe, which at a low bitrate is a large part of a second's budget in one frame and a
+queue spike on a narrow link.
 
 PyAV 18 exposes bit_rate but not rc_buffer_size, and max_bit_rate is read-only. So this finds
 the AVCodecContext pointer PyAV keeps in a C field of the CodecContext object, checks it

@@ -1,11 +1,11 @@
 """One encoding session per connection: libx264 + AAC-LC on PyAV, muxed into the output.
 
-libx264 is opened with bit_rate == maxrate (the ceiling) and a VBV buffer, the only way its
-bitrate can be lowered later while it runs (setting `bit_rate` is picked up within ~0.5-1 s;
-see DESIGN.md); maxrate and the VBV buffer then follow every new bitrate (codec_options), so
-keyframes stay in proportion to what the link carries. Rate control's probes add H.264
-filler data to the video packets (padding): link load without touching the picture. A new session starts with an IDR frame and pts at zero, which is what an
-ingest expects after a reconnect.
+libx264 is opened with bit_rate == maxrate (the ceiling) and a VBV buffer: only then does it
+apply a `bit_rate` set later, while it runs (within a few frames). maxrate and the VBV
+buffer then follow every new bitrate (codec_options), so keyframes stay in proportion to
+what the link carries. Rate control's probes add H.264 filler data to the video packets
+(padding): link load without touching the picture. A new session starts with an IDR frame
+and pts at zero, which is what an ingest expects after a reconnect.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class EncoderSession:
             "maxrate": str(ceiling),
             "bufsize": str(int(ceiling * video.buffer_s)),
             # ultrafast turns CABAC off, which makes the stream Constrained Baseline; ingests
-            # ask for Main/High, and CABAC (+8x8 transform for High) costs ~0.6 ms a frame.
+            # ask for Main/High, and CABAC (+8x8 transform for High) costs little CPU.
             "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:cabac=1:"
                            + ("8x8dct=1:" if video.profile == "high" else "")
                            + "colorprim=bt709:transfer=bt709:colormatrix=bt709",
@@ -71,9 +71,8 @@ class EncoderSession:
         self.frames_skipped = 0
         self.bitrate_kbps = video.bitrate_kbps
         # libx264 must be OPENED at bit_rate == maxrate: opened lower, it ignores every later
-        # change (measured: opened at 2500 of 4000 kbit/s, set to 500 -> still 2500). So a
-        # session that starts below the ceiling (rate control, a reconnect) applies it once
-        # the codec is open, at the first write.
+        # change of bit_rate. So a session that starts below the ceiling (rate control, a
+        # reconnect) applies its bitrate once the codec is open, at the first write.
         self._initial_kbps = bitrate_kbps
         self.buffer_s = video.buffer_s
         self._vbv = None                 # CodecOptions, False when unavailable

@@ -3,14 +3,16 @@
 A keyframe is written in one go and needs (size / spare capacity) to drain: the queue
 jumps, then falls. A narrower link makes the queue climb tick after tick. Meters record
 how many bytes the application wrote each tick; what one tick wrote beyond `burst_factor`
-times the median tick of the last `avg_window_s` is a burst, and its not-yet-drained part
-is subtracted from the queueing delay the controller sees.
+times the median tick of the last `median_window_s` is a burst, and its not-yet-drained
+part (drained at the spare capacity: the drain less the mean write rate over
+`avg_window_s`) is subtracted from the queueing delay the controller sees.
 
-The median, not the mean: a rising bitrate (a probe ramping at +70 %/s) writes more each
-tick than the lagging mean, and counting that as "bursts" hid real overuse for seconds in
-the step test; no ramp makes one tick twice the median, a keyframe does. The median is of
-the last `median_window_s` only, so a bitrate that recovers quickly after a deep cut
-(x3 in a second) is not taken for a run of keyframes either.
+The median, not the mean: a rising rate (the controller's ramp or recovery, or a probe's
+padding switched on) writes more each tick than a lagging mean, and counting that as bursts
+would hide real overuse; no rise makes one tick twice the median (a probe pads to at most
+1.8x what is sent), a keyframe does. The median is of the last `median_window_s` only, so a
+bitrate that recovers quickly after a deep cut (x3 in a second) is not taken for a run of
+keyframes either.
 
 A burst explains the queue for `max_age_s` at most. The encoder's VBV (buffer_s of the
 bitrate, which follows the bitrate) makes the frames after a keyframe smaller, so its bytes
@@ -77,8 +79,8 @@ class BurstCompensator:
 
         raw_ms is the queue the meter sees before any discount. A keyframe's queue falls
         back under STANDING_MS within max_age_s; one that has stood above it longer is the
-        link's, whatever bursts came meanwhile (with a keyframe a second on a saturated
-        link, the discounts overlapped and hid a 0.5 s queue for 2 s at 0.5 Mbit/s).
+        link's, whatever bursts came meanwhile (with a keyframe every second on a saturated
+        link the discounts would overlap and hide a standing queue for as long as it lasts).
         """
         if raw_ms is not None:
             if raw_ms <= STANDING_MS:

@@ -13,7 +13,7 @@ every 4 s) and Belabox (unacked packets vs RTT thresholds, constant creep):
   At a link step the delay's growth rate tells the new capacity before any meter does.
 - A queue that jumps and then falls (a keyframe) is not overuse; one that climbs tick after
   tick, or stands for `standing_window_s`, or SRT sender drops, are.
-- The encoder shows a new bitrate after 0.1-0.25 s (measured, libx264 ultrafast in-process),
+- libx264 (ultrafast, in-process) shows a new bitrate only 0.1-0.25 s after it is set,
   so a queue still growing past `emergency_delay_ms` also gets frame skipping
   (fps_divisor), which acts on the next frame, until the queue is back under control.
 - Increase is gated (short queue, no recent overuse, the link carried what we sent): back to
@@ -31,7 +31,7 @@ every 4 s) and Belabox (unacked packets vs RTT thresholds, constant creep):
   is no picture to carry padding, so there the bitrate itself is the probe.
 - Rates are link rates: the encoder's bytes count with the container and transport
   overhead that LinkSample.wire_factor measures (MPEG-TS over SRT carries 15-30 % more than
-  the encoder writes, FLV over TCP about as much), `overhead` until it is known.
+  the encoder writes, FLV over TCP about what it writes), `overhead` until it is known.
 - When even the floor does not fit, the bitrate goes below it with a frame-rate divisor
   (each frame keeps floor quality); below floor/max_fps_divisor video is dropped and audio
   alone goes on. Audio is never dropped.
@@ -192,8 +192,7 @@ class RateController:
         d = max(0.0, sample.queue_delay_ms)
         drain = max(0.0, sample.send_rate_kbps)
         # (the encoder's bytes: on the link they carry the container and transport overhead,
-        # and every rate here is a link rate; compared raw, a probe that reached its level
-        # read 6 % short and a probe that passed set the capacity 6 % low)
+        # and every rate here is a link rate, so they are compared with that overhead added)
         s.offered = None if sample.offered_kbps is None else sample.offered_kbps * (1 + s.overhead)
         s.delays.append((now, d))
         while s.delays and now - s.delays[0][0] > 1.0:
@@ -232,8 +231,8 @@ class RateController:
             # below the probe, means no more room; a dwell without either means room.
             # (the raw busy rate: the smoothed capacity lags a widening link)
             # (a queue of one frame's worth comes and goes near a full link: not a verdict)
-            # (and one tick over high_delay_ms: a queue that zigzags on a full link never
-            # "stands", and a probe left running there filled a 500 kbit/s link for 1 s)
+            # (and one tick over high_delay_ms is: a queue that zigzags on a full link never
+            # "stands", so waiting for it to stand would leave the probe filling the link)
             full = (overuse or standing > c.probe_fail_delay_ms or d > c.high_delay_ms
                     or (growing and d > c.probe_fail_delay_ms)
                     or (busy is not None and 0 < busy < 0.95 * s.probe_level))
@@ -308,8 +307,8 @@ class RateController:
                     # Under losses the acknowledged rate reads near zero (a cumulative ACK
                     # waits for the retransmission) and the backlog stands while the last
                     # cut drains it: nothing new about the link. One small step, not a
-                    # cut to the "drain" (which sent SRT to audio only for seconds after
-                    # each step down); frame skipping already relieves the link, and a
+                    # cut to the "drain", which reads near zero and would drop the video
+                    # for seconds; frame skipping already relieves the link, and a
                     # queue that grows again is cut as usual.
                     new = s.target * c.min_cut
                 s.target = new
@@ -451,7 +450,8 @@ class RateController:
             if taught:
                 # (only a probe that taught something resets the wait: on a steady link
                 # the first probe passes just under the capacity and the bigger one after
-                # it fails, and waiting no longer for that cost 6-8 % of the link in padding)
+                # it fails, so resetting the wait there would pad the link every
+                # probe_wait_s for nothing)
                 s.probe_wait = c.probe_wait_s
             ceiling = self._link(c.ceiling_kbps)
             if s.target < 0.98 * ceiling:
@@ -469,8 +469,8 @@ class RateController:
                 if sent < known:
                     # It never even sent the capacity known: it tested nothing. The next
                     # one (after the usual wait) asks for more, or a figure that a stall
-                    # left too low would never be probed past (seen: 15 s at half of a
-                    # 1 Mbit/s link, each probe a little padding on an undershooting encoder).
+                    # left too low would never be probed past (an encoder that undershoots
+                    # its target keeps each probe's padding small).
                     s.probe_gain = min(c.probe_gain_max, s.probe_gain * c.probe_chain)
                     s.plateau_since = now
                     return

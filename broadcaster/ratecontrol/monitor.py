@@ -2,11 +2,11 @@
 and applies its decisions (bitrate, frame-rate cut, audio only).
 
 One small thread of its own, so the measurement keeps its rhythm while the encoder thread is
-busy or blocked in a write. It is the only caller of SrtSink.stats() (which resets libsrt's
-interval counters). For RTMP it finds FFmpeg's TCP socket after each (re)connect and reads
-TCP_INFO; with tcp_notsent_lowat the kernel holds little unsent media, so a backlog waits in
-the SlotQueue instead, where it is counted: the queueing delay handed to the controller is
-the link's queue plus the slots waiting for the encoder.
+busy or blocked in a write. Each output session gets a link probe (probe.py): for SRT it is
+the only caller of SrtSink.stats() (which resets libsrt's interval counters); for RTMP it
+finds FFmpeg's TCP socket and reads TCP_INFO. With tcp_notsent_lowat the kernel holds little
+unsent media, so a backlog waits in the SlotQueue instead, where it is counted: the queueing
+delay handed to the controller is the link's queue plus the slots waiting for the encoder.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ class SrtLinkMeter:
     Drain = bytes acknowledged per second (bytes handed to libsrt, minus the growth of its
     send buffer, minus sender drops), over a `window_s` window. (libsrt's buffer also holds
     packets it has not sent yet: when the bottleneck is the sender's own interface they
-    wait there, so "unique bytes sent minus buffer growth" read 15 % low while the queue
-    grew and as much high while it drained. It is the fallback without bytes_handed.)
+    wait there, so "unique bytes sent minus buffer growth" reads low while the queue grows
+    and high while it drains. It is the fallback without bytes_handed.)
     Queueing delay = unacknowledged bytes that are not simply "just written" (since the
     previous sample) nor one RTT + ACK period in flight, divided by the drain. This jumps
     once per keyframe burst and falls, while real overload makes it climb tick after tick.
@@ -29,8 +29,8 @@ class SrtLinkMeter:
     a narrowing link, not to the GOP structure.
     Busy rate = the acknowledged rate while such a (raw) queue stood without a break: the
     path's capacity (not measured over intervals with retransmissions or drops, where
-    the acknowledged rate falls short of what the path carried). Sender drops (too-late packets) are passed
-    on as dropped_packets, which the controller treats as overuse.
+    the acknowledged rate falls short of what the path carried). Sender drops (too-late
+    packets) are passed on as dropped_packets, which the controller treats as overuse.
     """
 
     BUSY_QUEUE_MS = 30.0

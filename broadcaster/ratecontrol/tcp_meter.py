@@ -18,8 +18,8 @@ class TcpLinkMeter:
     drain = bytes acknowledged per second over the window (what the path carried);
     queueing delay = unsent bytes / drain + RTT above the path's minimum (a queue at a
     bottleneck router shows up as RTT growth, not as unsent bytes);
-    keyframe bursts (writes well above the recent average) are discounted from that delay
-    until they could have drained (BurstCompensator);
+    keyframe bursts (a tick's writes over twice the recent median) are discounted from that
+    delay until they could have drained (BurstCompensator);
     busy rate = the acknowledged rate since unsent data has been waiting without a break
     (at least `min_busy_s` of it): the sender never ran dry, so that is the path's capacity.
     """

@@ -1,6 +1,6 @@
 """Frames live in yuv420p from the compositor to the encoder, so no per-frame full-canvas
 colour conversion is needed: static layers are converted once, dynamic patches (anchor,
-captions) are converted at their own size and blended into the planes.
+captions, overlays) are converted at their own size and blended into the planes.
 
 Colour: BT.709, limited range (the encoder tags the stream accordingly).
 """
@@ -65,7 +65,8 @@ def yuv420_to_rgb(frame: np.ndarray, width: int, height: int) -> np.ndarray:
 
 @dataclass
 class YuvaPatch:
-    """An RGBA image converted once to planes plus 8-bit alpha (0..256) at luma and chroma size."""
+    """An RGBA image converted once to planes, plus its alpha scaled to 0..256 at luma and
+    chroma size."""
 
     y: np.ndarray
     u: np.ndarray

@@ -1,7 +1,8 @@
-"""Responders: turn a selected chat message into the anchor's reply, as streamed text deltas.
+"""Responders: turn a selected chat message (or the host's words) into the anchor's reply,
+as streamed text deltas.
 
-Every responder is a `Responder` (responder.py); the conversation feeds its deltas to the
-TTS sentence splitter.
+Every responder is a `Responder` (responder.py); the conversation streams its deltas into
+the speech stage, which splits them into sentences.
 """
 
 from broadcaster.reply.factory import make_responder

@@ -1,7 +1,7 @@
 """Build the responder a scene asks for from the `responder:` config mapping.
 
     responder:
-      type: llm            # llm | read-aloud   ("script" is built by the core)
+      type: llm            # llm | read-aloud   (`run --responder script` turns chat answers off)
       llm: {model: ..., base_url: ..., api_key_env: OPENAI_API_KEY, ...}   # LlmSettings
       read_aloud: {template: "{user} says: {text}", paid_template: ...}
 """

@@ -101,7 +101,7 @@ class LlmResponder:
         log.info("llm responder: model %s at %s", settings.model, redact_url(base_url))
 
     def set_scene(self, persona: str, rules: str = "") -> None:
-        """Take a new persona/rules (scene change or reload); memory is kept."""
+        """Set the persona/rules (the system prompt); memory is kept."""
         self.system = system_prompt(persona, rules, self.settings.max_sentences)
 
     def memory(self) -> list[Turn]:

@@ -6,10 +6,10 @@ broadcaster_link_bytes_total counters are read twice, SECONDS apart, so the tabl
 checked against the wire. All rates are payload bytes the process writes or reads (what
 Metrics.link_bytes counts); IP/TCP/UDP/TLS/SRT headers add the few percent noted below.
 
-Container overhead was calibrated against PyAV 18.1 / FFmpeg 8.1 muxing H.264 + AAC 128k:
-FLV costs ~21 bytes per video tag and ~18 per audio tag; MPEG-TS costs 4/184 of the payload,
-~110 bytes per video frame (PES header and stuffing), 7 per AAC frame (ADTS) and ~8.3 kB/s
-of tables and PCR packets (FFmpeg's defaults), i.e. 5-16 % depending on the bitrate.
+Container overhead, as PyAV 18.1 / FFmpeg 8.1 mux H.264 + AAC 128k: FLV costs ~21 bytes
+per video tag and ~18 per audio tag; MPEG-TS costs 4/184 of the payload, ~110 bytes per
+video frame (PES header and stuffing), 7 per AAC frame (ADTS) and ~8.3 kB/s of tables and
+PCR packets (FFmpeg's defaults), i.e. 5-16 % depending on the bitrate.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The local control endpoint: HTTP on 127.0.0.1, run by an asyncio loop in its own thread.
 
-Other stages add their routes (say, chat, metrics) to `app` before start(). The same loop
-runs the asyncio side of the broadcaster (chat sources, LLM, TTS orchestration).
+The stages and the service runtime add their routes (say, chat, mic, metrics) to `app`
+before start(). The same loop runs the asyncio side of the broadcaster (conversation, chat
+sources, LLM, TTS orchestration).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """What /healthz answers: live, on air, degraded (with reasons). Thread-safe.
 
-The core updates one Health object from any thread: the media loop beats and sets on air,
-stages degrade/clear their own reason keys ("tts": "fell back to piper", "llm": ...).
-Reason texts pass through redact_text, since they often quote an error that names a URL.
+One Health object is updated from any thread through ServiceRuntime: each media tick beats,
+the publisher's connect/disconnect sets on air and degrades/clears the "ingest" reason. Any
+part may add a reason key of its own. Reason texts pass through redact_text, since they
+often quote an error that names a URL.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Health:
             self._last_beat = time.monotonic() if now is None else now
 
     def degrade(self, reason_key: str, text: str) -> None:
-        """Mark a degradation (e.g. degrade("tts", "edge-tts unreachable, using piper"))."""
+        """Mark a degradation (e.g. degrade("ingest", "connect failed: ...")) until clear()."""
         if not _REASON_KEY.match(reason_key):
             raise ValueError(f"health reason key {reason_key!r} must match {_REASON_KEY.pattern}")
         with self._lock:

@@ -1,7 +1,7 @@
 """One object that ties metrics, health, sd_notify, the watchdog and the status view together.
 
-The core creates a ServiceRuntime at start and calls a handful of hooks from the places
-where things happen (media loop per frame, transport on connect/disconnect, SIGHUP, stop),
+The Station creates one ServiceRuntime and calls a handful of hooks from the places where
+things happen (each media tick, the publisher's connect/disconnect events, SIGHUP, stop),
 so the systemd, /healthz, /metrics and terminal views never disagree.
 """
 
@@ -69,7 +69,7 @@ class ServiceRuntime:
             self.notifier.status(f"on air again: {self.ingest}")
 
     def on_disconnected(self, reason: str) -> None:
-        """The ingest dropped or refused us; the core reconnects with backoff."""
+        """The ingest dropped or refused us; the publisher reconnects with backoff."""
         self.health.set_on_air(False)
         self.health.degrade("ingest", reason)
         self.notifier.status(f"reconnecting to {self.ingest}: {reason}")
@@ -92,7 +92,7 @@ class ServiceRuntime:
         if announced:
             self.notifier.ready()
 
-    # director / chat, for the status view
+    # the conversation / chat, for the status view
     def set_speaker(self, speaker: str | None) -> None:
         self._speaker = speaker
 

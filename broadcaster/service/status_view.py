@@ -21,7 +21,8 @@ from broadcaster.redact import redact_text, redact_url
 
 @dataclass(frozen=True)
 class StatusSnapshot:
-    """What the core knows right now; build it from Health, Metrics and the director."""
+    """What the station knows right now (ServiceRuntime.snapshot builds it from Health,
+    Metrics, the current speaker and the last chat line)."""
 
     on_air: bool
     ingest: str                      # output URL or file path (redacted when shown)
@@ -76,7 +77,7 @@ def status_view_enabled(stream: IO[str], env: Mapping[str, str] | None = None) -
 
 
 class StatusView:
-    """Redraws the status line every interval_s on a daemon-free thread; stop() joins it.
+    """Redraws the status line every interval_s on a non-daemon thread; stop() joins it.
 
     get_snapshot is called on that thread and must be cheap and thread-safe.
     """

@@ -6,8 +6,9 @@ tools/ folder; tools/systemd/*.service are these renders (a test keeps them equa
 Secrets reach the process one of two ways: LoadCredential= (preferred: the key file stays
 root-only, systemd hands a private copy under $CREDENTIALS_DIRECTORY that only the service
 can read) or the optional EnvironmentFile= (KEY=value lines, e.g. OPENAI_API_KEY=...).
-The core reads credentials with read_credential()/read_credentials() before the environment
-and config, so a key never has to sit in config.yaml.
+`broadcaster run` copies the credentials named in CREDENTIAL_ENV into their environment
+variables (export_credentials, unless a variable is already set), and config.py reads the
+stream_key credential itself, so a key never has to sit in config.yaml.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from broadcaster.redact import register_secret
 DEFAULT_BINARY = "/opt/broadcaster/.venv/bin/broadcaster"
 DEFAULT_UNIT_DIR = Path("/etc/systemd/system")
 CONFIG_DIR = "/etc/broadcaster"
-# Credentials the core looks for; each one is a file under $CREDENTIALS_DIRECTORY.
+# Credentials read_credentials() looks for; each one is a file under $CREDENTIALS_DIRECTORY.
 CREDENTIAL_NAMES = ("stream_key", "openai_api_key", "srt_passphrase", "twitch_oauth_token")
 _INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 

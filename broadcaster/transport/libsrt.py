@@ -43,7 +43,7 @@ SRTS_CLOSING = 7
 SRTS_CLOSED = 8
 SRTS_NONEXIST = 9
 
-# SRT_ERRNO values that mean "the peer is gone".
+# SRT_ERRNO values; CONNECTION_GONE_ERRORS are those that mean "the peer is gone".
 SRT_ECONNSETUP = 1000
 SRT_ENOSERVER = 1001
 SRT_ECONNREJ = 1002

@@ -18,11 +18,12 @@ from broadcaster.redact import redact, redact_url
 log = logging.getLogger(__name__)
 LISTENER_WAIT_S = 86400.0
 # FFmpeg's interleaving holds every packet until each stream has one, or for
-# max_interleave_delta (10 s by default): while rate control sent audio only, or one
-# picture in n, the audio sat in the muxer for up to 10 s and the ingest saw a dead stream.
-# 0.2 s still sorts what the core muxes slightly out of order across the streams (a
-# slot's picture before its audio; with no sorting at all FLV rejects the audio packet
-# that comes after a later picture: "Invalid argument"), and audio alone goes out 0.2 s late.
+# max_interleave_delta (10 s by default): while rate control sends audio only, or one
+# picture in n, the audio would sit in the muxer for up to 10 s and the ingest would see a
+# dead stream. 0.2 s still sorts what the encoder muxes slightly out of order across the
+# streams (a slot's picture before its audio; with no sorting at all FLV rejects the audio
+# packet that comes after a later picture: "Invalid argument"), and audio alone goes out
+# 0.2 s late.
 LIVE_MUX_OPTIONS = {"max_interleave_delta": "200000"}
 
 

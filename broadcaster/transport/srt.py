@@ -5,8 +5,8 @@
     ...            # mux as usual; sink.stats() each tick for the rate controller
     container.close(); sink.close()
 
-write() raises SrtConnectionLost (a ConnectionError) once the peer is gone, so the core can
-reopen with its usual backoff. Listener mode waits for one caller (OBS, a relay) to connect.
+write() raises SrtConnectionLost (a ConnectionError) once the peer is gone, so the publisher
+reopens with its usual backoff. Listener mode waits for one caller (OBS, a relay) to connect.
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ class SrtSink:
     """A write-only file object over a connected SRT socket.
 
     Bytes are buffered and sent in exactly 1316-byte messages (7 TS packets); the tail left
-    at close() is padded with null TS packets to a full message. Thread-safe: write() from
-    the mux thread, stats() from the control tick.
+    at close(), when it is whole TS packets, is padded with null packets to a full message.
+    Thread-safe: write() from the publisher thread, stats() from the link monitor's.
     """
 
     def __init__(self, sock: SrtSocket, url: SrtUrl) -> None:

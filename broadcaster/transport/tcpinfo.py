@@ -46,7 +46,7 @@ _SIZE = struct.calcsize(_FMT)
 
 @dataclass(frozen=True)
 class TcpInfo:
-    """The TCP_INFO fields the rate controller uses. Times in ms, rates in bytes/s."""
+    """The TCP_INFO fields the link meter uses. Times in ms, rates in bytes/s."""
 
     rtt_ms: float
     rttvar_ms: float
