@@ -29,12 +29,17 @@ class Backoff:
         """The delay before attempt `attempt` (0-based), without jitter."""
         return min(self.initial_s * self.factor ** max(0, attempt), self.max_s)
 
-    def next_delay(self) -> float:
-        """The delay to wait before the next attempt (with jitter); advances the sequence."""
-        base = self.nominal(self.attempt)
-        self.attempt += 1
+    def delay(self, attempt: int) -> float:
+        """The delay before attempt `attempt` (0-based), with jitter."""
+        base = self.nominal(attempt)
         spread = base * self.jitter
         return max(0.0, min(self.max_s, base + self.rng.uniform(-spread, spread)))
+
+    def next_delay(self) -> float:
+        """The delay to wait before the next attempt (with jitter); advances the sequence."""
+        delay = self.delay(self.attempt)
+        self.attempt += 1
+        return delay
 
     def reset(self) -> None:
         """After a connection proved healthy: the next failure waits initial_s again."""

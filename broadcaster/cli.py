@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from broadcaster.asr.protocol import TOKEN_ENV
 from broadcaster.config import Config, check_output_url, load_config, parse_size
 from broadcaster.errors import BroadcasterError, ConfigError
 from broadcaster.logsetup import configure_logging, install_exception_hooks
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(asr)
     asr.add_argument("file", help="audio file (WAV or anything FFmpeg reads)")
     asr.add_argument("--server", metavar="URL", help="ws://host:port of a running asr-serve (default: local)")
-    asr.add_argument("--token-env", default="BROADCASTER_ASR_TOKEN", metavar="NAME",
+    asr.add_argument("--token-env", default=TOKEN_ENV, metavar="NAME",
                      help="environment variable holding the asr-serve token")
     asr.add_argument("--model", help="ASR model name or folder (default: the packaged tiny.en)")
 
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8766, help="port to listen on (0: any free port)")
-    serve.add_argument("--token-env", default="BROADCASTER_ASR_TOKEN", metavar="NAME",
+    serve.add_argument("--token-env", default=TOKEN_ENV, metavar="NAME",
                        help="environment variable holding the shared token (8+ characters)")
     serve.add_argument("--model", help="ASR model name or folder (default: the packaged tiny.en)")
 
@@ -107,11 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _export_credentials() -> None:
     """systemd LoadCredential= files -> the variables the LLM and chat clients read."""
-    from broadcaster.service.systemd_unit import ServiceInstallError, export_credentials
-    try:
-        export_credentials()
-    except ServiceInstallError as exc:
-        raise BroadcasterError(str(exc)) from None
+    from broadcaster.credentials import export_credentials
+    export_credentials()      # an unreadable credential is a CredentialError (one line, exit 1)
 
 
 def _scene(config: Config, name: str | None, size: str | None = None, fps: int | None = None) -> Scene:

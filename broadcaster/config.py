@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from broadcaster import redact
+from broadcaster.credentials import read_credential
 from broadcaster.errors import ConfigError
 from broadcaster.schema import Section, load_yaml_mapping
 
@@ -124,7 +125,8 @@ def load_config(path: str | Path | None = None, env: dict | None = None) -> Conf
 def _output(sec: Section, env) -> OutputSettings:
     sec.allow_only(("url", "connect_timeout_s", "write_timeout_s", "reconnect"))
     url = env.get("BROADCASTER_OUTPUT") or sec.text("url", DEFAULT_RECORDING)
-    key = env.get("BROADCASTER_STREAM_KEY") or _credential(env, "stream_key")
+    key = env.get("BROADCASTER_STREAM_KEY") or read_credential("stream_key", env)
+    key = key.strip() if key else None
     url = apply_stream_key(url, key, sec.source)
     rec = sec.section("reconnect")
     rec.allow_only(("initial_s", "factor", "max_s", "jitter"))
@@ -142,18 +144,6 @@ def _output(sec: Section, env) -> OutputSettings:
     )
     check_output_url(out.url, sec.source, sec.path("url"))
     return out
-
-
-def _credential(env, name: str) -> str | None:
-    """systemd LoadCredential= puts secrets in $CREDENTIALS_DIRECTORY/NAME."""
-    directory = env.get("CREDENTIALS_DIRECTORY")
-    if not directory:
-        return None
-    path = Path(directory) / name
-    try:
-        return path.read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
 
 
 def apply_stream_key(url: str, key: str | None, source: str = "environment") -> str:

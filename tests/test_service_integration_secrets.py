@@ -83,7 +83,7 @@ def test_srt_passphrase_is_masked_in_free_text_after_loading_the_config(tmp_path
 def test_systemd_credentials_reach_the_stages_and_never_the_log(nginx, tmp_path):
     """LoadCredential= files as systemd hands them over: the stream key publishes, the OpenAI
     key is exported as OPENAI_API_KEY for the LLM client, neither is printed."""
-    from broadcaster.service.systemd_unit import export_credentials
+    from broadcaster.credentials import export_credentials
 
     creds = tmp_path / "credentials"
     creds.mkdir()

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from broadcaster.logsetup import configure_logging
 from broadcaster.service.runtime import ServiceRuntime
 from broadcaster.service.status_view import render_status_line
-from broadcaster.service.systemd_unit import read_credentials
+from broadcaster.credentials import read_credentials
 from tests.service_helpers import serve_app
 
 STREAM_KEY = "live_rt_9f8e7d6c5b4a"

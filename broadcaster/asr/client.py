@@ -15,7 +15,6 @@ import asyncio
 import collections
 import json
 import logging
-import random
 from typing import Callable
 
 import numpy as np
@@ -162,7 +161,7 @@ class RemoteAsrClient:
             except (OSError, ConnectionClosed, ConnectionError, asyncio.TimeoutError, P.ProtocolError) as exc:
                 self._ready.clear()
                 failures += 1
-                delay = self.backoff.nominal(failures - 1) * random.uniform(0.8, 1.2)
+                delay = self.backoff.delay(failures - 1)
                 log.warning("asr client: connection to %s lost (%s); retry in %.1fs",
                             self._safe_url(), type(exc).__name__, delay)
                 await asyncio.sleep(delay)

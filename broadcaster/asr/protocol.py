@@ -32,6 +32,7 @@ OPUS_BITRATE = 16000
 MAX_MESSAGE = 4096          # application limit: larger messages get a JSON error + 1009
 WS_MAX_SIZE = 65536         # websockets max_size: beyond this the library closes with 1009
 HELLO_TIMEOUT_S = 5.0
+TOKEN_ENV = "BROADCASTER_ASR_TOKEN"   # where both ends read the shared token by default
 
 CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL = 1002       # bad JSON, unknown message type

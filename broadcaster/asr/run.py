@@ -8,11 +8,11 @@ import os
 import sys
 import time
 
+from broadcaster.asr.protocol import TOKEN_ENV
 from broadcaster.asr.server import serve_main  # noqa: F401 - re-exported for the CLI
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV = "BROADCASTER_ASR_TOKEN"
 
 
 def format_transcript(kind: str, utt: int, start: float, end: float, text: str, latency_ms: float) -> str:

@@ -29,6 +29,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from broadcaster.errors import ConfigError
+from broadcaster.asr.protocol import TOKEN_ENV
 from broadcaster.backoff import Backoff
 from broadcaster.mic.capture import MicSource
 from broadcaster.mic.vad import WINDOW, SpeechOnset, VadConfig
@@ -38,7 +39,6 @@ from broadcaster.stages import Tick
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOKEN_ENV = "BROADCASTER_ASR_TOKEN"
 ECHO_MODES = ("headphones", "speakers")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -51,7 +51,7 @@ class MicSettings:
     vad: VadConfig = field(default_factory=VadConfig)
     model: str | None = None              # ASR model name or folder; None = packaged tiny.en
     server: str | None = None             # ws(s)://host:port of a remote asr-serve
-    token_env: str = DEFAULT_TOKEN_ENV
+    token_env: str = TOKEN_ENV
     mix_into_broadcast: bool = False
     host_gain: float = 1.0
     duck: float = 0.4                     # bed gain while the host's voice is mixed in
@@ -83,7 +83,7 @@ def mic_settings(data, source: str, key: str = "mic") -> MicSettings:
     if server is not None and not server.startswith(("ws://", "wss://")):
         raise asr.error("server", f"must be a ws:// or wss:// URL of `broadcaster asr-serve`, "
                                   f"got {redact_url(server)!r}")
-    token_env = asr.text("token_env", DEFAULT_TOKEN_ENV)
+    token_env = asr.text("token_env", TOKEN_ENV)
     if not _ENV_NAME.match(token_env):
         raise asr.error("token_env", f"must be an environment variable name, got {token_env!r}")
     return MicSettings(

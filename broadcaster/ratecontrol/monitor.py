@@ -2,7 +2,7 @@
 and applies its decisions (bitrate, frame-rate cut, audio only).
 
 One small thread of its own, so the measurement keeps its rhythm while the encoder thread is
-busy or blocked in a write. Each output session gets a link probe (probe.py): for SRT it is
+busy or blocked in a write. Each output session gets a link reader (reader.py): for SRT it is
 the only caller of SrtSink.stats() (which resets libsrt's interval counters); for RTMP it
 finds FFmpeg's TCP socket and reads TCP_INFO. With tcp_notsent_lowat the kernel holds little
 unsent media, so a backlog waits in the SlotQueue instead, where it is counted: the queueing
@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import replace
 
 from broadcaster.ratecontrol.controller import RateController, RateDecision
-from broadcaster.ratecontrol.probe import LinkProbe, probe_for
+from broadcaster.ratecontrol.reader import LinkReader, reader_for
 from broadcaster.ratecontrol.sample import LinkSample
 from broadcaster.ratecontrol.rates import slide_window
 from broadcaster.ratecontrol.settings import RateControlSettings
@@ -56,7 +56,7 @@ class LinkMonitor:
         self._requested: int | None = None
         self._logged_kbps: int | None = None
         self._handle = None
-        self._probe: LinkProbe | None = None
+        self._reader: LinkReader | None = None
         self._session_at = 0.0
         self._written: deque = deque()        # (now, bytes muxed) over OFFERED_WINDOW_S
         self._wire: deque = deque()           # (now, bytes on the link, bytes muxed)
@@ -111,10 +111,10 @@ class LinkMonitor:
         handle = self.publisher.handle
         if handle is not self._handle:
             self._handle = handle
-            self._probe = probe_for(handle, self.settings.tcp_notsent_lowat, now)
+            self._reader = reader_for(handle, self.settings.tcp_notsent_lowat, now)
             self._wire.clear()
             self._session_at = now
-        sample = self._probe.sample(now) if self._probe is not None else None
+        sample = self._reader.sample(now) if self._reader is not None else None
         if sample is None:
             self._write_trace(now, None)
             return
@@ -145,7 +145,7 @@ class LinkMonitor:
         44 bytes a packet, so SRT carries noticeably more than the encoder wrote, FLV over TCP
         little more; the controller budgets with this figure.
         """
-        wire = self._probe.wire_bytes() if self._probe is not None else None
+        wire = self._reader.wire_bytes() if self._reader is not None else None
         if wire is None or now - self._session_at < WARMUP_S:   # (headers, first IDR)
             self._wire.clear()
             return None

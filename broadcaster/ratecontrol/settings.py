@@ -50,14 +50,14 @@ def ratecontrol_settings(data, source: str, video: VideoSettings, audio: AudioSe
     emergency = sec.number("emergency_delay_ms", 300.0, minimum=50, maximum=10000)
     if emergency <= high:
         raise sec.error("emergency_delay_ms", f"must be above high_delay_ms ({high:g}), got {emergency:g}")
+    margin = sec.number("capacity_margin", 0.92, minimum=0.5, maximum=1.0)
     controller = RateControlConfig(
         floor_kbps=floor, ceiling_kbps=ceiling, start_kbps=start, audio_kbps=audio.bitrate_kbps,
         max_fps_divisor=sec.integer("max_fps_divisor", 4, minimum=1, maximum=12),
         low_delay_ms=min(40.0, high / 3), high_delay_ms=high, emergency_delay_ms=emergency,
         probe_fail_delay_ms=min(70.0, high * 0.6),
         drain_time_s=sec.number("drain_time_s", 1.5, minimum=0.2, maximum=10),
-        capacity_margin=sec.number("capacity_margin", 0.92, minimum=0.5, maximum=1.0),
-        min_capacity_margin=min(0.84, sec.number("capacity_margin", 0.92, minimum=0.5, maximum=1.0)),
+        capacity_margin=margin, min_capacity_margin=min(0.84, margin),
     )
     lowat = sec.integer("tcp_notsent_lowat_kb", 64, minimum=0, maximum=65536)
     trace = None

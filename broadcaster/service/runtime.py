@@ -39,7 +39,6 @@ class ServiceRuntime:
         self._speaker: str | None = None
         self._last_chat: str | None = None
         self.status_view = StatusView(self.snapshot, stream=status_stream, env=env)
-        self.metrics.bind_health(self.health)
 
     def add_routes(self, app: web.Application) -> None:
         """GET /metrics and /healthz on the control app (before it starts)."""

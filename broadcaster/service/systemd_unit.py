@@ -1,4 +1,4 @@
-"""The systemd units (single channel and broadcaster@CHANNEL), install helper, credentials.
+"""The systemd units (single channel and broadcaster@CHANNEL) and their install helper.
 
 The unit text lives here, not only under tools/systemd/, because an installed package has no
 tools/ folder; tools/systemd/*.service are these renders (a test keeps them equal).
@@ -6,8 +6,8 @@ tools/ folder; tools/systemd/*.service are these renders (a test keeps them equa
 Secrets reach the process one of two ways: LoadCredential= (preferred: the key file stays
 root-only, systemd hands a private copy under $CREDENTIALS_DIRECTORY that only the service
 can read) or the optional EnvironmentFile= (KEY=value lines, e.g. OPENAI_API_KEY=...).
-`broadcaster run` copies the credentials named in CREDENTIAL_ENV into their environment
-variables (export_credentials, unless a variable is already set), and config.py reads the
+`broadcaster run` copies the credentials named in credentials.CREDENTIAL_ENV into their
+environment variables (export_credentials, unless a variable is already set), and config.py reads the
 stream_key credential itself, so a key never has to sit in config.yaml.
 """
 
@@ -16,17 +16,13 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import IO
 
-from broadcaster.redact import register_secret
 
 DEFAULT_BINARY = "/opt/broadcaster/.venv/bin/broadcaster"
 DEFAULT_UNIT_DIR = Path("/etc/systemd/system")
 CONFIG_DIR = "/etc/broadcaster"
-# Credentials read_credentials() looks for; each one is a file under $CREDENTIALS_DIRECTORY.
-CREDENTIAL_NAMES = ("stream_key", "openai_api_key", "srt_passphrase", "twitch_oauth_token")
 _INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 _TEMPLATE = """\
@@ -164,60 +160,6 @@ def install_instructions(path: Path, channel: str | None = None,
         f"  systemctl enable --now {unit}",
         f"  journalctl -u {unit} -f        # logs;  systemctl reload {unit}  # SIGHUP",
     ])
-
-
-def read_credential(name: str, env: Mapping[str, str] | None = None) -> str | None:
-    """The credential `name` systemd passed via LoadCredential=, or None.
-
-    Trailing newlines are stripped and the value is registered with redact, so it is masked
-    in every log line from then on.
-    """
-    env = os.environ if env is None else env
-    directory = env.get("CREDENTIALS_DIRECTORY")
-    if not directory or not name or "/" in name or name in (".", ".."):
-        return None
-    try:
-        value = (Path(directory) / name).read_text(encoding="utf-8").rstrip("\r\n")
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ServiceInstallError(f"cannot read credential {name!r} from "
-                                  f"$CREDENTIALS_DIRECTORY: {exc.strerror or exc}") from exc
-    register_secret(value)
-    return value or None
-
-
-def read_credentials(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Every credential in CREDENTIAL_NAMES that systemd passed in."""
-    found = {}
-    for name in CREDENTIAL_NAMES:
-        value = read_credential(name, env)
-        if value is not None:
-            found[name] = value
-    return found
-
-
-# The environment variable each stage reads a credential from (stream_key is read by config).
-CREDENTIAL_ENV = {"openai_api_key": "OPENAI_API_KEY", "twitch_oauth_token": "TWITCH_OAUTH_TOKEN"}
-
-
-def export_credentials(env: MutableMapping[str, str] | None = None) -> list[str]:
-    """Put systemd credentials where the stages look for them (OPENAI_API_KEY, ...).
-
-    The unit hands openai_api_key and twitch_oauth_token through LoadCredential=, but the
-    LLM and IRC clients read environment variables; a variable already set (EnvironmentFile=)
-    wins. Returns the variables set. Values are registered with redact by read_credential.
-    """
-    env = os.environ if env is None else env
-    exported = []
-    for name, variable in CREDENTIAL_ENV.items():
-        if env.get(variable):
-            continue
-        value = read_credential(name, env)
-        if value:
-            env[variable] = value
-            exported.append(variable)
-    return exported
 
 
 def default_binary() -> str:

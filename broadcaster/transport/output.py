@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import av
 
@@ -39,6 +40,13 @@ class Target:
     @property
     def is_network(self) -> bool:
         return self.kind != "file"
+
+    @property
+    def rtmp_peer(self) -> tuple[str, int]:
+        """The ingest's host and TCP port of an rtmp:// or rtmps:// target (FFmpeg's defaults:
+        port 1935, 443 for rtmps; localhost without a host)."""
+        parts = urlsplit(self.url)
+        return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme.lower() == "rtmps" else 1935)
 
 
 def parse_target(url: str) -> Target:
@@ -138,12 +146,8 @@ def abort_connection(target: Target) -> bool:
     a send() or handshake blocked on it fails at once. SRT detects its own stalls."""
     if target.kind != "rtmp":
         return False
-    from urllib.parse import urlsplit
-
     from broadcaster.transport.tcpinfo import find_tcp_socket_fd, shutdown_socket
-    parts = urlsplit(target.url)
-    port = parts.port or (443 if parts.scheme.lower() == "rtmps" else 1935)
-    handle = find_tcp_socket_fd(parts.hostname or "", port)
+    handle = find_tcp_socket_fd(*target.rtmp_peer)
     if handle is None:
         return False
     shutdown_socket(handle)

@@ -1,4 +1,4 @@
-"""Link probes: what the link monitor reads once per tick, one kind per live output.
+"""Link readers: what the link monitor reads once per tick, one kind per live output.
 
     SRT:  SrtSink.stats() -> SrtLinkMeter -> LinkSample
     RTMP: FFmpeg's TCP socket (found by peer address) -> TCP_INFO -> TcpLinkMeter -> LinkSample
@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from broadcaster.ratecontrol.sample import LinkSample
 from broadcaster.ratecontrol.srt_meter import SrtLinkMeter
 from broadcaster.ratecontrol.tcp_meter import TcpLinkMeter
-from broadcaster.transport.output import OutputHandle
+from broadcaster.transport.output import OutputHandle, Target
 from broadcaster.transport.tcpinfo import find_tcp_socket_fd, limit_send_buffer, read_tcp_info
 
 log = logging.getLogger(__name__)
@@ -21,7 +20,7 @@ log = logging.getLogger(__name__)
 TCP_FIND_PATIENCE_S = 3.0
 
 
-class LinkProbe(Protocol):
+class LinkReader(Protocol):
     """One output session's link, measured."""
 
     def sample(self, now: float) -> LinkSample | None:
@@ -34,18 +33,18 @@ class LinkProbe(Protocol):
         ...
 
 
-def probe_for(handle: OutputHandle | None, tcp_notsent_lowat: int | None, now: float) -> LinkProbe | None:
-    """The probe for an output session (None for a file, or no session)."""
+def reader_for(handle: OutputHandle | None, tcp_notsent_lowat: int | None, now: float) -> LinkReader | None:
+    """The reader for an output session (None for a file, or no session)."""
     if handle is None:
         return None
     if handle.target.kind == "srt" and handle.sink is not None:
-        return SrtProbe(handle.sink)
+        return SrtReader(handle.sink)
     if handle.target.kind == "rtmp":
-        return TcpProbe(handle.target.url, tcp_notsent_lowat, now)
+        return TcpReader(handle.target, tcp_notsent_lowat, now)
     return None
 
 
-class SrtProbe:
+class SrtReader:
     """SRT: SrtSink.stats() -> SrtLinkMeter."""
 
     def __init__(self, sink):
@@ -65,13 +64,11 @@ class SrtProbe:
         return int(self.sink.link_bytes)
 
 
-class TcpProbe:
+class TcpReader:
     """RTMP: FFmpeg's TCP socket (found by peer address) -> TCP_INFO -> TcpLinkMeter."""
 
-    def __init__(self, url: str, notsent_lowat: int | None, started: float):
-        parts = urlsplit(url)
-        self.host = parts.hostname or "127.0.0.1"
-        self.port = parts.port or (443 if parts.scheme.lower() == "rtmps" else 1935)
+    def __init__(self, target: Target, notsent_lowat: int | None, started: float):
+        self.host, self.port = target.rtmp_peer
         self.notsent_lowat = notsent_lowat
         self.meter = TcpLinkMeter()
         self.handle = None
