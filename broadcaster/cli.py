@@ -149,8 +149,8 @@ def cmd_snapshot(args, config: Config) -> int:
     import numpy as np
     from PIL import Image
 
-    from broadcaster.render.compose import Compositor
     from broadcaster.avatar.factory import build_anchor
+    from broadcaster.render.compose import Compositor
     from broadcaster.render.yuv import yuv420_to_rgb
 
     scene = _scene(config, args.scene, args.size)
@@ -233,6 +233,7 @@ def cmd_say(args, config: Config) -> int:
 
 def _token_from_env(name: str, option: str) -> str:
     import os
+
     from broadcaster.redact import register_secret
     if not name.replace("_", "").isalnum() or name[0].isdigit():
         raise ConfigError("command line", option, f"must be an environment variable name, got {name!r}")

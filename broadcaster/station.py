@@ -15,11 +15,11 @@ import threading
 import time
 from dataclasses import replace
 
+from broadcaster.avatar.factory import build_anchor
 from broadcaster.config import Config, load_config
 from broadcaster.errors import BroadcasterError
 from broadcaster.logsetup import configure_logging
 from broadcaster.media.pipeline import Broadcast
-from broadcaster.avatar.factory import build_anchor
 from broadcaster.output.publisher import PublisherEvents
 from broadcaster.redact import redact
 from broadcaster.scene import Scene, load_scene, scene_path
@@ -72,8 +72,8 @@ class Station:
         self.config_path = config_path
         self.scene_override = scene_override
         self.canvas_override = canvas_override or {}
-        from broadcaster.transport.output import parse_target
         from broadcaster.config import resolve_output_path
+        from broadcaster.transport.output import parse_target
         shown = parse_target(resolve_output_path(config.output.url)).shown
         self.runtime = ServiceRuntime(ingest=shown)
         self.events = StationEvents()
@@ -205,8 +205,8 @@ class Station:
             self.runtime.on_reload_finished()
 
     def _apply_scene(self, scene: Scene) -> None:
-        from broadcaster.render.compose import Compositor
         from broadcaster.media.mixer import load_bed
+        from broadcaster.render.compose import Compositor
         compositor = Compositor(scene, build_anchor(scene))
         bed = load_bed(scene.audio.file, self.config.audio.sample_rate) if scene.audio.file else None
         self.broadcast.show_scene(scene, compositor, bed)

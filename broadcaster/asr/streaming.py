@@ -25,8 +25,16 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from broadcaster.mic.vad import (SAMPLE_RATE, SpeechAudio, SpeechOnset, UtteranceDropped, UtteranceEnd,
-                                 VadConfig, VadEvent, VadSegmenter)
+from broadcaster.mic.vad import (
+    SAMPLE_RATE,
+    SpeechAudio,
+    SpeechOnset,
+    UtteranceDropped,
+    UtteranceEnd,
+    VadConfig,
+    VadEvent,
+    VadSegmenter,
+)
 
 log = logging.getLogger(__name__)
 

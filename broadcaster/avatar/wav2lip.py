@@ -21,9 +21,9 @@ import av
 import cv2
 import numpy as np
 
-from broadcaster.tts.levels import resample_to_broadcast
 from broadcaster.avatar.onnx_session import open_session
 from broadcaster.avatar.wav2lip_mel import MEL_STEP, SAMPLE_RATE, mel_chunks, melspectrogram
+from broadcaster.tts.levels import resample_to_broadcast
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from broadcaster.chat.intake import ChatIntake
 from broadcaster.chat.selection import ChatSelector, Refused
 from broadcaster.chat.web import add_chat_routes, broadcast
 from broadcaster.dialogue.conversation import Conversation, TrackingSink, TurnLog
+from broadcaster.dialogue.turns import script_schedule
 from broadcaster.errors import ConfigError
 from broadcaster.render.overlay import ChatOverlay, overlay_spec
 from broadcaster.reply.factory import make_responder
@@ -27,7 +28,6 @@ from broadcaster.scene import Scene
 from broadcaster.stages import Interrupt, LinesMuxed, Reload, Tick
 from broadcaster.tts.settings import build_engine, tts_settings
 from broadcaster.tts.stage import SpeechStage
-from broadcaster.dialogue.turns import script_schedule
 
 log = logging.getLogger(__name__)
 MAX_SAY_CHARS = 2000

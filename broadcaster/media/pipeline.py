@@ -16,16 +16,15 @@ from pathlib import Path
 from typing import Callable
 
 from broadcaster.avatar.factory import build_anchor
-from broadcaster.media.clock import FrameClock, Pacer
-from broadcaster.render.compose import Compositor
 from broadcaster.config import Config, resolve_output_path
-from broadcaster.media.slotqueue import MediaSlot
+from broadcaster.media.clock import FrameClock, Pacer
 from broadcaster.media.mixer import AudioMixer, load_bed
+from broadcaster.media.slotqueue import MediaSlot, SlotQueue
+from broadcaster.media.stats import BroadcastStats
 from broadcaster.output.publisher import Publisher, PublisherEvents
+from broadcaster.render.compose import Compositor
 from broadcaster.scene import Scene
 from broadcaster.stages import Tick
-from broadcaster.media.slotqueue import SlotQueue
-from broadcaster.media.stats import BroadcastStats
 from broadcaster.transport.output import parse_target
 
 log = logging.getLogger(__name__)

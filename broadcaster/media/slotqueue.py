@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-
 from dataclasses import dataclass
 
 import numpy as np

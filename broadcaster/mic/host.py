@@ -28,9 +28,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from broadcaster.errors import ConfigError
 from broadcaster.asr.protocol import TOKEN_ENV
 from broadcaster.backoff import Backoff
+from broadcaster.errors import ConfigError
 from broadcaster.mic.capture import MicSource
 from broadcaster.mic.vad import WINDOW, SpeechOnset, VadConfig
 from broadcaster.redact import redact, redact_url

@@ -15,10 +15,9 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from broadcaster.config import AudioSettings, VideoSettings
 from broadcaster.media.slotqueue import MediaSlot
 from broadcaster.output.codec_options import codec_options
-from broadcaster.config import AudioSettings, VideoSettings
-
 
 MAX_PADDING_BYTES = 256 * 1024
 

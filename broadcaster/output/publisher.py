@@ -16,12 +16,12 @@ import av
 
 from broadcaster.backoff import Backoff
 from broadcaster.config import Config
-from broadcaster.output.encode import EncoderSession
 from broadcaster.errors import OutputError
-from broadcaster.redact import redact
 from broadcaster.media.slotqueue import SlotQueue
-from broadcaster.output.stallguard import StallGuard, StallWatcher
 from broadcaster.media.stats import BroadcastStats
+from broadcaster.output.encode import EncoderSession
+from broadcaster.output.stallguard import StallGuard, StallWatcher
+from broadcaster.redact import redact
 from broadcaster.transport.output import OutputHandle, Target, abort_connection, open_output, waits_for_caller
 
 log = logging.getLogger(__name__)

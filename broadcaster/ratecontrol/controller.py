@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 
 from broadcaster.ratecontrol.sample import LinkSample
 
-
 TRICKLE_KBPS = 24.0
 MAX_OVERHEAD = 0.8        # a measured wire factor above 1.8 is a glitch, not a container
 OVERHEAD_GAIN = 0.1       # per sample: the measured overhead is followed within ~1 s

@@ -19,9 +19,9 @@ from collections import deque
 from dataclasses import replace
 
 from broadcaster.ratecontrol.controller import RateController, RateDecision
+from broadcaster.ratecontrol.rates import slide_window
 from broadcaster.ratecontrol.reader import LinkReader, reader_for
 from broadcaster.ratecontrol.sample import LinkSample
-from broadcaster.ratecontrol.rates import slide_window
 from broadcaster.ratecontrol.settings import RateControlSettings
 
 log = logging.getLogger(__name__)

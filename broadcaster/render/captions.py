@@ -11,9 +11,9 @@ from collections import OrderedDict
 import numpy as np
 from PIL import Image, ImageDraw
 
-from broadcaster.scene import CaptionSpec
 from broadcaster.render.text import load_font, wrap
 from broadcaster.render.yuv import YuvaPatch
+from broadcaster.scene import CaptionSpec
 
 
 class CaptionRenderer:

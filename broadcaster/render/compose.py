@@ -12,11 +12,11 @@ import threading
 import numpy as np
 from PIL import Image, ImageDraw
 
-from broadcaster.render.captions import CaptionRenderer
 from broadcaster.errors import ConfigError
-from broadcaster.scene import Background, ImageLayer, Scene, TextLayer
+from broadcaster.render.captions import CaptionRenderer
 from broadcaster.render.text import load_font, wrap
 from broadcaster.render.yuv import YuvaPatch, blend, rgb_to_yuv420
+from broadcaster.scene import Background, ImageLayer, Scene, TextLayer
 
 
 class Compositor:

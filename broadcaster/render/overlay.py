@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from broadcaster.schema import Section
 from broadcaster.render.text import load_font, wrap
+from broadcaster.schema import Section
 
 
 @dataclass(frozen=True)

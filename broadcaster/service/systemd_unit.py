@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 from typing import IO
 
-
 DEFAULT_BINARY = "/opt/broadcaster/.venv/bin/broadcaster"
 DEFAULT_UNIT_DIR = Path("/etc/systemd/system")
 CONFIG_DIR = "/etc/broadcaster"

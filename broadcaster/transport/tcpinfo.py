@@ -17,7 +17,6 @@ import socket
 import struct
 from dataclasses import dataclass
 
-
 log = logging.getLogger(__name__)
 
 TCP_INFO = getattr(socket, "TCP_INFO", 11)

@@ -2,7 +2,13 @@
 from broadcaster.tts.edge_engine import EdgeTTSEngine, decode_mp3
 from broadcaster.tts.engine import Synthesized, TTSEngine, TTSError
 from broadcaster.tts.fallback import FallbackChain
-from broadcaster.tts.levels import BROADCAST_RATE, gated_rms_dbfs, normalize_loudness, prepare_speech, resample_to_broadcast
+from broadcaster.tts.levels import (
+    BROADCAST_RATE,
+    gated_rms_dbfs,
+    normalize_loudness,
+    prepare_speech,
+    resample_to_broadcast,
+)
 from broadcaster.tts.piper_engine import PiperEngine, packaged_voice_paths
 from broadcaster.tts.splitter import SentenceSplitter, split_first_fragment
 from broadcaster.tts.stage import LineReport, SpeechSink, SpeechStage
