@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import NginxRtmp
+from tests.support.servers.nginx_rtmp import NginxRtmp
 
 ROOT = Path(__file__).resolve().parent.parent
 

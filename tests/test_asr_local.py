@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from asr_helpers.speech import KEY_WORDS, speech_with_pauses, words
+from tests.support.data.speech import KEY_WORDS, speech_with_pauses, words
 from broadcaster.asr.run import transcribe_file_main
 from broadcaster.asr.streaming import MicPipeline, transcribe_frames
 from broadcaster.asr.whisper import WhisperAsr

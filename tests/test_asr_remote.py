@@ -9,8 +9,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from asr_helpers.server import TOKEN, RunningServer
-from asr_helpers.speech import KEY_WORDS, speech_with_pauses, words
+from tests.support.servers.asr import TOKEN, RunningServer
+from tests.support.data.speech import KEY_WORDS, speech_with_pauses, words
 from broadcaster.asr import protocol as P
 from broadcaster.asr.client import AsrAuthError, RemoteAsrClient
 from broadcaster.asr.run import transcribe_file_main

@@ -63,8 +63,8 @@ def test_mel_recipe_shapes_and_scale():
 
 
 def test_mel_matches_wav2lip_audio_py_reference():
-    """Reference made with librosa + scipy by tests/avatar_helpers/make_mel_reference.py."""
-    from tests.avatar_helpers.make_mel_reference import HERE, reference_signal
+    """Reference made with librosa + scipy by tests/support/data/mel_reference.py."""
+    from tests.support.data.mel_reference import HERE, reference_signal
     ref = np.load(HERE / "wav2lip_mel_reference.npy")
     got = melspectrogram(reference_signal())
     assert got.shape == ref.shape == (80, 41)

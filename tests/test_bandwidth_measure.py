@@ -13,7 +13,7 @@ from broadcaster.service.bandwidth import bandwidth_main, measure
 from broadcaster.service.health import Health
 from broadcaster.service.metrics import Metrics
 from broadcaster.service.routes import add_service_routes
-from tests.service_helpers import serve_app
+from tests.support.aio import serve_app
 
 
 def _pump(metrics: Metrics, stop: threading.Event) -> None:

@@ -15,7 +15,7 @@ from broadcaster.chat.selection import ChatSelector
 from broadcaster.chat.stdin import StdinSource
 from broadcaster.chat.web import add_chat_routes
 from broadcaster.chat.youtube import YouTubeChatSource
-from tests.chat_helpers.twitch_irc import FakeTwitchServer
+from tests.support.servers.twitch_irc import FakeTwitchServer
 
 
 def test_settings_build_sources_and_name_bad_keys(monkeypatch):

@@ -19,7 +19,7 @@ from broadcaster.media.slotqueue import MediaSlot
 from broadcaster.transport.output import open_output, parse_target
 from broadcaster.transport.tcpinfo import find_tcp_socket_fd, read_tcp_info
 
-from srt_peer import SLT, free_udp_port, start_receiver, stop
+from tests.support.servers.srt import SLT, free_udp_port, start_receiver, stop
 
 W, H, FPS = 320, 240, 20
 SPF = 48000 // FPS

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import ROOT, run_broadcaster, start_broadcaster
-from mediaprobe import probe
+from tests.support.media import probe
 
 KEY = "sk_live_9f8e7d6c5b4a"
 
@@ -116,7 +116,7 @@ def test_control_endpoint_reports_health_while_on_air(tmp_path):
     import json
     import urllib.request
 
-    from ingest import free_port
+    from tests.support.servers.nginx_rtmp import free_port
 
     port = free_port()
     proc = start_broadcaster("run", "--output", str(tmp_path / "h.flv"), "--control-port", str(port),

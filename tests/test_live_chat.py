@@ -9,11 +9,11 @@ import time
 import aiohttp
 import pytest
 
-from chat_helpers.fake_openai import FakeOpenAI
+from tests.support.servers.fake_openai import FakeOpenAI
 from conftest import start_broadcaster, ROOT
-from ingest import free_port
-from live_helpers import LoopThread, http_json, wait_on_air, wait_turns
-from mediaprobe import probe
+from tests.support.servers.nginx_rtmp import free_port
+from tests.support.http import LoopThread, http_json, wait_on_air, wait_turns
+from tests.support.media import probe
 
 
 @pytest.fixture

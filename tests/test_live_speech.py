@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import run_broadcaster, start_broadcaster
-from ingest import free_port
-from live_helpers import http_json, wait_on_air, wait_turns
+from tests.support.servers.nginx_rtmp import free_port
+from tests.support.http import http_json, wait_on_air, wait_turns
 
 LONG = ("Good evening and welcome to the late show. Tonight we will talk about live streaming, "
         "about virtual anchors, about how a voice is made from text, and about why the lips of "

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from asr_helpers.speech import KEY_WORDS, speech_with_pauses, words
+from tests.support.data.speech import KEY_WORDS, speech_with_pauses, words
 from conftest import ROOT, broadcaster_cmd, run_broadcaster, run_env
 
 TOKEN = "wiring-test-token-42"
@@ -87,8 +87,7 @@ def test_asr_command_errors_are_clear(tmp_path):
 def test_run_with_a_missing_mic_device_lists_the_devices_and_exits_2(tmp_path):
     # a real ALSA device ('testmic', a file-backed PCM) so the list is not empty
     (tmp_path / "in.raw").write_bytes(b"\0" * 64000)
-    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'tests');"
-                    "from asr_helpers.alsa_mic import write_config;"
+    subprocess.run([sys.executable, "-c", "from tests.support.programs.alsa_mic import write_config;"
                     f"write_config({str(tmp_path)!r}, {str(tmp_path / 'in.raw')!r}, True)"], cwd=ROOT, check=True)
     res = run_broadcaster("run", "--mic", "USB Mic", "--output", str(tmp_path / "o.flv"), "--duration", "2",
                           env=run_env(HOME=str(tmp_path)), timeout=60)

@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-from asr_helpers.speech import speech_with_pauses, words
+from tests.support.data.speech import speech_with_pauses, words
 from conftest import start_broadcaster
 
 PARAGRAPH = ("Good evening and welcome to the late news. Tonight we look at the long story of the river "

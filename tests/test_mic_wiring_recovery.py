@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 
-from asr_helpers.speech import speech_with_pauses, words
+from tests.support.data.speech import speech_with_pauses, words
 from broadcaster.config import load_config
 from broadcaster.mic.host import HostMic, MicSettings
 from broadcaster.backoff import Backoff

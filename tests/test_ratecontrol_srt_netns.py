@@ -40,7 +40,7 @@ pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 def run_loop(seconds: float, *extra: str) -> list[dict]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run(["unshare", "-n", sys.executable, "-m",
-                          "tests.ratecontrol_helpers.srt_netns_loop", *extra, str(seconds),
+                          "tests.support.programs.netns_srt_loop", *extra, str(seconds),
                           str(STEP_AT)], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=seconds + 30)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -86,7 +86,7 @@ def test_srt_meter_reads_the_link_rate_while_the_queue_grows_and_drains():
     kbit/s while the queue grew and 3300-3600 while it drained, on a 3000 kbit/s link."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run(["unshare", "-n", sys.executable, "-m",
-                          "tests.ratecontrol_helpers.srt_meter_netns", "3000", "3400", "6", "4"],
+                          "tests.support.programs.netns_srt_meter", "3000", "3400", "6", "4"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]

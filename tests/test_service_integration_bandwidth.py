@@ -5,8 +5,8 @@ import re
 import time
 
 from conftest import run_broadcaster, start_broadcaster
-from ingest import free_port
-from service_helpers.live import healthz, metrics, sample, stop, wait_for, write_config
+from tests.support.servers.nginx_rtmp import free_port
+from tests.support.broadcaster_proc import healthz, metrics, sample, stop, wait_for, write_config
 
 KEY = "bandwidth_key_3f9a"
 

@@ -4,8 +4,8 @@ parsed with the Prometheus client's parser; /healthz follows the ingest going do
 import time
 
 from conftest import start_broadcaster
-from ingest import free_port
-from service_helpers.live import (FAST_RECONNECT, healthz, http_post, metrics, sample, stop,
+from tests.support.servers.nginx_rtmp import free_port
+from tests.support.broadcaster_proc import (FAST_RECONNECT, healthz, http_post, metrics, sample, stop,
                                   wait_for, write_config)
 
 KEY = "metrics_key_7a2e"

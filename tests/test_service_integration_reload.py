@@ -10,9 +10,9 @@ import av
 import numpy as np
 
 from conftest import start_broadcaster
-from ingest import free_port
-from mediaprobe import probe
-from service_helpers.live import healthz, stop, wait_for, write_config
+from tests.support.servers.nginx_rtmp import free_port
+from tests.support.media import probe
+from tests.support.broadcaster_proc import healthz, stop, wait_for, write_config
 
 FPS = 20
 

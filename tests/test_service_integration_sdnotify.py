@@ -9,8 +9,8 @@ import sys
 import time
 
 from conftest import ROOT, run_env
-from ingest import NginxRtmp, free_port
-from service_helpers.live import FAST_RECONNECT, NotifyListener, stop, wait_for, write_config
+from tests.support.servers.nginx_rtmp import NginxRtmp, free_port
+from tests.support.broadcaster_proc import FAST_RECONNECT, NotifyListener, stop, wait_for, write_config
 
 KEY = "sdnotify_key_5c1d"
 

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from conftest import start_broadcaster, run_env
-from ingest import free_port
-from service_helpers.live import (FAST_RECONNECT, healthz, metrics_text, stop, wait_for,
+from tests.support.servers.nginx_rtmp import free_port
+from tests.support.broadcaster_proc import (FAST_RECONNECT, healthz, metrics_text, stop, wait_for,
                                   write_config)
 
 STREAM_KEY = "live_streamkey_Q7w9e2r4"

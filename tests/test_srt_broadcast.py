@@ -8,9 +8,9 @@ import time
 import pytest
 
 from conftest import run_broadcaster, start_broadcaster
-from mediaprobe import probe
+from tests.support.media import probe
 
-from srt_peer import SLT, free_udp_port, start_receiver, stop
+from tests.support.servers.srt import SLT, free_udp_port, start_receiver, stop
 pytestmark = pytest.mark.skipif(SLT is None, reason="srt-live-transmit (Debian srt-tools) not installed")
 PASSPHRASE = "correct-horse-battery"
 STREAMID = "sk_srt_5e4d3c2b1a"

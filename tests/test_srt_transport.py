@@ -14,7 +14,7 @@ import pytest
 from broadcaster.ratecontrol.srt_meter import SrtLinkMeter
 from broadcaster.transport.srt import SrtConnectError, SrtConnectionLost, open_srt
 
-from srt_peer import SLT, free_udp_port, start_receiver, stop
+from tests.support.servers.srt import SLT, free_udp_port, start_receiver, stop
 pytestmark = pytest.mark.skipif(SLT is None, reason="srt-live-transmit (Debian srt-tools) not installed")
 
 FPS = 20

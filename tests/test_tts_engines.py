@@ -8,7 +8,7 @@ import pytest
 
 from broadcaster.tts import (BROADCAST_RATE, EdgeTTSEngine, FallbackChain, PiperEngine, SpeechStage, TTSError,
                              gated_rms_dbfs, prepare_speech)
-from tests.tts_helpers.edge_server import EdgeWireServer
+from tests.support.servers.edge_tts import EdgeWireServer
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_fallback_when_edge_returns_garbage(piper, monkeypatch):
     server.start()
     import edge_tts.communicate
     monkeypatch.setattr(edge_tts.communicate, "WSS_URL", server.wss_url)
-    import tests.tts_helpers.edge_server as es
+    import tests.support.servers.edge_tts as es
     monkeypatch.setattr(es, "encode_mp3_24k", lambda pcm, rate: b"\x00not an mp3" * 50)
     try:
         chain = FallbackChain([EdgeTTSEngine("en-US-AriaNeural"), piper])

@@ -1,6 +1,6 @@
 """Benchmark the chat-to-reply path up to the LLM's first sentence (the part before TTS).
 
-A local OpenAI-compatible server (tests/chat_helpers/fake_openai.py) answers instantly, unless
+A local OpenAI-compatible server (tests/support/servers/fake_openai.py) answers instantly, unless
 --base-url points at a real one. For each of N messages: POST /chat on a real loopback
 aiohttp server (ingest_post: client round trip), offer()+pick() on the selector while
 background chat keeps its queue busy (selection), then the llm responder until the first
@@ -47,7 +47,7 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def bench(count: int, base_url: str | None, model: str, noise: int) -> dict:
-    from tests.chat_helpers.fake_openai import FakeOpenAI
+    from tests.support.servers.fake_openai import FakeOpenAI
     server = None
     if base_url is None:
         server = FakeOpenAI([("stream", REPLY)])

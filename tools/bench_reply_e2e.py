@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from chat_helpers.fake_openai import FakeOpenAI  # noqa: E402
-from ingest import free_port  # noqa: E402
-from live_helpers import LoopThread, http_json, wait_on_air, wait_turns  # noqa: E402
+from tests.support.servers.fake_openai import FakeOpenAI  # noqa: E402
+from tests.support.servers.nginx_rtmp import free_port  # noqa: E402
+from tests.support.http import LoopThread, http_json, wait_on_air, wait_turns  # noqa: E402
 
 QUESTIONS = ["What is your favourite colour?", "How do you make a stream look good?",
              "Can you say hello to my friend?", "What are we talking about today?",

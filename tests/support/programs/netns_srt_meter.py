@@ -1,7 +1,7 @@
 """Run inside `unshare -n`: what SrtLinkMeter reads while a real libsrt sender overloads a
 tc tbf link, then backs off. Prints one JSON line per 0.1 s tick.
 
-    python -m tests.ratecontrol_helpers.srt_meter_netns LINK_KBPS OFFER_KBPS SECONDS BACKOFF_AT
+    python -m tests.support.programs.netns_srt_meter LINK_KBPS OFFER_KBPS SECONDS BACKOFF_AT
 
 The sender writes OFFER_KBPS of 1316-byte messages until BACKOFF_AT, then 70 % of it: the
 queue in front of the link grows, then drains, as it does around a rate cut.
@@ -17,7 +17,7 @@ from pathlib import Path
 from broadcaster.transport.srt import open_srt
 from broadcaster.ratecontrol.srt_meter import SrtLinkMeter
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools"))
 import step_test  # noqa: E402  (the step test's own shaping: only the media direction)
 
 PORT = step_test.SRT_PORT

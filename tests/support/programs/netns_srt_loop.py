@@ -1,6 +1,6 @@
 """Closed loop over real SRT through a real bottleneck; run INSIDE a fresh network namespace.
 
-    unshare -n python -m tests.ratecontrol_helpers.srt_netns_loop [--fixed KBPS] SECONDS STEP_AT
+    unshare -n python -m tests.support.programs.netns_srt_loop [--fixed KBPS] SECONDS STEP_AT
 
 Shapes lo with `tc tbf` (3 Mbit/s, then 1 Mbit/s at STEP_AT), pushes synthetic stream bytes
 (I-frame-like burst every 2 s) through SrtSink to srt-live-transmit, feeds SrtLinkMeter ->
