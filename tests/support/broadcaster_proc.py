@@ -1,57 +1,46 @@
-"""Helpers for tests that run the real `python -m broadcaster run` and watch its service side:
-a NOTIFY_SOCKET listener, /metrics and /healthz readers, temp config files, polling."""
+"""The real `python -m broadcaster` as a subprocess: its command, environment and config file,
+and what its control endpoint says (/healthz, /metrics, /turns)."""
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-import urllib.error
-import urllib.request
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.support.http import http_get, http_json
+from tests.support.paths import ROOT
+from tests.support.polling import wait_for
+
+FAST_RECONNECT = {"initial_s": 0.5, "factor": 1.0, "max_s": 1.0, "jitter": 0.0}
 
 
-class NotifyListener:
-    """A bound unix datagram socket (what systemd listens on) recording every message."""
+def broadcaster_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "broadcaster", *args]
 
-    def __init__(self, path: Path):
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.1)
-        self.messages: list[tuple[float, str]] = []   # (monotonic time received, text)
-        self.on_message = None                         # called on the reader thread
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
 
-    def _read(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            text = data.decode("utf-8", "replace")
-            self.messages.append((time.monotonic(), text))
-            if self.on_message is not None:
-                self.on_message(text)
+def run_env(**extra) -> dict:
+    """This environment with the repository first on PYTHONPATH and no operator overrides."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("BROADCASTER_STREAM_KEY", None)
+    env.pop("BROADCASTER_OUTPUT", None)
+    env.update(extra)
+    return env
 
-    def times(self, state: str) -> list[float]:
-        """Receive times of messages that carry `state` (e.g. "READY=1") as one of their lines."""
-        return [t for t, text in self.messages if state in text.split("\n")]
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
+def run_broadcaster(*args: str, timeout: float = 120, env: dict | None = None, cwd: Path | None = None):
+    return subprocess.run(broadcaster_cmd(*args), capture_output=True, text=True, timeout=timeout,
+                          env=env or run_env(), cwd=cwd or ROOT)
+
+
+def start_broadcaster(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen(broadcaster_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env or run_env(), cwd=cwd or ROOT)
 
 
 def write_config(path: Path, **sections) -> Path:
@@ -62,40 +51,18 @@ def write_config(path: Path, **sections) -> Path:
     return path
 
 
-FAST_RECONNECT = {"initial_s": 0.5, "factor": 1.0, "max_s": 1.0, "jitter": 0.0}
-
-
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def http_post(url: str, payload: dict, timeout: float = 2.0) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode("utf-8"),
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def healthz(port: int) -> tuple[int, dict]:
-    status, body = http_get(f"http://127.0.0.1:{port}/healthz")
+def healthz(port: int, timeout: float = 2.0) -> tuple[int, dict]:
+    status, body = http_get(f"http://127.0.0.1:{port}/healthz", timeout)
     return status, json.loads(body)
-
-
-def metrics(port: int) -> dict[str, object]:
-    """Metric families by name, parsed with the Prometheus client's own parser."""
-    _, body = http_get(f"http://127.0.0.1:{port}/metrics")
-    return {f.name: f for f in text_string_to_metric_families(body.decode("utf-8"))}
 
 
 def metrics_text(port: int) -> str:
     return http_get(f"http://127.0.0.1:{port}/metrics")[1].decode("utf-8")
+
+
+def metrics(port: int) -> dict[str, object]:
+    """Metric families by name, parsed with the Prometheus client's own parser."""
+    return {f.name: f for f in text_string_to_metric_families(metrics_text(port))}
 
 
 def sample(families: dict, family: str, sample_name: str | None = None, **labels) -> float:
@@ -106,29 +73,23 @@ def sample(families: dict, family: str, sample_name: str | None = None, **labels
     raise KeyError(f"{sample_name or family} {labels} not in /metrics")
 
 
-def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
-    """Poll until predicate() returns a truthy value (returned); fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    last_exc = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except (OSError, ValueError, KeyError) as exc:
-            last_exc = exc
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}"
-                         + (f" (last error: {last_exc})" if last_exc else ""))
+def wait_on_air(port: int, timeout: float = 30.0) -> None:
+    def on_air():
+        status, body = healthz(port, timeout=1)
+        return status == 200 and body.get("on_air")
+    wait_for(on_air, timeout, interval=0.2, what="the broadcaster to come on air")
 
 
-def stop(proc, timeout: float = 30) -> tuple[str, str]:
-    """SIGTERM the broadcaster and collect its output (kill only if it hangs)."""
-    import signal
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.communicate(timeout=timeout)
-    except Exception:
-        proc.kill()
-        return proc.communicate()
+def read_turns(port: int) -> list[dict]:
+    return http_json("GET", f"http://127.0.0.1:{port}/turns")[1]["turns"]
+
+
+def wait_turns(port: int, predicate, timeout: float = 30.0) -> list[dict]:
+    """Poll GET /turns until predicate(turns) is true; returns the turns."""
+    last: list[dict] = []
+
+    def matched() -> bool:
+        last[:] = read_turns(port)
+        return predicate(last)
+    wait_for(matched, timeout, interval=0.2, what=lambda: f"turns to match (last: {last})")
+    return last

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from broadcaster.ratecontrol.controller import RateControlConfig, RateController
 from tests.support.linksim import (cuts, oscillations, peak_delay, settle_time,
-                                               simulate, steps, time_to_fraction, utilisation)
+                                   simulate, steps, time_to_fraction, utilisation)
 
 CFG = RateControlConfig(floor_kbps=300, ceiling_kbps=4000, start_kbps=2500)
 SCHEDULE = steps((0, 3000), (60, 1000), (120, 500), (180, 3000), (240, 1000), (300, 3000))

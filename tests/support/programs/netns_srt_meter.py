@@ -10,15 +10,14 @@ queue in front of the link grows, then drains, as it does around a rate cut.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
-from pathlib import Path
 
 from broadcaster.transport.srt import open_srt
 from broadcaster.ratecontrol.srt_meter import SrtLinkMeter
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools"))
-import step_test  # noqa: E402  (the step test's own shaping: only the media direction)
+from tests.support.processes import stop
+from tools import step_test  # the step test's own shaping: only the media direction
 
 PORT = step_test.SRT_PORT
 
@@ -56,8 +55,7 @@ def main() -> None:
             time.sleep(0.004)
         sink.close()
     finally:
-        rx.kill()
-        rx.wait()
+        stop(rx, signal.SIGKILL)
 
 
 if __name__ == "__main__":

@@ -1,29 +1,40 @@
-"""A real asr-serve on a free loopback port, its event loop in a thread."""
+"""ASR servers for the tests: a real AsrServer in this process (its loop on a LoopThread), or
+the real `broadcaster asr-serve` command in a subprocess."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
+import subprocess
 
 from broadcaster.asr.server import AsrServer
+from tests.support.aio import LoopThread
+from tests.support.broadcaster_proc import broadcaster_cmd
+from tests.support.paths import ROOT
+from tests.support.processes import read_until, stop
 
 TOKEN = "test-token-0123456789"
 
 
-class RunningServer:
+class RunningServer(LoopThread):
+    """AsrServer(TOKEN, asr) on a free loopback port; url is its ws:// address."""
+
     def __init__(self, asr) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        super().__init__(timeout=30.0)
         self.server = AsrServer(TOKEN, asr, port=0)
-        self.call(self.server.start())
+        self.run(self.server.start())
         self.url = f"ws://127.0.0.1:{self.server.port}"
 
-    def call(self, coro, timeout: float = 30.0):
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
     def close(self) -> None:
-        self.call(self.server.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
+        self.run(self.server.stop())
+        super().close()
+
+
+def start_asr_serve(port: int, env: dict, token_env: str) -> subprocess.Popen:
+    """`broadcaster asr-serve` on port (text pipes), returned once it says it is listening."""
+    proc = subprocess.Popen(broadcaster_cmd("asr-serve", "--port", str(port), "--token-env", token_env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        read_until(proc, "listening", timeout=60)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc

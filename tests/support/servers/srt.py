@@ -1,35 +1,39 @@
-"""A real SRT peer for the tests: srt-live-transmit (Debian srt-tools) on loopback."""
+"""A real SRT peer: srt-live-transmit (Debian srt-tools) on loopback, and a caller that waits
+for a listener to come up."""
 
 from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
+import time
 from pathlib import Path
+
+from broadcaster.transport.srt import SrtConnectError, open_srt
+from tests.support.processes import stop
 
 SLT = shutil.which("srt-live-transmit")
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def start_receiver(url: str, out: Path | None = None) -> subprocess.Popen:
+    """srt-live-transmit writing what it receives to out (None: discarded); listener or caller
+    per url."""
+    return subprocess.Popen([SLT or "srt-live-transmit", "-q", url, "file://con"],
+                            stdout=out.open("wb") if out is not None else subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
-def start_receiver(url: str, out: Path) -> subprocess.Popen:
-    """srt-live-transmit writing what it receives to out (listener or caller per url)."""
-    return subprocess.Popen([SLT, "-q", url, "file://con"], stdout=out.open("wb"),
-                            stderr=subprocess.PIPE)
+def stop_receiver(proc: subprocess.Popen) -> None:
+    """SIGINT, so srt-live-transmit flushes what it received; killed after 5 s."""
+    stop(proc, signal.SIGINT, timeout=5)
 
 
-def stop(proc: subprocess.Popen) -> bytes:
-    """SIGINT (srt-live-transmit flushes), kill after 5 s; returns what it printed on stderr."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
+def connect_retry(url: str, deadline_s: float = 5.0):
+    """open_srt, retried while the listener process is still binding (connect timeouts)."""
+    end = time.monotonic() + deadline_s
+    while True:
         try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.stderr.read() if proc.stderr else b""
+            return open_srt(url, connect_timeout_s=1.0)
+        except SrtConnectError as exc:
+            if "timed out" not in str(exc) or time.monotonic() > end:
+                raise
