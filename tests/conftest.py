@@ -1,43 +1,37 @@
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from ingest import NginxRtmp
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.servers.nginx_rtmp import NginxRtmp
 
 
 @pytest.fixture
 def nginx(tmp_path):
-    if not NginxRtmp.available():
-        pytest.fail("nginx with libnginx-mod-rtmp is not installed (tools/bootstrap.sh installs it)")
+    why = NginxRtmp.missing()
+    if why:
+        pytest.fail(f"{why} (tools/bootstrap.sh installs nginx with libnginx-mod-rtmp)")
     server = NginxRtmp(tmp_path / "nginx")
     server.start()
     yield server
     server.stop()
 
 
-def broadcaster_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "broadcaster", *args]
+@pytest.fixture(scope="module")
+def asr():
+    """faster-whisper tiny.en, loaded once per test module."""
+    from broadcaster.asr.whisper import WhisperAsr
+    return WhisperAsr()
 
 
-def run_env(**extra) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("BROADCASTER_STREAM_KEY", None)
-    env.pop("BROADCASTER_OUTPUT", None)
-    env.update(extra)
-    return env
+@pytest.fixture(scope="module")
+def two_wav(tmp_path_factory):
+    """tests.support.data.speech's two utterances as a WAV: (path, [(start, end) s each])."""
+    from tests.support.data.speech import speech_with_pauses
+    return speech_with_pauses(tmp_path_factory.mktemp("speech") / "two.wav")
 
 
-def run_broadcaster(*args: str, timeout: float = 120, env: dict | None = None, cwd: Path | None = None):
-    return subprocess.run(broadcaster_cmd(*args), capture_output=True, text=True, timeout=timeout,
-                          env=env or run_env(), cwd=cwd or ROOT)
-
-
-def start_broadcaster(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
-    return subprocess.Popen(broadcaster_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env or run_env(), cwd=cwd or ROOT)
+@pytest.fixture(scope="module")
+def piper():
+    """The packaged Piper voice, loaded once per test module."""
+    from broadcaster.tts import PiperEngine
+    engine = PiperEngine()
+    yield engine
+    engine.close()

@@ -4,21 +4,11 @@ import io
 
 import pytest
 
-from asr_helpers.speech import KEY_WORDS, speech_with_pauses, words
 from broadcaster.asr.run import transcribe_file_main
 from broadcaster.asr.streaming import MicPipeline, transcribe_frames
 from broadcaster.asr.whisper import WhisperAsr
 from broadcaster.mic.capture import WavFileSource
-
-
-@pytest.fixture(scope="module")
-def asr():
-    return WhisperAsr()
-
-
-@pytest.fixture(scope="module")
-def two_wav(tmp_path_factory):
-    return speech_with_pauses(tmp_path_factory.mktemp("speech") / "two.wav")
+from tests.support.data.speech import KEY_WORDS, speech_with_pauses, words
 
 
 def test_partials_then_finals_with_key_words(asr, two_wav):

@@ -9,19 +9,13 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from asr_helpers.server import TOKEN, RunningServer
-from asr_helpers.speech import KEY_WORDS, speech_with_pauses, words
 from broadcaster.asr import protocol as P
 from broadcaster.asr.client import AsrAuthError, RemoteAsrClient
 from broadcaster.asr.run import transcribe_file_main
 from broadcaster.asr.streaming import transcribe_frames
-from broadcaster.asr.whisper import WhisperAsr
 from broadcaster.mic.capture import WavFileSource
-
-
-@pytest.fixture(scope="module")
-def asr():
-    return WhisperAsr()
+from tests.support.data.speech import KEY_WORDS, speech_with_pauses, words
+from tests.support.servers.asr import TOKEN, RunningServer
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +23,6 @@ def server(asr):
     srv = RunningServer(asr)
     yield srv
     srv.close()
-
-
-@pytest.fixture(scope="module")
-def two_wav(tmp_path_factory):
-    return speech_with_pauses(tmp_path_factory.mktemp("speech") / "two.wav")
 
 
 def test_remote_opus_path_gives_the_same_words_under_20_kbps(server, asr, two_wav):
@@ -79,7 +68,7 @@ HELLO = json.dumps({"type": "hello", "token": TOKEN})
     (json.dumps({"type": "hello", "token": TOKEN, "sample_rate": "48k"}), None, "unsupported", P.CLOSE_PROTOCOL),
 ])
 def test_malformed_clients_get_a_json_error_and_close_code(server, first, then, code, close):
-    msgs, close_code = server.call(_raw_session(server.url, first, then))
+    msgs, close_code = server.run(_raw_session(server.url, first, then))
     errors = [m for m in msgs if m["type"] == "error"]
     assert errors and errors[0]["code"] == code and errors[0]["message"]
     assert TOKEN not in json.dumps(msgs)
@@ -96,7 +85,7 @@ def test_huge_message_is_cut_by_max_size_and_others_still_served(server, two_wav
                 await ws.recv()
             return ws.close_code
 
-    assert server.call(huge()) == P.CLOSE_TOO_BIG
+    assert server.run(huge()) == P.CLOSE_TOO_BIG
     out = io.StringIO()
     assert transcribe_file_main(str(two_wav[0]), server.url, token=TOKEN, out=out) == 0
     assert "football" in out.getvalue().lower()
@@ -111,7 +100,7 @@ def test_client_reports_auth_refusal_without_retrying(server):
         await client.close()
         return client.connects
 
-    assert server.call(go()) == 0
+    assert server.run(go()) == 0
 
 
 def test_client_reconnects_after_server_restart(asr, two_wav):
@@ -129,11 +118,11 @@ def test_client_reconnects_after_server_restart(asr, two_wav):
         await asyncio.sleep(0.2)
         return client
 
-    client = srv.call(go())
-    srv.call(srv.server.stop())           # server goes away
+    client = srv.run(go())
+    srv.run(srv.server.stop())           # server goes away
     from broadcaster.asr.server import AsrServer
     srv.server = AsrServer(TOKEN, asr, port=port)
-    srv.call(srv.server.start())          # and comes back on the same port
+    srv.run(srv.server.start())          # and comes back on the same port
 
     async def finish():
         await client.wait_ready(10)
@@ -142,7 +131,7 @@ def test_client_reconnects_after_server_restart(asr, two_wav):
         await client.finish(30)
         return client.connects
 
-    assert srv.call(finish(), timeout=60) == 2
+    assert srv.run(finish(), timeout=60) == 2
     finals = [m["text"] for m in got if m["type"] == "final"]
     assert any("football" in f.lower() for f in finals), finals
     srv.close()
@@ -181,20 +170,19 @@ def test_live_client_drops_oldest_frames_when_the_link_is_down():
 
 
 def test_serve_main_in_a_subprocess_serves_and_stops_on_sigterm(two_wav, tmp_path):
-    import os
     import signal
-    import socket
     import subprocess
     import sys
-    from pathlib import Path
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    root = Path(__file__).resolve().parents[1]
+    from tests.support.broadcaster_proc import run_env
+    from tests.support.paths import ROOT
+    from tests.support.ports import free_port
+    from tests.support.processes import stop
+
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", "import sys; from broadcaster.asr.run import serve_main;"
                              f"sys.exit(serve_main('127.0.0.1', {port}, {TOKEN!r}))"],
-                            cwd=root, env=dict(os.environ, PYTHONPATH=str(root)),
+                            cwd=ROOT, env=run_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert "listening on ws://127.0.0.1:%d" % port in proc.stdout.readline()
@@ -205,6 +193,4 @@ def test_serve_main_in_a_subprocess_serves_and_stops_on_sigterm(two_wav, tmp_pat
         assert proc.wait(10) == 0
         assert TOKEN not in proc.stdout.read()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc, signal.SIGKILL)

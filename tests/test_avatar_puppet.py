@@ -5,17 +5,16 @@ import numpy as np
 import pytest
 
 from broadcaster.avatar.puppet import PuppetAnchor
-from broadcaster.tts import PiperEngine, prepare_speech
+from tests.support.data.speech import broadcast_speech
 
 FPS = 20
 SPF = 48_000 // FPS
 
 
 @pytest.fixture(scope="module")
-def speech():
-    out = PiperEngine().synthesize("Good evening, this is the late news, and here are the headlines.")
-    pcm = prepare_speech(out.pcm, out.rate)
-    return np.concatenate([np.zeros(SPF * 10, np.float32), pcm, np.zeros(SPF * 10, np.float32)])
+def speech(piper):
+    return broadcast_speech(piper, "Good evening, this is the late news, and here are the headlines.",
+                            SPF * 10, SPF * 10)
 
 
 def region(frame, box):

@@ -4,7 +4,6 @@ The model (~145 MB) is exported at test time into a temp dir with torch (tools/e
 without torch these tests are skipped, and say so.
 """
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 from broadcaster.avatar import PuppetAnchor, Wav2LipAnchor, detect_face_box, mel_chunks, melspectrogram
 from broadcaster.avatar.puppet import DEFAULT_ASSETS
 from broadcaster.avatar.wav2lip_mel import _hz_to_mel, _mel_to_hz
-from broadcaster.tts import PiperEngine, prepare_speech
+from tests.support.data.speech import broadcast_speech
 
 FPS = 20
 SPF = 48_000 // FPS
@@ -22,9 +21,7 @@ SPF = 48_000 // FPS
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     torch = pytest.importorskip("torch", reason="torch is needed to export the random-weight Wav2Lip model")
-    import sys
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-    from export_wav2lip_random import export
+    from tools.export_wav2lip_random import export
     assert torch is not None
     return export(tmp_path_factory.mktemp("w2l") / "wav2lip_random.onnx")
 
@@ -43,10 +40,8 @@ def portrait(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def speech():
-    out = PiperEngine().synthesize("Here is the weather for tonight.")
-    pcm = prepare_speech(out.pcm, out.rate)
-    return np.concatenate([np.zeros(SPF * 6, np.float32), pcm, np.zeros(SPF * 8, np.float32)])
+def speech(piper):
+    return broadcast_speech(piper, "Here is the weather for tonight.", SPF * 6, SPF * 8)
 
 
 def test_mel_recipe_shapes_and_scale():
@@ -63,8 +58,8 @@ def test_mel_recipe_shapes_and_scale():
 
 
 def test_mel_matches_wav2lip_audio_py_reference():
-    """Reference made with librosa + scipy by tests/avatar_helpers/make_mel_reference.py."""
-    from tests.avatar_helpers.make_mel_reference import HERE, reference_signal
+    """Reference made with librosa + scipy by tests/support/data/mel_reference.py."""
+    from tests.support.data.mel_reference import HERE, reference_signal
     ref = np.load(HERE / "wav2lip_mel_reference.npy")
     got = melspectrogram(reference_signal())
     assert got.shape == ref.shape == (80, 41)

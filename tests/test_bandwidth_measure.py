@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import threading
 import time
 
@@ -13,7 +12,8 @@ from broadcaster.service.bandwidth import bandwidth_main, measure
 from broadcaster.service.health import Health
 from broadcaster.service.metrics import Metrics
 from broadcaster.service.routes import add_service_routes
-from tests.service_helpers import serve_app
+from tests.support.aio import serve_app
+from tests.support.ports import free_port
 
 
 def _pump(metrics: Metrics, stop: threading.Event) -> None:
@@ -54,9 +54,7 @@ def test_measure_reads_link_counters_from_a_running_instance():
 
 
 def test_measure_without_a_running_instance_says_so():
-    with socket.socket() as probe:  # a free port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens on it
     err = io.StringIO()
     code = bandwidth_main({"control": {"port": port}}, 0.1, out=io.StringIO(), err=err)
     assert code == 1

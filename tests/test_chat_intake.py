@@ -15,7 +15,8 @@ from broadcaster.chat.selection import ChatSelector
 from broadcaster.chat.stdin import StdinSource
 from broadcaster.chat.web import add_chat_routes
 from broadcaster.chat.youtube import YouTubeChatSource
-from tests.chat_helpers.twitch_irc import FakeTwitchServer
+from tests.support.aio import start_site
+from tests.support.servers.twitch_irc import FakeTwitchServer
 
 
 def test_settings_build_sources_and_name_bad_keys(monkeypatch):
@@ -57,11 +58,8 @@ def test_intake_runs_several_sources_and_http_into_one_selector():
         intake.listeners.append(lambda m: seen.append(m.platform))
         app = web.Application()
         add_chat_routes(app, intake.offer)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/chat"
+        runner, port = await start_site(app)
+        url = f"http://127.0.0.1:{port}/chat"
         stop = asyncio.Event()
         task = asyncio.create_task(intake.run(stop))
         assert not await intake.wait(0.05)

@@ -7,8 +7,8 @@ import pytest
 
 from broadcaster.backoff import Backoff
 from broadcaster.chat.irc import TwitchIrcSource, parse_irc_line, privmsg_to_message
-from tests.chat_helpers.ngircd import IrcViewer, ngircd_server
-from tests.chat_helpers.twitch_irc import FakeTwitchServer
+from tests.support.servers.ngircd import IrcViewer, ngircd_server
+from tests.support.servers.twitch_irc import FakeTwitchServer
 
 TAGGED = ("@badge-info=subscriber/8;badges=moderator/1,subscriber/6;bits=100;color=#0D4200;"
           "display-name=Ronni\\sB;emotes=;id=b34ccfc7-4977-403a-8a94-33c6bac34fb8;mod=1;"

@@ -8,7 +8,7 @@ import pytest
 from broadcaster.backoff import Backoff
 from broadcaster.chat.message import ChatMessage
 from broadcaster.chat.sanitize import clean_text, dedup_key
-from broadcaster.chat.selection import (Accepted, ChatSelector, Refused, SelectionConfig)
+from broadcaster.chat.selection import Accepted, ChatSelector, Refused, SelectionConfig
 
 
 def m(user, text, t=0.0, **flags):

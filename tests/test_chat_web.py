@@ -10,16 +10,13 @@ from aiohttp import web
 from broadcaster.chat.selection import ChatSelector, SelectionConfig
 from broadcaster.chat.stdin import StdinSource, line_to_message
 from broadcaster.chat.web import add_chat_routes, broadcast, chat_hub
+from tests.support.aio import start_site
 
 
 async def _serve(on_message):
     app = web.Application()
     add_chat_routes(app, on_message, ws_queue_size=8)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    runner, port = await start_site(app)
     return app, runner, f"http://127.0.0.1:{port}"
 
 

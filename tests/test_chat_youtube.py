@@ -7,7 +7,7 @@ import pytest
 
 from broadcaster.backoff import Backoff
 from broadcaster.chat.youtube import YouTubeChatSource, item_to_message
-from tests.chat_helpers.youtube_api import FakeYouTubeApi, superchat_item, text_item
+from tests.support.servers.youtube_api import FakeYouTubeApi, superchat_item, text_item
 
 
 def fast_backoff():

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 from broadcaster.config import AudioSettings, OutputSettings, VideoSettings
-from broadcaster.output.encode import EncoderSession
 from broadcaster.media.slotqueue import MediaSlot
+from broadcaster.output.encode import EncoderSession
 from broadcaster.transport.output import open_output, parse_target
 from broadcaster.transport.tcpinfo import find_tcp_socket_fd, read_tcp_info
-
-from srt_peer import SLT, free_udp_port, start_receiver, stop
+from tests.support.ports import free_udp_port
+from tests.support.servers.srt import SLT, start_receiver, stop_receiver
 
 W, H, FPS = 320, 240, 20
 SPF = 48000 // FPS
@@ -81,5 +81,5 @@ def test_srt_audio_only_slots_reach_the_socket_at_once(tmp_path):
         handle = open_output(parse_target(f"srt://127.0.0.1:{port}"), OutputSettings())
         growth = _bytes_per_slot(handle, lambda: handle.sink.bytes_written)
     finally:
-        stop(rx)
+        stop_receiver(rx)
     _assert_audio_flows(growth)

@@ -2,14 +2,16 @@
 arrived with PyAV, and check it is a continuous, correctly paced H.264/AAC stream."""
 
 import csv
-import json
 import signal
 import time
 
 import pytest
 
-from conftest import ROOT, run_broadcaster, start_broadcaster
-from mediaprobe import probe
+from tests.support.broadcaster_proc import healthz, run_broadcaster, start_broadcaster, write_config
+from tests.support.media import probe
+from tests.support.polling import wait_for
+from tests.support.ports import free_port
+from tests.support.processes import stop
 
 KEY = "sk_live_9f8e7d6c5b4a"
 
@@ -49,10 +51,8 @@ def test_rtmp_push_to_nginx_is_a_continuous_h264_aac_stream(nginx, tmp_path):
 
 
 def test_rtmp_link_trace_measures_the_flv_overhead(nginx, tmp_path):
-    cfg = tmp_path / "config.yaml"
     trace = tmp_path / "trace.csv"
-    cfg.write_text(json.dumps({"scenes_dir": str(ROOT / "scenes"), "control": {"enabled": False},
-                               "ratecontrol": {"trace": str(trace)}}))
+    cfg = write_config(tmp_path / "config.yaml", control={"enabled": False}, ratecontrol={"trace": str(trace)})
     result = run_broadcaster("run", "-c", str(cfg), "--output", nginx.url(KEY), "--duration", "5",
                              "--responder", "script")
     assert result.returncode == 0, result.stderr
@@ -73,8 +73,7 @@ def test_broadcast_resumes_by_itself_when_the_ingest_restarts(nginx, tmp_path):
         nginx.start()                # and comes back on the same port
         out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        stop(proc, signal.SIGKILL)
     assert proc.returncode == 0, err
     assert KEY not in err + out
     assert "reconnecting in" in err or "retrying in" in err
@@ -101,8 +100,8 @@ def test_file_output_is_playable_to_its_end_after_sigterm(tmp_path, ext):
 
 
 def test_snapshot_renders_the_scene(tmp_path):
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     out = tmp_path / "snap.png"
     result = run_broadcaster("snapshot", "-o", str(out), "--size", "1280x720")
@@ -113,24 +112,12 @@ def test_snapshot_renders_the_scene(tmp_path):
 
 
 def test_control_endpoint_reports_health_while_on_air(tmp_path):
-    import json
-    import urllib.request
-
-    from ingest import free_port
-
     port = free_port()
     proc = start_broadcaster("run", "--output", str(tmp_path / "h.flv"), "--control-port", str(port),
                              "--duration", "4")
     try:
-        deadline = time.monotonic() + 10
-        body = None
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-                    body = json.loads(resp.read())
-                    break
-            except OSError:
-                time.sleep(0.2)
+        body = wait_for(lambda: (lambda r: r[1] if r[0] == 200 else None)(healthz(port, timeout=1)),
+                        10, interval=0.2, what="/healthz 200")
         assert body is not None and body["live"] and body["on_air"]
     finally:
         proc.communicate(timeout=30)

@@ -4,7 +4,8 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT, run_broadcaster
+from tests.support.broadcaster_proc import run_broadcaster, run_env
+from tests.support.paths import ROOT
 
 
 def write(path, text):
@@ -111,7 +112,6 @@ def test_check_accepts_the_shipped_config_and_scenes():
 def test_stream_key_from_environment_is_used_and_never_printed(tmp_path):
     cfg, _ = make_setup(tmp_path, "output:\n  url: rtmp://127.0.0.1:1/live/{stream_key}\n"
                                   "  reconnect: {initial_s: 0.2}\n")
-    from conftest import run_env
     env = run_env(BROADCASTER_STREAM_KEY="live_123456789_abcdef")
     result = run_broadcaster("run", "-c", str(cfg), "--duration", "2", "--control-port", "0", env=env)
     assert result.returncode == 0, result.stderr

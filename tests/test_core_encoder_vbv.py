@@ -6,13 +6,13 @@ buffer sized for 300 kbit/s, where the ceiling-sized buffer let each one take ~1
 """
 
 import av
-import pytest
 import numpy as np
+import pytest
 
-from broadcaster.output.codec_options import CodecOptions
 from broadcaster.config import AudioSettings, VideoSettings
-from broadcaster.output.encode import EncoderSession
 from broadcaster.media.slotqueue import MediaSlot
+from broadcaster.output.codec_options import CodecOptions
+from broadcaster.output.encode import EncoderSession
 
 W, H, FPS = 854, 480, 20
 

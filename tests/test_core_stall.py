@@ -4,8 +4,9 @@ itself; the broadcaster must notice the blocked write, drop the connection and r
 import signal
 import time
 
-from conftest import start_broadcaster
 from broadcaster.output.stallguard import StallGuard
+from tests.support.broadcaster_proc import start_broadcaster
+from tests.support.processes import stop
 
 KEY = "stall_key_0123456789"
 
@@ -46,8 +47,7 @@ def test_a_frozen_ingest_is_dropped_and_the_broadcast_reconnects(nginx, tmp_path
         nginx.proc.send_signal(signal.SIGCONT)
         out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        stop(proc, signal.SIGKILL)
         if nginx.proc is not None:
             nginx.proc.send_signal(signal.SIGCONT)
     assert proc.returncode == 0, err

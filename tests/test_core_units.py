@@ -7,10 +7,9 @@ import pytest
 
 from broadcaster.backoff import Backoff
 from broadcaster.media.clock import FrameClock, Pacer
-from broadcaster.media.slotqueue import MediaSlot
 from broadcaster.media.mixer import AudioMixer
+from broadcaster.media.slotqueue import MediaSlot, SlotQueue
 from broadcaster.redact import redact, redact_url, register_secret
-from broadcaster.media.slotqueue import SlotQueue
 from broadcaster.render.yuv import YuvaPatch, blend, rgb_to_yuv420, yuv420_to_rgb
 
 
@@ -125,8 +124,9 @@ def test_redaction_of_urls_and_registered_secrets():
 
 def test_scene_scaled_to_another_canvas_scales_its_boxes_and_overlay():
     from pathlib import Path
-    from broadcaster.dialogue.live import validate_live
+
     from broadcaster.config import load_config
+    from broadcaster.dialogue.live import validate_live
     from broadcaster.scene import load_scene
     root = Path(__file__).resolve().parent.parent
     scene = load_scene(root / "scenes" / "default.yaml")

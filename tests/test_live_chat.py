@@ -3,17 +3,18 @@
 gracefully; a chat flood keeps memory bounded while the anchor keeps answering."""
 
 import asyncio
-import os
 import time
 
 import aiohttp
 import pytest
 
-from chat_helpers.fake_openai import FakeOpenAI
-from conftest import start_broadcaster, ROOT
-from ingest import free_port
-from live_helpers import LoopThread, http_json, wait_on_air, wait_turns
-from mediaprobe import probe
+from tests.support.aio import LoopThread
+from tests.support.broadcaster_proc import read_turns, run_env, start_broadcaster, wait_on_air, wait_turns
+from tests.support.http import http_json
+from tests.support.media import probe
+from tests.support.ports import free_port
+from tests.support.processes import stop
+from tests.support.servers.fake_openai import FakeOpenAI
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_chat_is_answered_by_the_llm_on_air(tmp_path, loop_thread):
     config = write_setup(tmp_path, base_url)
     port = free_port()
     secret = "sk-test-9f8e7d6c5b4a3210"
-    env = dict(os.environ, OPENAI_API_KEY=secret, PYTHONPATH=str(ROOT))
+    env = run_env(OPENAI_API_KEY=secret)
     out = tmp_path / "chat.flv"
     proc = start_broadcaster("run", "-c", str(config), "--output", str(out), "--control-port", str(port),
                              "--duration", "25", env=env)
@@ -70,8 +71,7 @@ def test_chat_is_answered_by_the_llm_on_air(tmp_path, loop_thread):
         status, body = http_json("POST", url, {"user": "dave"})
         assert status == 400 and body["error"] == "missing_field"
     finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=60)
+        _, err = stop(proc, timeout=60)
         loop_thread.run(fake.close())
     assert proc.returncode == 0, err
     assert secret not in err
@@ -107,7 +107,7 @@ def test_chat_flood_keeps_memory_bounded_and_the_anchor_answering(tmp_path, loop
         wait_turns(port, lambda t: len(t) >= 1)
         time.sleep(1.0)
         rss_before = rss_kb(proc.pid)
-        turns_before = len(http_json("GET", f"http://127.0.0.1:{port}/turns")[1]["turns"])
+        turns_before = len(read_turns(port))
 
         async def flood(total: int, concurrency: int = 16):
             counts = {}
@@ -125,7 +125,7 @@ def test_chat_flood_keeps_memory_bounded_and_the_anchor_answering(tmp_path, loop
         rate = 6000 / (time.monotonic() - started)
         time.sleep(4)
         rss_after = rss_kb(proc.pid)
-        turns = http_json("GET", f"http://127.0.0.1:{port}/turns")[1]["turns"]
+        turns = read_turns(port)
     finally:
         _, err = proc.communicate(timeout=90)
     assert proc.returncode == 0, err

@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from conftest import run_broadcaster, start_broadcaster
-from ingest import free_port
-from live_helpers import http_json, wait_on_air, wait_turns
+from tests.support.broadcaster_proc import run_broadcaster, start_broadcaster, wait_on_air, wait_turns
+from tests.support.http import http_json
+from tests.support.ports import free_port
 
 LONG = ("Good evening and welcome to the late show. Tonight we will talk about live streaming, "
         "about virtual anchors, about how a voice is made from text, and about why the lips of "

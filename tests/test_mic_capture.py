@@ -7,16 +7,17 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from asr_helpers.speech import espeak, speech_with_pauses
 from broadcaster.mic.capture import FRAME_SAMPLES, PcmPipeSource, WavFileSource
+from tests.support.broadcaster_proc import run_env
+from tests.support.data.speech import espeak, speech_with_pauses
+from tests.support.paths import ROOT
+from tests.support.programs.alsa_mic import write_config
 
 PY = sys.executable
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wav_file_any_rate_and_channels_is_resampled_to_16k_mono_frames(tmp_path):
@@ -57,9 +58,8 @@ def test_pipe_raw_pcm_through_a_real_os_pipe(rate):
 
 
 def _alsa(home, infile, *args):
-    env = dict(os.environ, HOME=str(home), PYTHONPATH=f"{ROOT}:{ROOT / 'tests'}")
-    out = subprocess.run([PY, str(ROOT / "tests/asr_helpers/alsa_mic.py"), str(home), str(infile), *args],
-                         env=env, capture_output=True, text=True, timeout=30)
+    out = subprocess.run([PY, "-m", "tests.support.programs.alsa_mic", str(home), str(infile), *args],
+                         env=run_env(HOME=str(home)), cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
 
@@ -68,9 +68,7 @@ def test_missing_device_error_lists_available_devices(tmp_path):
     res, _ = _alsa(tmp_path, "x", "missing", "USB Mic")
     assert "'USB Mic' not found" in res["error"] and "no input devices" in res["error"]
     (tmp_path / "in.raw").write_bytes(b"\0" * 64000)
-    subprocess.run([PY, "-c", "import sys; sys.path.insert(0, 'tests');"
-                    "from asr_helpers.alsa_mic import write_config;"
-                    f"write_config({str(tmp_path)!r}, {str(tmp_path / 'in.raw')!r}, True)"], cwd=ROOT, check=True)
+    write_config(str(tmp_path), str(tmp_path / "in.raw"), True)
     res, _ = _alsa(tmp_path, tmp_path / "in.raw", "missing", "USB Mic")
     assert "available input devices: [0] 'testmic'" in res["error"]
 
@@ -78,9 +76,7 @@ def test_missing_device_error_lists_available_devices(tmp_path):
 def test_sound_device_capture_recovers_when_device_comes_back(tmp_path):
     speech, _ = espeak("recover me")
     (tmp_path / "in.raw").write_bytes(np.tile(speech.astype(np.float32) / 32768, 20).astype("<f4").tobytes())
-    subprocess.run([PY, "-c", "import sys; sys.path.insert(0, 'tests');"
-                    "from asr_helpers.alsa_mic import write_config;"
-                    f"write_config({str(tmp_path)!r}, {str(tmp_path / 'in.raw')!r}, True)"], cwd=ROOT, check=True)
+    write_config(str(tmp_path), str(tmp_path / "in.raw"), True)
     res, log = _alsa(tmp_path, tmp_path / "in.raw", "recover")
     assert res["before"] >= 10 and res["peak"] > 0.01          # real audio came through ALSA
     assert res["failed_while_missing"] and "not found" in log   # retried while it was gone

@@ -2,10 +2,16 @@
 
 import numpy as np
 
-from asr_helpers.speech import speech_with_pauses
 from broadcaster.mic.capture import WavFileSource
-from broadcaster.mic.vad import (SpeechAudio, SpeechOnset, UtteranceDropped, UtteranceEnd, VadConfig,
-                                 VadSegmenter)
+from broadcaster.mic.vad import (
+    SpeechAudio,
+    SpeechOnset,
+    UtteranceDropped,
+    UtteranceEnd,
+    VadConfig,
+    VadSegmenter,
+)
+from tests.support.data.speech import speech_with_pauses
 
 
 def run(seg, frames):

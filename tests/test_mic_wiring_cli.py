@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-import select
-import socket
-import subprocess
-import sys
-import time
 
-from asr_helpers.speech import KEY_WORDS, speech_with_pauses, words
-from conftest import ROOT, broadcaster_cmd, run_broadcaster, run_env
+from tests.support.broadcaster_proc import run_broadcaster, run_env
+from tests.support.data.speech import KEY_WORDS, speech_with_pauses, words
+from tests.support.paths import ROOT
+from tests.support.ports import free_port
+from tests.support.processes import stop
+from tests.support.programs.alsa_mic import write_config
+from tests.support.servers.asr import start_asr_serve
 
 TOKEN = "wiring-test-token-42"
 FINAL = re.compile(r"^\[\s*([\d.]+)s -\s*([\d.]+)s\] FINAL\s+#(\d+): (.*)  \(\d+ ms\)$")
@@ -18,12 +18,6 @@ FINAL = re.compile(r"^\[\s*([\d.]+)s -\s*([\d.]+)s\] FINAL\s+#(\d+): (.*)  \(\d+
 
 def _finals(stdout: str) -> list[str]:
     return [m.group(4) for line in stdout.splitlines() if (m := FINAL.match(line))]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_asr_file_locally_and_through_asr_serve_gives_the_same_words(tmp_path):
@@ -36,18 +30,10 @@ def test_asr_file_locally_and_through_asr_serve_gives_the_same_words(tmp_path):
     for text, keys in zip(finals, KEY_WORDS):
         assert len(keys & words(text)) >= 2, (text, keys)
 
-    port = _free_port()
+    port = free_port()
     env = run_env(WIRING_TOKEN=TOKEN)
-    server = subprocess.Popen(broadcaster_cmd("asr-serve", "--port", str(port), "--token-env", "WIRING_TOKEN"),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    server = start_asr_serve(port, env, "WIRING_TOKEN")      # returns once it says "listening"
     try:
-        end = time.monotonic() + 60
-        line = ""
-        while time.monotonic() < end and "listening" not in line:
-            assert server.poll() is None, server.communicate()[1][-2000:]
-            if select.select([server.stdout], [], [], 0.5)[0]:
-                line = server.stdout.readline()
-        assert "listening" in line
         remote = run_broadcaster("asr", str(wav), "--server", f"ws://127.0.0.1:{port}",
                                  "--token-env", "WIRING_TOKEN", env=env, timeout=120)
         assert remote.returncode == 0, remote.stdout + remote.stderr
@@ -62,8 +48,7 @@ def test_asr_file_locally_and_through_asr_serve_gives_the_same_words(tmp_path):
         assert "not-the-token" not in bad.stdout + bad.stderr
         assert server.poll() is None
     finally:
-        server.terminate()
-        out, err = server.communicate(timeout=20)
+        out, err = stop(server, timeout=20)
     assert TOKEN not in out + err
 
 
@@ -87,9 +72,7 @@ def test_asr_command_errors_are_clear(tmp_path):
 def test_run_with_a_missing_mic_device_lists_the_devices_and_exits_2(tmp_path):
     # a real ALSA device ('testmic', a file-backed PCM) so the list is not empty
     (tmp_path / "in.raw").write_bytes(b"\0" * 64000)
-    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'tests');"
-                    "from asr_helpers.alsa_mic import write_config;"
-                    f"write_config({str(tmp_path)!r}, {str(tmp_path / 'in.raw')!r}, True)"], cwd=ROOT, check=True)
+    write_config(str(tmp_path), str(tmp_path / "in.raw"), True)
     res = run_broadcaster("run", "--mic", "USB Mic", "--output", str(tmp_path / "o.flv"), "--duration", "2",
                           env=run_env(HOME=str(tmp_path)), timeout=60)
     assert res.returncode == 2, res.stderr

@@ -3,17 +3,18 @@ real Silero VAD + tiny.en, Piper voice, x264/AAC recording decoded with PyAV."""
 
 from __future__ import annotations
 
-import json
-import socket
+import signal
 import time
-import urllib.request
 
 import av
 import numpy as np
-import pytest
 
-from asr_helpers.speech import speech_with_pauses, words
-from conftest import start_broadcaster
+from tests.support.broadcaster_proc import healthz, metrics_text, read_turns, start_broadcaster
+from tests.support.data.speech import speech_with_pauses, words
+from tests.support.http import http_json
+from tests.support.polling import wait_for
+from tests.support.ports import free_port
+from tests.support.processes import stop
 
 PARAGRAPH = ("Good evening and welcome to the late news. Tonight we look at the long story of the river "
              "that runs through our city, how it shaped the town over two hundred years, why the bridges "
@@ -24,38 +25,22 @@ AAC_PRIMING_S = 1024 / 48000     # the AAC encoder's delay: decoded audio lags i
 FPS = 20
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _say(port: int, text: str) -> None:
+    status, _ = http_json("POST", f"http://127.0.0.1:{port}/say", {"text": text})
+    assert status == 202
 
 
-def _get(port: int, path: str) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
-        return json.loads(r.read())
-
-
-def _post(port: int, path: str, body: dict) -> None:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as r:
-        assert r.status == 202
+def _mic(port: int) -> dict:
+    return http_json("GET", f"http://127.0.0.1:{port}/mic")[1]
 
 
 def _wait_up(proc, port: int, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        try:
-            _get(port, "/healthz")
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("the broadcaster's control port never answered")
+    wait_for(lambda: healthz(port, timeout=5)[0] == 200, timeout, interval=0.05,
+             what="/healthz 200 from the broadcaster", proc=proc)
 
 
 def _run_with_mic(tmp_path, wav, seconds: float, during=None, extra=()):
-    port = _free_port()
+    port = free_port()
     out = tmp_path / "out.flv"
     proc = start_broadcaster("run", *extra, "--mic", str(wav), "--output", str(out), "--responder", "read-aloud",
                              "--duration", str(seconds), "--size", "640x360", "--fps", str(FPS),
@@ -65,12 +50,10 @@ def _run_with_mic(tmp_path, wav, seconds: float, during=None, extra=()):
         if during is not None:
             during(port)
         time.sleep(max(0.0, seconds - 2.0))
-        turns, mic = _get(port, "/turns")["turns"], _get(port, "/mic")
+        turns, mic = read_turns(port), _mic(port)
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        stop(proc, signal.SIGKILL)
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     return turns, mic, out, err
@@ -105,7 +88,7 @@ def test_host_question_is_transcribed_and_answered_on_air(tmp_path):
 def test_host_barge_in_cuts_the_anchor_within_one_frame(tmp_path):
     wav, spans = speech_with_pauses(tmp_path / "barge.wav", ["Sorry to cut in, what about the football game?"],
                                     lead_s=5.0, tail_s=10.0)
-    turns, mic, out, err = _run_with_mic(tmp_path, wav, 13, during=lambda port: _post(port, "/say", {"text": PARAGRAPH}))
+    turns, mic, out, err = _run_with_mic(tmp_path, wav, 13, during=lambda port: _say(port, PARAGRAPH))
     say = [t for t in turns if t["kind"] == "say"]
     host = [t for t in turns if t["kind"] == "host"]
     assert say and say[0]["interrupted"], turns
@@ -132,45 +115,35 @@ def test_remote_asr_and_host_voice_mixed_into_the_broadcast(tmp_path):
     """mic.asr.server -> a real `broadcaster asr-serve`; mix_into_broadcast puts the host's
     voice in the recording (checked by transcribing the recording itself)."""
     import re
-    import select
-    import subprocess
 
     from broadcaster.asr.whisper import WhisperAsr
-    from conftest import ROOT, broadcaster_cmd, run_env
+    from tests.support.broadcaster_proc import run_env
+    from tests.support.paths import ROOT
+    from tests.support.servers.asr import start_asr_serve
 
-    asr_port, port = _free_port(), _free_port()
+    asr_port, port = free_port(), free_port()
     env = run_env(WIRING_TOKEN="wiring-test-token-42")
-    server = subprocess.Popen(broadcaster_cmd("asr-serve", "--port", str(asr_port), "--token-env", "WIRING_TOKEN"),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"scenes_dir: {ROOT / 'scenes'}\nmic:\n  host_name: Sam\n  mix_into_broadcast: true\n"
                    f"  asr: {{server: 'ws://127.0.0.1:{asr_port}', token_env: WIRING_TOKEN}}\n")
     wav, spans = speech_with_pauses(tmp_path / "host.wav", ["What is the weather like in Paris today?"],
                                     lead_s=1.0, tail_s=12.0)
     out = tmp_path / "out.flv"
+    server = start_asr_serve(asr_port, env, "WIRING_TOKEN")
     try:
-        line, end = "", time.monotonic() + 60
-        while "listening" not in line and time.monotonic() < end:
-            assert server.poll() is None, server.communicate()[1][-2000:]
-            if select.select([server.stdout], [], [], 0.5)[0]:
-                line = server.stdout.readline()
         proc = start_broadcaster("run", "-c", str(cfg), "--mic", str(wav), "--output", str(out),
                                  "--responder", "read-aloud", "--duration", "11", "--size", "640x360",
                                  "--control-port", str(port), env=env)
         try:
             _wait_up(proc, port)
             time.sleep(9.0)
-            turns, mic = _get(port, "/turns")["turns"], _get(port, "/mic")
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                metrics = r.read().decode()
+            turns, mic = read_turns(port), _mic(port)
+            metrics = metrics_text(port)
             _, err = proc.communicate(timeout=60)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            stop(proc, signal.SIGKILL)
     finally:
-        server.terminate()
-        server.communicate(timeout=20)
+        stop(server, timeout=20)
     assert proc.returncode == 0 and "Traceback" not in err, err[-3000:]
     host = [t for t in turns if t["kind"] == "host"]
     assert host and host[0]["user"] == "Sam" and {"weather", "paris"} <= words(host[0]["text"]), turns
@@ -192,13 +165,13 @@ def test_remote_asr_and_host_voice_mixed_into_the_broadcast(tmp_path):
 def test_speakers_mode_closes_the_mic_while_the_anchor_talks(tmp_path):
     """echo: speakers (no headphones): what the mic hears while the anchor is audible could be
     the anchor itself, so it is not used: no barge-in, no host turn from it."""
-    from conftest import ROOT
+    from tests.support.paths import ROOT
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"scenes_dir: {ROOT / 'scenes'}\nmic:\n  echo: speakers\n")
     wav, spans = speech_with_pauses(tmp_path / "barge.wav", ["Sorry to cut in, what about the football game?"],
                                     lead_s=5.0, tail_s=6.0)
     turns, mic, out, err = _run_with_mic(tmp_path, wav, 10, extra=("-c", str(cfg)),
-                                         during=lambda port: _post(port, "/say", {"text": PARAGRAPH}))
+                                         during=lambda port: _say(port, PARAGRAPH))
     say = [t for t in turns if t["kind"] == "say"]
     assert say and not say[0]["interrupted"], turns
     assert not [t for t in turns if t["kind"] == "host"] and not mic["onsets"], mic

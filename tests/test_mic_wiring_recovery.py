@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-
-from asr_helpers.speech import speech_with_pauses, words
-from broadcaster.config import load_config
-from broadcaster.mic.host import HostMic, MicSettings
 from broadcaster.backoff import Backoff
+from broadcaster.config import load_config
 from broadcaster.mic.capture import WavFileSource
+from broadcaster.mic.host import HostMic, MicSettings
 from broadcaster.scene import load_scene, scene_path
 from broadcaster.station import Station
+from tests.support.data.speech import speech_with_pauses, words
 
 
 class UnpluggedAfter:

@@ -8,9 +8,16 @@ import numpy as np
 import pytest
 
 from broadcaster.errors import ConfigError
-from broadcaster.mic.host import (EchoGate, HostVoice, MicSettings, TappedSource, clean_transcript,
-                                 mic_settings, with_mic_override)
 from broadcaster.media.mixer import AudioMixer
+from broadcaster.mic.host import (
+    EchoGate,
+    HostVoice,
+    MicSettings,
+    TappedSource,
+    clean_transcript,
+    mic_settings,
+    with_mic_override,
+)
 
 
 def _tone(freq: float, rate: int, seconds: float, amp: float = 0.3) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 from broadcaster.config import AudioSettings, VideoSettings
 from broadcaster.errors import ConfigError
 from broadcaster.ratecontrol.settings import ratecontrol_settings
-from conftest import run_broadcaster
+from tests.support.broadcaster_proc import run_broadcaster
 
 VIDEO = VideoSettings(bitrate_kbps=3000, min_bitrate_kbps=300)
 AUDIO = AudioSettings(bitrate_kbps=96)

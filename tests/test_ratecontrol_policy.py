@@ -14,8 +14,16 @@ import pytest
 
 from broadcaster.ratecontrol.controller import RateControlConfig, RateController
 from broadcaster.ratecontrol.sample import LinkSample
-from tests.ratecontrol_helpers.linksim import (cuts, oscillations, peak_delay, settle_time,
-                                               simulate, steps, time_to_fraction, utilisation)
+from tests.support.linksim import (
+    cuts,
+    oscillations,
+    peak_delay,
+    settle_time,
+    simulate,
+    steps,
+    time_to_fraction,
+    utilisation,
+)
 
 CFG = RateControlConfig(floor_kbps=300, ceiling_kbps=4000, start_kbps=2500)
 

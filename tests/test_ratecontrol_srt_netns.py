@@ -8,40 +8,25 @@ is missing. The fixed-bitrate baseline must fail where the controller passes.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.broadcaster_proc import run_env
+from tests.support.paths import ROOT
+from tests.support.servers.srt import SLT
+from tools.step_test import netns_unavailable
+
 STEP_AT = 4.0
-
-
-def _netns_reason() -> str | None:
-    if shutil.which("unshare") is None or shutil.which("tc") is None:
-        return "needs unshare and tc (iproute2)"
-    if shutil.which("srt-live-transmit") is None:
-        return "needs srt-live-transmit (srt-tools)"
-    probe = subprocess.run(["unshare", "-n", "sh", "-c",
-                            "ip link set lo up && tc qdisc add dev lo root tbf rate 1mbit "
-                            "burst 16kb latency 100ms"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        return f"cannot shape a network namespace here: {probe.stderr.strip()[:120]}"
-    return None
-
-
-REASON = _netns_reason()
+REASON = netns_unavailable() if SLT else "needs srt-live-transmit (srt-tools)"
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
 
 def run_loop(seconds: float, *extra: str) -> list[dict]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run(["unshare", "-n", sys.executable, "-m",
-                          "tests.ratecontrol_helpers.srt_netns_loop", *extra, str(seconds),
-                          str(STEP_AT)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          "tests.support.programs.netns_srt_loop", *extra, str(seconds),
+                          str(STEP_AT)], cwd=ROOT, env=run_env(), capture_output=True, text=True,
                          timeout=seconds + 30)
     assert out.returncode == 0, out.stderr[-2000:]
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -84,10 +69,9 @@ def test_srt_meter_reads_the_link_rate_while_the_queue_grows_and_drains():
     """libsrt's send buffer also holds packets it has not sent yet (the shaped interface
     backs them up): counted from "unique bytes sent", the acknowledged rate read 2300-2500
     kbit/s while the queue grew and 3300-3600 while it drained, on a 3000 kbit/s link."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run(["unshare", "-n", sys.executable, "-m",
-                          "tests.ratecontrol_helpers.srt_meter_netns", "3000", "3400", "6", "4"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+                          "tests.support.programs.netns_srt_meter", "3000", "3400", "6", "4"],
+                         cwd=ROOT, env=run_env(), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     busy = [r["busy"] for r in rows if r["busy"]]

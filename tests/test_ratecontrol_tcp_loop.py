@@ -12,8 +12,8 @@ import threading
 import time
 
 from broadcaster.ratecontrol.controller import RateControlConfig, RateController
-from broadcaster.transport.tcpinfo import find_tcp_socket_fd, read_tcp_info
 from broadcaster.ratecontrol.tcp_meter import TcpLinkMeter
+from broadcaster.transport.tcpinfo import find_tcp_socket_fd, read_tcp_info
 
 CAPACITY_BPS = 125_000          # the reader's rate: 1 Mbit/s
 TICK = 0.05

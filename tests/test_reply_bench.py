@@ -1,7 +1,8 @@
 """tools/bench_reply.py runs end to end against the local instant server and reports sanely."""
 
-from tools.bench_reply import bench
 import asyncio
+
+from tools.bench_reply import bench
 
 
 def test_bench_reports_all_stages_over_20_messages():

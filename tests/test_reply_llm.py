@@ -9,7 +9,7 @@ import pytest
 from broadcaster.chat.message import ChatMessage
 from broadcaster.reply.llm import LlmResponder, LlmSettings
 from broadcaster.reply.prompt import CHAT_IS_DATA_RULE
-from tests.chat_helpers.fake_openai import FakeOpenAI
+from tests.support.servers.fake_openai import FakeOpenAI
 
 PERSONA = "You are Nova, a cheerful science news anchor."
 RULES = "Never discuss politics."

@@ -4,9 +4,17 @@
 import re
 import time
 
-from conftest import run_broadcaster, start_broadcaster
-from ingest import free_port
-from service_helpers.live import healthz, metrics, sample, stop, wait_for, write_config
+from tests.support.broadcaster_proc import (
+    healthz,
+    metrics,
+    run_broadcaster,
+    sample,
+    start_broadcaster,
+    write_config,
+)
+from tests.support.polling import wait_for
+from tests.support.ports import free_port
+from tests.support.processes import stop
 
 KEY = "bandwidth_key_3f9a"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_broadcaster
+from tests.support.broadcaster_proc import run_broadcaster
 
 needs_systemd_analyze = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
                                            reason="systemd-analyze is not installed")

@@ -3,10 +3,18 @@ parsed with the Prometheus client's parser; /healthz follows the ingest going do
 
 import time
 
-from conftest import start_broadcaster
-from ingest import free_port
-from service_helpers.live import (FAST_RECONNECT, healthz, http_post, metrics, sample, stop,
-                                  wait_for, write_config)
+from tests.support.broadcaster_proc import (
+    FAST_RECONNECT,
+    healthz,
+    metrics,
+    sample,
+    start_broadcaster,
+    write_config,
+)
+from tests.support.http import http_json
+from tests.support.polling import wait_for
+from tests.support.ports import free_port
+from tests.support.processes import stop
 
 KEY = "metrics_key_7a2e"
 
@@ -31,7 +39,7 @@ def test_metrics_and_healthz_follow_a_real_run(nginx, tmp_path):
         wait_for(lambda: healthz(port)[0] == 200, 15, what="/healthz 200 on air")
         # viewer chat through the control endpoint: one answered, one duplicate, one empty
         for text in ("hello there, how are you?", "hello there, how are you?", ""):
-            http_post(f"http://127.0.0.1:{port}/chat", {"user": "alice", "text": text})
+            http_json("POST", f"http://127.0.0.1:{port}/chat", {"user": "alice", "text": text})
         time.sleep(3)                        # a few seconds on air: rates fill their windows
         fam = metrics(port)
         assert sample(fam, "broadcaster_chat_messages_in", "broadcaster_chat_messages_in_total",

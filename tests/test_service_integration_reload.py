@@ -4,27 +4,22 @@ the broadcast goes on; a canvas change is named as needing a restart."""
 
 import signal
 import time
-import wave
 
 import av
 import numpy as np
 
-from conftest import start_broadcaster
-from ingest import free_port
-from mediaprobe import probe
-from service_helpers.live import healthz, stop, wait_for, write_config
+from tests.support.broadcaster_proc import healthz, start_broadcaster, write_config
+from tests.support.media import probe, write_wav
+from tests.support.polling import wait_for
+from tests.support.ports import free_port
+from tests.support.processes import stop
 
 FPS = 20
 
 
 def _tone(path, freq, seconds=1.0, rate=48000):
     t = np.arange(int(rate * seconds)) / rate
-    pcm = (0.5 * np.sin(2 * np.pi * freq * t) * 32767).astype(np.int16)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
+    write_wav(path, (0.5 * np.sin(2 * np.pi * freq * t) * 32767).astype(np.int16), rate)
 
 
 def _scene(path, name, color, width=320, height=240, bed="tone.wav"):

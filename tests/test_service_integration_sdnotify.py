@@ -5,12 +5,21 @@ WATCHDOG=1 while on air, STOPPING=1 on SIGTERM."""
 import os
 import signal
 import subprocess
-import sys
 import time
 
-from conftest import ROOT, run_env
-from ingest import NginxRtmp, free_port
-from service_helpers.live import FAST_RECONNECT, NotifyListener, stop, wait_for, write_config
+from tests.support.broadcaster_proc import (
+    FAST_RECONNECT,
+    broadcaster_cmd,
+    run_env,
+    start_broadcaster,
+    write_config,
+)
+from tests.support.paths import ROOT
+from tests.support.polling import wait_for
+from tests.support.ports import free_port
+from tests.support.processes import stop
+from tests.support.servers.nginx_rtmp import NginxRtmp
+from tests.support.servers.sd_notify import NotifyListener
 
 KEY = "sdnotify_key_5c1d"
 
@@ -31,8 +40,8 @@ def test_ready_after_the_ingest_accepted_watchdog_while_on_air_stopping_on_sigte
     listener.on_message = on_message
     env = run_env(NOTIFY_SOCKET=str(listener.path), WATCHDOG_USEC="1000000")
     # systemd sets WATCHDOG_PID to the main pid: exec keeps the shell's pid for python
-    proc = subprocess.Popen(["sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"', sys.executable,
-                             "-m", "broadcaster", "run", "-c", str(config), "--size", "320x240"],
+    proc = subprocess.Popen(["sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"',
+                             *broadcaster_cmd("run", "-c", str(config), "--size", "320x240")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             cwd=ROOT)
     try:
@@ -60,9 +69,7 @@ def test_ready_after_the_ingest_accepted_watchdog_while_on_air_stopping_on_sigte
         assert ready_at < listener.times("RELOADING=1")[0] < listener.times("READY=1")[1]
         out, err = stop(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        stop(proc, signal.SIGKILL)
         ingest.stop()
         listener.close()
     assert proc.returncode == 0, err
@@ -82,11 +89,8 @@ def test_no_watchdog_pings_when_watchdog_pid_names_another_process(tmp_path):
     listener = NotifyListener(tmp_path / "notify.sock")
     env = run_env(NOTIFY_SOCKET=str(listener.path), WATCHDOG_USEC="1000000",
                   WATCHDOG_PID=str(os.getpid()))
-    proc = subprocess.Popen([sys.executable, "-m", "broadcaster", "run", "--output",
-                             str(tmp_path / "w.flv"), "--size", "320x240", "--duration", "3",
-                             "--control-port", str(free_port())],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=ROOT)
+    proc = start_broadcaster("run", "--output", str(tmp_path / "w.flv"), "--size", "320x240",
+                             "--duration", "3", "--control-port", str(free_port()), env=env)
     try:
         out, err = proc.communicate(timeout=30)
     finally:

@@ -7,10 +7,17 @@ import time
 
 import pytest
 
-from conftest import start_broadcaster, run_env
-from ingest import free_port
-from service_helpers.live import (FAST_RECONNECT, healthz, metrics_text, stop, wait_for,
-                                  write_config)
+from tests.support.broadcaster_proc import (
+    FAST_RECONNECT,
+    healthz,
+    metrics_text,
+    run_env,
+    start_broadcaster,
+    write_config,
+)
+from tests.support.polling import wait_for
+from tests.support.ports import free_port
+from tests.support.processes import stop
 
 STREAM_KEY = "live_streamkey_Q7w9e2r4"
 OPENAI_KEY = "sk-proj-T3stOpenAIkey0123456789abcdef"
@@ -67,7 +74,7 @@ def test_srt_passphrase_is_masked_in_free_text_after_loading_the_config(tmp_path
     import subprocess
     import sys
 
-    from conftest import ROOT
+    from tests.support.paths import ROOT
 
     config = write_config(tmp_path / "config.yaml",
                           output={"url": f"srt://127.0.0.1:9?passphrase={SRT_PASSPHRASE}"})

@@ -14,7 +14,7 @@ from broadcaster import redact
 from broadcaster.service.health import Health
 from broadcaster.service.metrics import LINKS, STAGES, Metrics, RateMeter
 from broadcaster.service.routes import add_service_routes
-from tests.service_helpers import serve_app
+from tests.support.aio import serve_app
 
 EXPECTED_FAMILIES = {
     "broadcaster_frames_out": "counter",

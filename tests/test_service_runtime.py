@@ -16,11 +16,11 @@ import urllib.request
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from broadcaster.credentials import read_credentials
 from broadcaster.logsetup import configure_logging
 from broadcaster.service.runtime import ServiceRuntime
 from broadcaster.service.status_view import render_status_line
-from broadcaster.credentials import read_credentials
-from tests.service_helpers import serve_app
+from tests.support.aio import serve_app
 
 STREAM_KEY = "live_rt_9f8e7d6c5b4a"
 API_KEY = "sk-rt-A1b2C3d4E5f6"

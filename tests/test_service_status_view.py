@@ -9,8 +9,12 @@ import select
 import time
 
 from broadcaster import redact
-from broadcaster.service.status_view import (StatusSnapshot, StatusView, render_status_line,
-                                             status_view_enabled)
+from broadcaster.service.status_view import (
+    StatusSnapshot,
+    StatusView,
+    render_status_line,
+    status_view_enabled,
+)
 
 SNAPSHOT = StatusSnapshot(on_air=True, ingest="rtmp://live.example.com/app/sv_key_unreg_1",
                           bitrate_bps=1_234_000, fps=24.96, queue_delay_s=0.087,

@@ -12,9 +12,14 @@ import pytest
 
 from broadcaster import redact
 from broadcaster.credentials import read_credential, read_credentials
-from broadcaster.service.systemd_unit import (DEFAULT_BINARY, ServiceInstallError,
-                                              install_instructions, install_service,
-                                              install_service_main, render_unit)
+from broadcaster.service.systemd_unit import (
+    DEFAULT_BINARY,
+    ServiceInstallError,
+    install_instructions,
+    install_service,
+    install_service_main,
+    render_unit,
+)
 
 TOOLS = Path(__file__).resolve().parent.parent / "tools" / "systemd"
 REQUIRED = ["Type=notify", "NotifyAccess=main", "WatchdogSec=30", "Restart=on-failure",

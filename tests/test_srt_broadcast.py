@@ -2,27 +2,26 @@
 with PyAV; a wrong passphrase is one clear error in the log and the broadcaster keeps going."""
 
 import csv
-import json
+import signal
 import time
 
 import pytest
 
-from conftest import run_broadcaster, start_broadcaster
-from mediaprobe import probe
+from tests.support.broadcaster_proc import run_broadcaster, start_broadcaster, write_config
+from tests.support.media import probe
+from tests.support.ports import free_udp_port
+from tests.support.processes import stop
+from tests.support.servers.srt import SLT, start_receiver, stop_receiver
 
-from srt_peer import SLT, free_udp_port, start_receiver, stop
 pytestmark = pytest.mark.skipif(SLT is None, reason="srt-live-transmit (Debian srt-tools) not installed")
 PASSPHRASE = "correct-horse-battery"
 STREAMID = "sk_srt_5e4d3c2b1a"
 
 
-def write_config(tmp_path, **ratecontrol) -> str:
-    cfg = tmp_path / "config.yaml"
-    from conftest import ROOT
-    cfg.write_text(json.dumps({"scenes_dir": str(ROOT / "scenes"), "control": {"enabled": False},
-                               "output": {"reconnect": {"initial_s": 0.5, "max_s": 1.0}},
-                               "ratecontrol": ratecontrol}))
-    return str(cfg)
+def config(tmp_path, **ratecontrol) -> str:
+    return str(write_config(tmp_path / "config.yaml", control={"enabled": False},
+                            output={"reconnect": {"initial_s": 0.5, "max_s": 1.0}},
+                            ratecontrol=ratecontrol))
 
 
 def assert_clean_stream(path, width, height, fps, min_seconds):
@@ -44,12 +43,12 @@ def test_srt_caller_push_to_a_listener_decodes_as_h264_aac_with_a_link_trace(tmp
     try:
         time.sleep(0.3)
         result = run_broadcaster(
-            "run", "-c", write_config(tmp_path, trace=str(trace)), "--responder", "script",
+            "run", "-c", config(tmp_path, trace=str(trace)), "--responder", "script",
             "--output", f"srt://127.0.0.1:{port}?streamid={STREAMID}&passphrase={PASSPHRASE}",
             "--duration", "5", "--fps", "25", timeout=90)
     finally:
         time.sleep(0.5)
-        stop(rx)
+        stop_receiver(rx)
     log = result.stderr + result.stdout
     assert result.returncode == 0, log[-3000:]
     assert PASSPHRASE not in log and STREAMID not in log
@@ -70,7 +69,7 @@ def test_srt_caller_push_to_a_listener_decodes_as_h264_aac_with_a_link_trace(tmp
 def test_srt_listener_mode_serves_a_caller_and_stops_promptly_without_one(tmp_path):
     port = free_udp_port()
     out = tmp_path / "pulled.ts"
-    proc = start_broadcaster("run", "-c", write_config(tmp_path), "--responder", "script",
+    proc = start_broadcaster("run", "-c", config(tmp_path), "--responder", "script",
                              "--output", f"srt://:{port}?mode=listener&latency_ms=200",
                              "--duration", "5", "--fps", "25")
     rx = None
@@ -79,18 +78,17 @@ def test_srt_listener_mode_serves_a_caller_and_stops_promptly_without_one(tmp_pa
         rx = start_receiver(f"srt://127.0.0.1:{port}?mode=caller&latency=200", out)
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        stop(proc, signal.SIGKILL)
         if rx is not None:
             time.sleep(0.5)
-            stop(rx)
+            stop_receiver(rx)
     assert proc.returncode == 0, err[-3000:]
     assert "waiting for a caller" in err and "SRT listener connected" in err
     assert_clean_stream(out, 854, 480, 25, min_seconds=1.5)
 
     # nobody calls: the end of the broadcast must not wait in the listener
     started = time.monotonic()
-    result = run_broadcaster("run", "-c", write_config(tmp_path), "--responder", "script",
+    result = run_broadcaster("run", "-c", config(tmp_path), "--responder", "script",
                              "--output", f"srt://:{free_udp_port()}?mode=listener",
                              "--duration", "2", "--fps", "25", timeout=60)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -103,11 +101,11 @@ def test_wrong_passphrase_is_one_clear_error_and_the_broadcast_keeps_running(tmp
     wrong = "not-the-right-one-42"
     try:
         time.sleep(0.3)
-        result = run_broadcaster("run", "-c", write_config(tmp_path), "--responder", "script",
+        result = run_broadcaster("run", "-c", config(tmp_path), "--responder", "script",
                                  "--output", f"srt://127.0.0.1:{port}?passphrase={wrong}",
                                  "--duration", "6", "--fps", "25", timeout=90)
     finally:
-        stop(rx)
+        stop_receiver(rx)
     log = result.stderr
     assert result.returncode == 0, log[-3000:]      # a live service keeps trying
     assert wrong not in log and PASSPHRASE not in log

@@ -13,22 +13,12 @@ import pytest
 
 from broadcaster.ratecontrol.srt_meter import SrtLinkMeter
 from broadcaster.transport.srt import SrtConnectError, SrtConnectionLost, open_srt
+from tests.support.ports import free_udp_port
+from tests.support.servers.srt import SLT, connect_retry, start_receiver, stop_receiver
 
-from srt_peer import SLT, free_udp_port, start_receiver, stop
 pytestmark = pytest.mark.skipif(SLT is None, reason="srt-live-transmit (Debian srt-tools) not installed")
 
 FPS = 20
-
-
-def connect_retry(url: str, deadline_s: float = 5.0):
-    """The listener process needs a moment to bind; retry the caller until it answers."""
-    end = time.monotonic() + deadline_s
-    while True:
-        try:
-            return open_srt(url, connect_timeout_s=1.0)
-        except SrtConnectError as exc:
-            if "timed out" not in str(exc) or time.monotonic() > end:
-                raise
 
 
 def mux_test_stream(sink, seconds: float, *, on_frame=None) -> int:
@@ -103,7 +93,7 @@ def test_caller_push_decodes_as_h264_and_aac(tmp_path):
         sink.close()
         time.sleep(0.5)
     finally:
-        stop(rx)
+        stop_receiver(rx)
     assert sent_messages * 1316 >= sink.bytes_written - 1316
     nv, na, vname, aname = decode_counts(out)
     assert (vname, aname) == ("h264", "aac")
@@ -139,7 +129,7 @@ def test_listener_mode_accepts_a_caller(tmp_path):
         sink.close()
         time.sleep(0.5)
     finally:
-        stop(rx)
+        stop_receiver(rx)
     nv, na, vname, aname = decode_counts(out)
     assert (vname, aname) == ("h264", "aac") and nv >= 30
 
@@ -160,7 +150,7 @@ def test_wrong_passphrase_is_a_clear_error_without_the_secret(tmp_path):
         with pytest.raises(SrtConnectError) as info:
             connect_retry(f"srt://127.0.0.1:{port}?passphrase=a-wrong-secret-22")
     finally:
-        stop(rx)
+        stop_receiver(rx)
     msg = str(info.value)
     assert msg == f"SRT connection to 127.0.0.1:{port} rejected: wrong passphrase"
     assert "a-wrong-secret-22" not in msg
@@ -174,7 +164,7 @@ def test_missing_passphrase_is_rejected_clearly(tmp_path):
         with pytest.raises(SrtConnectError, match="rejected: encryption mismatch"):
             connect_retry(f"srt://127.0.0.1:{port}")
     finally:
-        stop(rx)
+        stop_receiver(rx)
 
 
 def test_matching_passphrase_carries_the_stream(tmp_path):
@@ -188,7 +178,7 @@ def test_matching_passphrase_carries_the_stream(tmp_path):
         sink.close()
         time.sleep(0.5)
     finally:
-        stop(rx)
+        stop_receiver(rx)
     nv, _, vname, _ = decode_counts(out)
     assert vname == "h264" and nv >= 20
 
@@ -205,7 +195,7 @@ def test_write_raises_connection_lost_when_the_peer_goes(tmp_path):
     sink = connect_retry(f"srt://127.0.0.1:{port}")
     try:
         sink.write(b"\x47" + bytes(187) * 1)
-        stop(rx)
+        stop_receiver(rx)
         t0 = time.monotonic()
         with pytest.raises(SrtConnectionLost, match=f"127.0.0.1:{port} lost"):
             while time.monotonic() - t0 < 8:

@@ -9,8 +9,7 @@ import time
 import pytest
 
 from broadcaster.ratecontrol.tcp_meter import TcpLinkMeter
-from broadcaster.transport.tcpinfo import (SocketGone, find_tcp_socket_fd, limit_send_buffer,
-                                           read_tcp_info)
+from broadcaster.transport.tcpinfo import SocketGone, find_tcp_socket_fd, limit_send_buffer, read_tcp_info
 
 READ_RATE = 200_000   # bytes/s the slow reader takes
 

@@ -1,21 +1,23 @@
 """Real Piper synthesis, edge-tts over its wire format on loopback, and the fallback chain."""
 import asyncio
 import logging
-import socket
 
 import numpy as np
 import pytest
 
-from broadcaster.tts import (BROADCAST_RATE, EdgeTTSEngine, FallbackChain, PiperEngine, SpeechStage, TTSError,
-                             gated_rms_dbfs, prepare_speech)
-from tests.tts_helpers.edge_server import EdgeWireServer
-
-
-@pytest.fixture(scope="module")
-def piper():
-    engine = PiperEngine()
-    yield engine
-    engine.close()
+from broadcaster.tts import (
+    BROADCAST_RATE,
+    EdgeTTSEngine,
+    FallbackChain,
+    PiperEngine,
+    SpeechStage,
+    TTSError,
+    gated_rms_dbfs,
+    prepare_speech,
+)
+from tests.support.ports import free_port
+from tests.support.servers.edge_tts import EdgeWireServer
+from tests.support.sinks import TimedSink
 
 
 def speech_band_energy(pcm: np.ndarray, rate: int) -> float:
@@ -69,29 +71,11 @@ def test_edge_tts_over_its_wire_format(edge_server):
     assert abs(gated_rms_dbfs(pcm, BROADCAST_RATE) + 20.0) < 1.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ListSink:
-    def __init__(self):
-        self.items = []
-        self.cuts = 0
-
-    def push(self, pcm, caption, line_id):
-        self.items.append((pcm, caption, line_id))
-
-    def cut(self, fade_ms=5.0):
-        self.cuts += 1
-
-
 def test_fallback_to_piper_when_edge_is_unreachable(piper, monkeypatch, caplog):
     import edge_tts.communicate
     monkeypatch.setattr(edge_tts.communicate, "WSS_URL", f"ws://127.0.0.1:{free_port()}/edge/v1?x=1")
     chain = FallbackChain([EdgeTTSEngine("zh-CN-XiaoxiaoNeural", connect_timeout_s=2), piper])
-    sink = ListSink()
+    sink = TimedSink()
     stage = SpeechStage(chain, sink)
     try:
         with caplog.at_level(logging.WARNING, logger="broadcaster.tts.fallback"):
@@ -99,7 +83,7 @@ def test_fallback_to_piper_when_edge_is_unreachable(piper, monkeypatch, caplog):
     finally:
         stage.close()
     assert report.engines == ["piper", "piper", "piper"]
-    assert [c for _, c, _ in sink.items] == ["First line here.", "Second line there.", "Third one."]
+    assert [c for _, _, c, _ in sink.items] == ["First line here.", "Second line there.", "Third one."]
     warnings = [r for r in caplog.records if "falling back to piper" in r.getMessage()]
     assert len(warnings) == 1  # said once, not per sentence
 
@@ -110,7 +94,7 @@ def test_fallback_when_edge_returns_garbage(piper, monkeypatch):
     server.start()
     import edge_tts.communicate
     monkeypatch.setattr(edge_tts.communicate, "WSS_URL", server.wss_url)
-    import tests.tts_helpers.edge_server as es
+    import tests.support.servers.edge_tts as es
     monkeypatch.setattr(es, "encode_mp3_24k", lambda pcm, rate: b"\x00not an mp3" * 50)
     try:
         chain = FallbackChain([EdgeTTSEngine("en-US-AriaNeural"), piper])

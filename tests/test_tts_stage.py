@@ -3,26 +3,9 @@ import asyncio
 import time
 
 import numpy as np
-import pytest
 
-from broadcaster.tts import PiperEngine, SpeechStage
-
-
-class TimedSink:
-    def __init__(self):
-        self.items = []
-        self.cuts = 0
-
-    def push(self, pcm, caption, line_id):
-        self.items.append((time.monotonic(), pcm, caption, line_id))
-
-    def cut(self, fade_ms=5.0):
-        self.cuts += 1
-
-
-@pytest.fixture(scope="module")
-def piper():
-    return PiperEngine()
+from broadcaster.tts import SpeechStage
+from tests.support.sinks import TimedSink
 
 
 async def slow_tokens(text: str, delay: float):

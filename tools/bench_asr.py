@@ -10,14 +10,9 @@ the text (the VAD hangover, min_silence_ms, comes on top for "end of speech").
 from __future__ import annotations
 
 import argparse
-import asyncio
-import io
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from broadcaster.asr import protocol as P  # noqa: E402
 from broadcaster.asr.client import RemoteAsrClient  # noqa: E402
-from broadcaster.asr.server import AsrServer  # noqa: E402
 from broadcaster.asr.streaming import transcribe_frames  # noqa: E402
 from broadcaster.asr.whisper import WhisperAsr  # noqa: E402
 from broadcaster.mic.capture import WavFileSource  # noqa: E402
 from broadcaster.mic.vad import VadConfig  # noqa: E402
+from tests.support.data.speech import speech_with_pauses  # noqa: E402
+from tests.support.servers.asr import TOKEN, RunningServer  # noqa: E402
 
 SENTENCES = [
     "The weather today is sunny and warm in the city.",
@@ -44,27 +40,11 @@ SENTENCES = [
 ]
 
 
-_STARTS: list[float] = []
-
-
-def speech_starts() -> list[float]:
-    """Stream seconds where each sentence starts in the bench WAV."""
-    return list(_STARTS)
-
-
-def make_wav(path: Path, pause_s: float = 1.2) -> None:
-    parts, rate = [], 22050
-    for text in SENTENCES:
-        wav = subprocess.run(["espeak-ng", "--stdout", text], check=True, capture_output=True).stdout
-        with wave.open(io.BytesIO(wav)) as w:
-            rate = w.getframerate()
-            rate = w.getframerate()
-            _STARTS.append(sum(len(p) for p in parts) / rate + pause_s)
-            parts += [np.zeros(int(pause_s * rate), np.int16), np.frombuffer(w.readframes(w.getnframes()), "<i2")]
-    parts.append(np.zeros(int(pause_s * rate), np.int16))
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
-        w.writeframes(np.concatenate(parts).tobytes())
+def make_wav(path: Path, pause_s: float = 1.2) -> list[float]:
+    """The SENTENCES spoken by espeak-ng with pause_s of silence around each; returns the
+    second at which each one starts."""
+    _, spans = speech_with_pauses(path, SENTENCES, lead_s=pause_s, pause_s=pause_s, tail_s=pause_s)
+    return [start for start, _ in spans]
 
 
 def norm(text: str) -> list[str]:
@@ -87,18 +67,11 @@ def wer(refs: list[str], hyps: list[str]) -> float:
 
 
 def remote(asr, frames, bitrate) -> tuple[list[dict], RemoteAsrClient]:
-    loop = asyncio.new_event_loop()
-    t = threading.Thread(target=loop.run_forever, daemon=True)
-    t.start()
-    token = "bench-token-0123456789"
-    server = AsrServer(token, asr, port=0)
-    run = lambda c, to=120: asyncio.run_coroutine_threadsafe(c, loop).result(to)  # noqa: E731
-    run(server.start())
+    server = RunningServer(asr)
     msgs: list[dict] = []
 
     async def go():
-        client = RemoteAsrClient(f"ws://127.0.0.1:{server.port}", token, msgs.append, drop_when_full=False,
-                                bitrate=bitrate)
+        client = RemoteAsrClient(server.url, TOKEN, msgs.append, drop_when_full=False, bitrate=bitrate)
         await client.start()
         await client.wait_ready(5)
         for f in frames:
@@ -106,10 +79,8 @@ def remote(asr, frames, bitrate) -> tuple[list[dict], RemoteAsrClient]:
         await client.finish(120)
         return client
 
-    client = run(go())
-    run(server.stop())
-    loop.call_soon_threadsafe(loop.stop)
-    t.join(5)
+    client = server.run(go(), 120)
+    server.close()
     return msgs, client
 
 
@@ -133,7 +104,7 @@ class _PacedFrames:
         pass
 
 
-def realtime_local(asr, frames, vad) -> None:
+def realtime_local(asr, frames, vad, starts: list[float]) -> None:
     from broadcaster.asr.streaming import MicPipeline
     src, got, onsets = _PacedFrames(frames), [], []
     pipe = MicPipeline(src, asr, lambda t: got.append((time.monotonic(), t)), vad_config=vad,
@@ -143,7 +114,6 @@ def realtime_local(asr, frames, vad) -> None:
     eos = np.array([(w - (src.t0 + t.speech_end)) * 1000 for w, t in fin])
     vad_end = np.array([t.latency_s * 1000 for _, t in fin])
     part = np.array([t.latency_s * 1000 for _, t in got if t.kind == "partial"])
-    starts = speech_starts()
     on = np.array([(o.wall - (src.t0 + s)) * 1000 for o, s in zip(onsets, starts)])
     print(f"real time: speech start -> on_onset callback p50 {np.median(on):.0f} ms, max {on.max():.0f} ms "
           f"({len(onsets)} onsets; VAD windows are 32 ms)")
@@ -165,7 +135,7 @@ def main() -> int:
     asr = WhisperAsr(args.model)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "speech.wav"
-        make_wav(path)
+        starts = make_wav(path)
         frames = list(WavFileSource(str(path)).frames())
     secs = len(frames) * 0.02
     vad = VadConfig(min_silence_ms=args.min_silence_ms)
@@ -194,7 +164,7 @@ def main() -> int:
     print(f"(plain faster-whisper transcribe() of one utterance: ~{np.median(t_plain):.0f} ms)")
 
     if args.realtime:
-        realtime_local(asr, frames, vad)
+        realtime_local(asr, frames, vad, starts)
 
     msgs, client = remote(asr, frames, args.bitrate)
     rfinals = [m["text"] for m in msgs if m["type"] == "final"]

@@ -29,13 +29,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from broadcaster.render.compose import Compositor  # noqa: E402
 from broadcaster.config import load_config  # noqa: E402
-from broadcaster.media.slotqueue import MediaSlot
-from broadcaster.output.publisher import Publisher  # noqa: E402
-from broadcaster.scene import AnchorSpec, Background, Canvas, CaptionSpec, Scene  # noqa: E402
-from broadcaster.media.slotqueue import SlotQueue  # noqa: E402
+from broadcaster.media.slotqueue import (
+    MediaSlot,
+    SlotQueue,  # noqa: E402
+)
 from broadcaster.media.stats import BroadcastStats  # noqa: E402
+from broadcaster.output.publisher import Publisher  # noqa: E402
+from broadcaster.render.compose import Compositor  # noqa: E402
+from broadcaster.scene import AnchorSpec, Background, Canvas, CaptionSpec, Scene  # noqa: E402
 from broadcaster.transport.output import parse_target  # noqa: E402
 
 

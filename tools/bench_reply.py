@@ -1,6 +1,6 @@
 """Benchmark the chat-to-reply path up to the LLM's first sentence (the part before TTS).
 
-A local OpenAI-compatible server (tests/chat_helpers/fake_openai.py) answers instantly, unless
+A local OpenAI-compatible server (tests/support/servers/fake_openai.py) answers instantly, unless
 --base-url points at a real one. For each of N messages: POST /chat on a real loopback
 aiohttp server (ingest_post: client round trip), offer()+pick() on the selector while
 background chat keeps its queue busy (selection), then the llm responder until the first
@@ -32,6 +32,8 @@ from broadcaster.chat.message import ChatMessage  # noqa: E402
 from broadcaster.chat.selection import ChatSelector, SelectionConfig  # noqa: E402
 from broadcaster.chat.web import add_chat_routes  # noqa: E402
 from broadcaster.reply.llm import LlmResponder, LlmSettings  # noqa: E402
+from tests.support.aio import start_site  # noqa: E402
+from tests.support.servers.fake_openai import FakeOpenAI  # noqa: E402
 
 REPLY = ("Great question, thanks for asking! The moon is about 384 thousand kilometres away. "
          "Light covers that in just over a second.")
@@ -47,7 +49,6 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def bench(count: int, base_url: str | None, model: str, noise: int) -> dict:
-    from tests.chat_helpers.fake_openai import FakeOpenAI
     server = None
     if base_url is None:
         server = FakeOpenAI([("stream", REPLY)])
@@ -63,11 +64,8 @@ async def bench(count: int, base_url: str | None, model: str, noise: int) -> dic
 
     app = web.Application()
     add_chat_routes(app, on_message)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/chat"
+    runner, port = await start_site(app)
+    url = f"http://127.0.0.1:{port}/chat"
     responder = LlmResponder(LlmSettings(model=model, base_url=base_url, api_key="bench-key",
                                          memory_turns=6), persona="You are Nova, an anchor.")
     rng = random.Random(0)

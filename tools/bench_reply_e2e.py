@@ -26,11 +26,21 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from chat_helpers.fake_openai import FakeOpenAI  # noqa: E402
-from ingest import free_port  # noqa: E402
-from live_helpers import LoopThread, http_json, wait_on_air, wait_turns  # noqa: E402
+from tests.support.aio import LoopThread  # noqa: E402
+from tests.support.broadcaster_proc import (  # noqa: E402
+    broadcaster_cmd,
+    read_turns,
+    run_env,
+    wait_on_air,
+    wait_turns,
+    write_config,
+)
+from tests.support.http import http_json  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.processes import stop  # noqa: E402
+from tests.support.servers.fake_openai import FakeOpenAI  # noqa: E402
 
 QUESTIONS = ["What is your favourite colour?", "How do you make a stream look good?",
              "Can you say hello to my friend?", "What are we talking about today?",
@@ -50,14 +60,12 @@ def main() -> int:
     fake = FakeOpenAI([("stream", "Great question, thanks for asking. Let me tell you a little more about it.")])
     base_url = loop.run(fake.start())
     with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.yaml"
-        config.write_text(f"scenes_dir: {ROOT / 'scenes'}\nresponder:\n  type: llm\n  llm:\n"
-                          f"    base_url: {base_url}\n    model: bench\n")
+        config = write_config(Path(tmp) / "config.yaml",
+                              responder={"type": "llm", "llm": {"base_url": base_url, "model": "bench"}})
         port = free_port()
-        env = dict(os.environ, OPENAI_API_KEY="sk-bench", PYTHONPATH=str(ROOT))
-        proc = subprocess.Popen([sys.executable, "-m", "broadcaster", "run", "-c", str(config),
-                                 "--output", str(Path(tmp) / "bench.flv"), "--control-port", str(port),
-                                 "--log-level", "warning"], env=env, cwd=ROOT)
+        proc = subprocess.Popen(broadcaster_cmd("run", "-c", str(config), "--output", str(Path(tmp) / "bench.flv"),
+                                                "--control-port", str(port), "--log-level", "warning"),
+                                env=run_env(OPENAI_API_KEY="sk-bench"), cwd=ROOT)
         try:
             wait_on_air(port)
             time.sleep(1.0)
@@ -67,10 +75,9 @@ def main() -> int:
                 wait_turns(port, lambda t: len(t) > i and t[i]["spoken"] and t[i]["ms"]["total_to_muxed"] is not None,
                            timeout=60)
                 time.sleep(0.6)       # let the anchor finish its pause between turns: measure from idle
-            turns = http_json("GET", f"http://127.0.0.1:{port}/turns")[1]["turns"]
+            turns = read_turns(port)
         finally:
-            proc.terminate()
-            proc.wait(30)
+            stop(proc, timeout=30)
             loop.run(fake.close())
             loop.close()
     print(f"machine: {os.cpu_count()} cores; {len(turns)} chat turns, local instant OpenAI-compatible server")

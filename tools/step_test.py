@@ -35,7 +35,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import shutil
 import signal
 import subprocess
@@ -45,7 +44,17 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+sys.path.insert(0, str(ROOT))
+
+from tests.support.broadcaster_proc import run_env, write_config  # noqa: E402
+from tests.support.media import write_wav  # noqa: E402
+from tests.support.polling import wait_for  # noqa: E402
+from tests.support.ports import free_port, free_udp_port  # noqa: E402
+from tests.support.processes import stop  # noqa: E402
+from tests.support.servers.nginx_rtmp import NginxRtmp  # noqa: E402
+from tests.support.servers.srt import SLT, start_receiver  # noqa: E402
+from tools import throttle_proxy  # noqa: E402
+
 RTMP_PORT, SRT_PORT = 1935, 9000
 DEFAULT_SCHEDULE = "3000:20,1000:20,500:20,3000:25"
 SHORT_SCHEDULE = "3000:4,1000:4,500:4,3000:6"
@@ -74,62 +83,17 @@ def shape(kbit: int, first: bool = False) -> None:
 
 
 def start_nginx(work: Path, port: int = RTMP_PORT) -> subprocess.Popen:
-    (work / "logs").mkdir(parents=True, exist_ok=True)
-    conf = work / "nginx.conf"
-    conf.write_text(f"""
-load_module {RTMP_MODULE};
-daemon off;
-master_process off;
-pid {work}/nginx.pid;
-error_log {work}/logs/error.log info;
-events {{ worker_connections 64; }}
-rtmp {{ access_log {work}/logs/access.log;
-  server {{ listen 127.0.0.1:{port}; chunk_size 4096;
-    application live {{ live on; record off; }} }} }}
-""")
-    with (work / "logs" / "stderr.log").open("wb") as err:   # start-up errors go to stderr
-        proc = subprocess.Popen(["nginx", "-p", str(work), "-c", str(conf), "-e", "stderr"],
-                                stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        wait_tcp(port, proc=proc)
-    except RuntimeError as e:
-        stop_proc(proc)
-        tail = "".join(p.read_text(errors="replace")[-600:] for p in
-                       (work / "logs" / "stderr.log", work / "logs" / "error.log") if p.exists())
-        raise RuntimeError(f"nginx-rtmp did not start: {e}\n{tail.strip()}") from None
-    return proc
-
-
-def wait_tcp(port: int, timeout: float = 10.0, proc: subprocess.Popen | None = None) -> None:
-    import socket
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the server exited with status {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+    """nginx-rtmp without recording, listening on port."""
+    ingest = NginxRtmp(work, port, record=False)
+    ingest.start()
+    return ingest.proc
 
 
 def start_srt_listener(port: int = SRT_PORT) -> subprocess.Popen:
-    proc = subprocess.Popen(["srt-live-transmit", "-q",
-                             f"srt://:{port}?mode=listener&latency=1000", "file://con"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """srt-live-transmit listening on port (1 s latency), discarding what it receives."""
+    proc = start_receiver(f"srt://:{port}?mode=listener&latency=1000")
     time.sleep(0.3)
     return proc
-
-
-def stop_proc(proc: subprocess.Popen, sig=signal.SIGTERM, wait: float = 10.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(wait)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def read_trace(path: Path) -> list[dict]:
@@ -157,13 +121,6 @@ class NetnsLink:
         return {}
 
 
-def free_port(kind: int) -> int:
-    import socket
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1" if kind == socket.SOCK_STREAM else "", 0))
-        return s.getsockname()[1]
-
-
 class ProxyLink:
     """A throttling proxy in front of the server, one per run (tools/throttle_proxy.py)."""
 
@@ -175,14 +132,11 @@ class ProxyLink:
         self.proxy = None
 
     def open(self, protocol: str, kbit: int) -> tuple[int, int]:
-        import socket
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import throttle_proxy
         if protocol == "rtmp":
-            server = free_port(socket.SOCK_STREAM)
+            server = free_port()
             self.proxy = throttle_proxy.ThrottlingTcpProxy(0, server, kbit)
         else:
-            server = free_port(socket.SOCK_DGRAM)
+            server = free_udp_port()
             self.proxy = throttle_proxy.ThrottlingUdpProxy(0, server, kbit, queue_ms=300)
         self.proxy.start()
         return server, self.proxy.listen_port
@@ -208,8 +162,6 @@ def write_bed_scene(work: Path) -> Path:
     A silent anchor makes AAC send a few kbit/s, so the 128 kbit/s the controller keeps
     for audio would sit unused; real shows talk or play music all the time.
     """
-    import wave
-
     import numpy as np
     sr, seconds = 48000, 12
     t = np.arange(sr * seconds) / sr
@@ -223,11 +175,7 @@ def write_bed_scene(work: Path) -> Path:
     pcm = (np.clip(signal, -1, 1) * 32767).astype("<i2")
     scenes = work / "scenes"
     scenes.mkdir()
-    with wave.open(str(scenes / "bed.wav"), "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(sr)
-        w.writeframes(pcm.tobytes())
+    write_wav(scenes / "bed.wav", pcm.reshape(-1), sr, channels=2)
     text = (ROOT / "scenes" / "default.yaml").read_text()
     assert "\naudio:\n  bed: silence" in text, "scenes/default.yaml changed: update write_bed_scene"
     text = text.replace("\naudio:\n  bed: silence", "\naudio:\n  bed: bed.wav\n  volume: 0.8")
@@ -243,18 +191,11 @@ def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Pa
     trace = out / f"trace_{protocol}_{mode}.csv"
     trace.unlink(missing_ok=True)
     on = mode == "on"
-    cfg = work / "config.yaml"
-    scenes = ROOT / "scenes"
-    if bed:
-        scenes = write_bed_scene(work)
-    cfg.write_text(json.dumps({
-        "scenes_dir": str(scenes),
-        "control": {"enabled": False},
-        "video": {"bitrate_kbps": CEILING_KBPS if on else FIXED_KBPS,
-                  "min_bitrate_kbps": FLOOR_KBPS},
-        "ratecontrol": {"enabled": on, "trace": str(trace),
-                        **({"start_kbps": FIXED_KBPS} if on else {})},
-    }))
+    cfg = write_config(
+        work / "config.yaml", scenes_dir=str(write_bed_scene(work) if bed else ROOT / "scenes"),
+        control={"enabled": False},
+        video={"bitrate_kbps": CEILING_KBPS if on else FIXED_KBPS, "min_bitrate_kbps": FLOOR_KBPS},
+        ratecontrol={"enabled": on, "trace": str(trace), **({"start_kbps": FIXED_KBPS} if on else {})})
     server_port, port = link.open(protocol, schedule[0][0])
     server = proc = log = None
     changes = []
@@ -267,18 +208,10 @@ def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Pa
         cmd = [sys.executable, str(Path(__file__).resolve()), "_broadcast"] + (["--busy"] if busy else []) + [
             "run", "-c", str(cfg), "--output", url, "--duration", str(total + 30),
             "--size", SIZE, "--fps", str(FPS), "--responder", "script"]
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT))
-        end = time.monotonic() + 60
-        while time.monotonic() < end:           # the schedule starts when the stream is on air
-            rows = read_trace(trace)
-            if any(r["connected"] == "1" and r["send_kbps"] for r in rows):
-                break
-            if proc.poll() is not None:
-                raise RuntimeError(f"broadcaster exited early; see {log.name}")
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"{protocol}: the broadcast never came on air; see {log.name}")
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=run_env(), cwd=str(ROOT))
+        # the schedule starts when the stream is on air
+        wait_for(lambda: any(r["connected"] == "1" and r["send_kbps"] for r in read_trace(trace)), 60,
+                 what=f"{protocol}: the broadcast to come on air (see {log.name})", proc=proc)
         t = time.monotonic()
         for i, (kbit, dur) in enumerate(schedule):
             if i:
@@ -289,9 +222,9 @@ def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Pa
         changes.append((time.monotonic(), None))
     finally:
         if proc is not None:
-            stop_proc(proc, signal.SIGINT, 15)
+            stop(proc, signal.SIGINT, 15)
         if server is not None:
-            stop_proc(server)
+            stop(server, timeout=10)
         link_stats = link.close()
         if log is not None:
             log.close()
@@ -530,10 +463,10 @@ def run_all(args, out: Path, schedule, link) -> int:
 
 def broadcast(argv: list[str]) -> int:
     """`broadcaster run`, optionally with a moving noise band so the encoder can fill the link."""
-    sys.path.insert(0, str(ROOT))
     if argv and argv[0] == "--busy":
         argv = argv[1:]
         import numpy as np
+
         from broadcaster.render import compose
         original = compose.Compositor.compose
         rng = np.random.default_rng(1)
@@ -592,28 +525,27 @@ def main() -> int:
 
 def servers_unavailable() -> str | None:
     """None when nginx-rtmp and srt-live-transmit are installed, else what is missing."""
-    for tool in ("nginx", "srt-live-transmit"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed"
-    if not os.path.exists(RTMP_MODULE):
-        return f"{RTMP_MODULE} (libnginx-mod-rtmp) is missing"
-    return None
+    if SLT is None:
+        return "srt-live-transmit is not installed"
+    return NginxRtmp.missing()
 
 
-def namespace_unavailable() -> str | None:
-    """None when `unshare -n` and tc work here, else the reason."""
+def netns_unavailable() -> str | None:
+    """None when `unshare -n` and tc shaping work here, else the reason."""
     for tool in ("unshare", "tc", "ip"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed"
-    why = servers_unavailable()
-    if why:
-        return why
     probe = subprocess.run(["unshare", "-n", "sh", "-c",
                             "ip link set lo up && tc qdisc add dev lo root tbf rate 1mbit burst 16kb latency 100ms"],
                            capture_output=True, text=True)
     if probe.returncode != 0:
         return f"cannot make a network namespace with tc shaping ({probe.stderr.strip() or 'not root?'})"
     return None
+
+
+def namespace_unavailable() -> str | None:
+    """None when the step test can run in a namespace here (servers installed, tc works)."""
+    return servers_unavailable() or netns_unavailable()
 
 
 if __name__ == "__main__":

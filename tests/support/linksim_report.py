@@ -1,13 +1,21 @@
 """Print RFC 8868 style figures for the controller and the fixed-bitrate baseline.
 
-    PYTHONPATH=. python -m tests.ratecontrol_helpers.report
+    PYTHONPATH=. python -m tests.support.linksim_report
 """
 
 from __future__ import annotations
 
 from broadcaster.ratecontrol.controller import RateControlConfig, RateController
-from tests.ratecontrol_helpers.linksim import (cuts, oscillations, peak_delay, settle_time,
-                                               simulate, steps, time_to_fraction, utilisation)
+from tests.support.linksim import (
+    cuts,
+    oscillations,
+    peak_delay,
+    settle_time,
+    simulate,
+    steps,
+    time_to_fraction,
+    utilisation,
+)
 
 CFG = RateControlConfig(floor_kbps=300, ceiling_kbps=4000, start_kbps=2500)
 SCHEDULE = steps((0, 3000), (60, 1000), (120, 500), (180, 3000), (240, 1000), (300, 3000))

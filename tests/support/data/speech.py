@@ -1,4 +1,5 @@
-"""Real speech for the mic/ASR tests: espeak-ng sentences joined by silences into a WAV."""
+"""Real speech: espeak-ng sentences joined by silences into a WAV (the mic/ASR tests), and a
+TTS engine's line ready for broadcast with silence around it (the avatar tests)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import wave
 from pathlib import Path
 
 import numpy as np
+
+from broadcaster.tts import prepare_speech
+from tests.support.media import write_wav
 
 UTTERANCES = ["The weather today is sunny and warm in the city.",
               "Please tell me about the football game tonight."]
@@ -21,15 +25,6 @@ def espeak(text: str) -> tuple[np.ndarray, int]:
         rate = w.getframerate()
         data = np.frombuffer(w.readframes(w.getnframes()), "<i2")
     return data, rate
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int, channels: int = 1) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.astype("<i2").tobytes())
-    return path
 
 
 def speech_with_pauses(path: Path, texts=UTTERANCES, lead_s: float = 1.0, pause_s: float = 1.2,
@@ -54,3 +49,11 @@ def speech_with_pauses(path: Path, texts=UTTERANCES, lead_s: float = 1.0, pause_
 
 def words(text: str) -> set[str]:
     return {w.strip(".,!?;:'\"").lower() for w in text.split()}
+
+
+def broadcast_speech(engine, text: str, lead: int, tail: int) -> np.ndarray:
+    """text spoken by engine (e.g. PiperEngine) as 48 kHz float32 samples, with lead and tail
+    samples of silence."""
+    out = engine.synthesize(text)
+    return np.concatenate([np.zeros(lead, np.float32), prepare_speech(out.pcm, out.rate),
+                           np.zeros(tail, np.float32)])

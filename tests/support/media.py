@@ -1,12 +1,24 @@
-"""Decode what was sent (with PyAV) and measure it: codecs, size, fps, keyframes, pts gaps."""
+"""Media files: write a WAV; decode what was sent (with PyAV) and measure it: codecs, size,
+fps, keyframes, pts gaps."""
 
 from __future__ import annotations
 
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
 import numpy as np
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int, channels: int = 1) -> Path:
+    """16-bit PCM; samples interleaved when channels > 1."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype("<i2").tobytes())
+    return path
 
 
 @dataclass

@@ -18,6 +18,8 @@ import time
 
 from aiohttp import web
 
+from tests.support.aio import AppServer
+
 
 def _chunk(n: int, model: str, delta: dict, finish=None) -> bytes:
     body = {"id": f"chatcmpl-test{n}", "object": "chat.completion.chunk",
@@ -31,30 +33,20 @@ def split_text(text: str, size: int = 6) -> list[str]:
     return [text[i:i + size] for i in range(0, len(text), size)]
 
 
-class FakeOpenAI:
+class FakeOpenAI(AppServer):
+    prefix = "/v1"
+    runner_options = {"shutdown_timeout": 0.5}
+
     def __init__(self, behaviours=(("stream", "Hello there. Nice to see you!"),),
                  chunk_delay: float = 0.0) -> None:
+        super().__init__()
         self.behaviours = list(behaviours)
         self.chunk_delay = chunk_delay
         self.requests: list[dict] = []
-        self.runner: web.AppRunner | None = None
-        self.base_url = ""
         self._n = 0
 
-    async def start(self) -> str:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._completions)
-        self.runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}/v1"
-        return self.base_url
-
-    async def close(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -11,6 +11,8 @@ import time
 
 from aiohttp import web
 
+from tests.support.aio import AppServer
+
 
 def text_item(i, user, text, moderator=False, sponsor=False, owner=False):
     return {"kind": "youtube#liveChatMessage", "etag": f"etag{i}", "id": f"msg{i}",
@@ -43,30 +45,19 @@ def error_body(status, reason):
                                   else "global", "reason": reason}]}}
 
 
-class FakeYouTubeApi:
+class FakeYouTubeApi(AppServer):
+    prefix = "/youtube/v3"
+
     def __init__(self, script, interval_ms=50, video_chat_id="CHAT1") -> None:
+        super().__init__()
         self.script, self.interval_ms, self.video_chat_id = list(script), interval_ms, \
             video_chat_id
         self.requests: list[dict] = []
         self.step = 0
-        self.runner: web.AppRunner | None = None
-        self.base_url = ""
 
-    async def start(self) -> str:
-        app = web.Application()
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/youtube/v3/liveChat/messages", self._messages)
         app.router.add_get("/youtube/v3/videos", self._videos)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{port}/youtube/v3"
-        return self.base_url
-
-    async def close(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
 
     def _record(self, request):
         self.requests.append({"path": request.path, "query": dict(request.query),

@@ -12,8 +12,6 @@ import asyncio
 import io
 import json
 import re
-import threading
-import uuid
 from html import unescape
 
 import av
@@ -21,6 +19,7 @@ import numpy as np
 from aiohttp import WSMsgType, web
 
 from broadcaster.tts.levels import resample_to_broadcast
+from tests.support.aio import LoopThread, start_site
 
 
 def encode_mp3_24k(pcm: np.ndarray, rate: int) -> bytes:
@@ -52,14 +51,13 @@ def _audio_msg(request_id: str, data: bytes, with_type: bool = True) -> bytes:
 
 
 class EdgeWireServer:
-    """Run in a background thread on 127.0.0.1; `requests` records (voice, text, query)."""
+    """Runs on a LoopThread on 127.0.0.1; `requests` records (voice, text, query)."""
 
     def __init__(self, speak) -> None:
         self._speak = speak  # text -> (pcm float32, rate)
         self.requests: list[dict] = []
         self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._loop: LoopThread | None = None
         self._runner: web.AppRunner | None = None
 
     @property
@@ -99,22 +97,16 @@ class EdgeWireServer:
         return ws
 
     def start(self) -> "EdgeWireServer":
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._loop = LoopThread()
+        self._loop.run(self._start())
         return self
 
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_get("/consumer/speech/synthesize/readaloud/edge/v1", self._handler)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        self._runner, self.port = await start_site(app)
 
     def stop(self) -> None:
         if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+            self._loop.run(self._runner.cleanup())
         self._loop.close()

@@ -1,7 +1,7 @@
 """Run inside `unshare -n`: what SrtLinkMeter reads while a real libsrt sender overloads a
 tc tbf link, then backs off. Prints one JSON line per 0.1 s tick.
 
-    python -m tests.ratecontrol_helpers.srt_meter_netns LINK_KBPS OFFER_KBPS SECONDS BACKOFF_AT
+    python -m tests.support.programs.netns_srt_meter LINK_KBPS OFFER_KBPS SECONDS BACKOFF_AT
 
 The sender writes OFFER_KBPS of 1316-byte messages until BACKOFF_AT, then 70 % of it: the
 queue in front of the link grows, then drains, as it does around a rate cut.
@@ -10,15 +10,14 @@ queue in front of the link grows, then drains, as it does around a rate cut.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
-from pathlib import Path
 
-from broadcaster.transport.srt import open_srt
 from broadcaster.ratecontrol.srt_meter import SrtLinkMeter
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-import step_test  # noqa: E402  (the step test's own shaping: only the media direction)
+from broadcaster.transport.srt import open_srt
+from tests.support.processes import stop
+from tools import step_test  # the step test's own shaping: only the media direction
 
 PORT = step_test.SRT_PORT
 
@@ -56,8 +55,7 @@ def main() -> None:
             time.sleep(0.004)
         sink.close()
     finally:
-        rx.kill()
-        rx.wait()
+        stop(rx, signal.SIGKILL)
 
 
 if __name__ == "__main__":

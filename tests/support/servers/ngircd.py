@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from contextlib import contextmanager
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.ports import free_port, wait_port
+from tests.support.processes import stop
 
 
 @contextmanager
@@ -47,25 +42,15 @@ DNS = no
     log = open(os.path.join(tmp, "ngircd.log"), "w")
     proc = subprocess.Popen([binary, "-n", "-f", conf], stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    raise RuntimeError("ngircd did not start: "
-                                       + open(os.path.join(tmp, "ngircd.log")).read())
-                time.sleep(0.05)
+        try:
+            wait_port(port, proc=proc)
+        except AssertionError:
+            log.flush()
+            raise RuntimeError("ngircd did not start: "
+                               + open(os.path.join(tmp, "ngircd.log")).read()) from None
         yield port, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=5)
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 

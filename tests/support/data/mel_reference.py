@@ -2,7 +2,7 @@
 
 The reference is Wav2Lip's audio.py melspectrogram (librosa stft with librosa 0.7's reflect
 padding, librosa's Slaney mel filters, scipy's preemphasis) of reference_signal().
-Run once in an environment with librosa + scipy: python tests/avatar_helpers/make_mel_reference.py
+Run once in an environment with librosa + scipy: python -m tests.support.data.mel_reference
 """
 from pathlib import Path
 

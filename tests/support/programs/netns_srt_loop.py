@@ -1,6 +1,6 @@
 """Closed loop over real SRT through a real bottleneck; run INSIDE a fresh network namespace.
 
-    unshare -n python -m tests.ratecontrol_helpers.srt_netns_loop [--fixed KBPS] SECONDS STEP_AT
+    unshare -n python -m tests.support.programs.netns_srt_loop [--fixed KBPS] SECONDS STEP_AT
 
 Shapes lo with `tc tbf` (3 Mbit/s, then 1 Mbit/s at STEP_AT), pushes synthetic stream bytes
 (I-frame-like burst every 2 s) through SrtSink to srt-live-transmit, feeds SrtLinkMeter ->
@@ -10,23 +10,21 @@ RateController (or a fixed rate) every 50 ms and prints the trace as JSON lines.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 
 from broadcaster.ratecontrol.controller import RateControlConfig, RateController
-from broadcaster.transport.srt import SrtConnectError, open_srt
 from broadcaster.ratecontrol.srt_meter import SrtLinkMeter
+from tests.support.processes import stop
+from tests.support.servers.srt import connect_retry
+from tools.step_test import SRT_PORT as PORT
+from tools.step_test import sh, start_srt_listener
 
 TICK = 0.05
-PORT = 9000
-
-
-def sh(cmd: str) -> None:
-    subprocess.run(cmd, shell=True, check=True)
 
 
 def shape(kbit: int, first: bool = False) -> None:
+    """The whole of lo (both directions) through one tbf."""
     verb = "add" if first else "change"
     sh(f"tc qdisc {verb} dev lo root tbf rate {kbit}kbit burst 16kb latency 300ms")
 
@@ -39,17 +37,9 @@ def main(argv: list[str]) -> None:
     seconds, step_at = float(argv[0]), float(argv[1])
     sh("ip link set lo up && ip link set lo mtu 1500")
     shape(3000, first=True)
-    rx = subprocess.Popen(["srt-live-transmit", "-q", f"srt://:{PORT}?mode=listener&latency=1000",
-                           "file://con"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rx = start_srt_listener(PORT)
     try:
-        end = time.monotonic() + 5
-        while True:
-            try:
-                sink = open_srt(f"srt://127.0.0.1:{PORT}?latency_ms=1000", connect_timeout_s=1)
-                break
-            except SrtConnectError:
-                if time.monotonic() > end:
-                    raise
+        sink = connect_retry(f"srt://127.0.0.1:{PORT}?latency_ms=1000")
         cfg = RateControlConfig(floor_kbps=200, ceiling_kbps=4000, start_kbps=2500,
                                 audio_kbps=128, overhead=0.0)
         ctl = None if fixed is not None else RateController(cfg)
@@ -83,8 +73,7 @@ def main(argv: list[str]) -> None:
             time.sleep(max(0.0, t0 + n * TICK - time.monotonic()))
         sink.close()
     finally:
-        rx.terminate()
-        rx.wait(5)
+        stop(rx, timeout=5)
 
 
 if __name__ == "__main__":
