@@ -33,14 +33,23 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
-if [ ! -f "$stamp" ]; then
+mode=${1:-run}; shift || true
+# `run` installs what running needs; `test` adds the test extra (pytest, torch for the model
+# exports, onnx, matplotlib). A stamp per mode and pyproject.toml skips a repeated install.
+sha=$(sha1sum pyproject.toml | cut -c1-12)
+want=run; [ "$mode" = test ] && want=test
+if [ ! -f ".venv/.installed-$want-$sha" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[test]"
-  rm -f .venv/.installed-*; touch "$stamp"
+  if [ "$want" = test ]; then
+    .venv/bin/python -m pip install -q -e ".[test]"
+  else
+    .venv/bin/python -m pip install -q -e .
+  fi
+  find .venv -maxdepth 1 -name '.installed-*' ! -name "*-$sha" -delete
+  touch ".venv/.installed-$want-$sha"
+  [ "$want" = test ] && touch ".venv/.installed-run-$sha"
 fi
 
-mode=${1:-run}; shift || true
 case "$mode" in
   run)  exec .venv/bin/broadcaster run "$@" ;;
   test) exec .venv/bin/python -m pytest -q "$@" ;;
