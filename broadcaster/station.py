@@ -37,7 +37,7 @@ class _ServiceEvents(PublisherEvents):
         self.events = events
 
     def on_connect_attempt(self) -> None:
-        self.runtime.on_reconnect_attempt()
+        self.runtime.on_connect_attempt()
 
     def on_connected(self) -> None:
         self.runtime.on_connected()
@@ -45,7 +45,9 @@ class _ServiceEvents(PublisherEvents):
     def on_disconnected(self, reason: str) -> None:
         self.runtime.on_disconnected(reason)
 
-    def on_slot_written(self, nbytes: int, seconds: float) -> None:
+    def on_slot_written(self, nbytes: int, seconds: float, picture: bool) -> None:
+        if picture:
+            self.runtime.on_frame_sent()
         if nbytes:
             self.runtime.metrics.link_bytes("video_push", nbytes)
         self.runtime.metrics.observe_stage("mux", seconds)

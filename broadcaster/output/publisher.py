@@ -34,7 +34,8 @@ class PublisherEvents:
     def on_connect_attempt(self) -> None: ...
     def on_connected(self) -> None: ...              # the first packet of a session was sent
     def on_disconnected(self, reason: str) -> None: ...
-    def on_slot_written(self, nbytes: int, seconds: float) -> None: ...
+    def on_slot_written(self, nbytes: int, seconds: float, picture: bool) -> None: ...
+    # (a slot muxed into an open output; picture: it carried a video frame)
     def on_bitrate(self, kbps: int) -> None: ...
     def on_lines_muxed(self, lines: tuple, when: float) -> None: ...   # first audio of a line sent
     def on_link_sample(self, send_bps: float, queue_delay_s: float) -> None: ...  # link monitor thread
@@ -165,7 +166,7 @@ class Publisher:
             return
         finally:
             self._write_guard.end()
-        self.events.on_slot_written(written, time.perf_counter() - started)
+        self.events.on_slot_written(written, time.perf_counter() - started, not skip)
         if slot.lines:
             self.events.on_lines_muxed(slot.lines, time.monotonic())
         if written and not self._session_sent:
