@@ -122,7 +122,7 @@ def test_a_reply_cut_by_an_outage_is_heard_in_full_after_it(nginx, tmp_path, asr
         assert not turns[0]["interrupted"], turns
         time.sleep(1.0)                       # the last slots through the encoder
     finally:
-        out, err = stop(proc, signal.SIGTERM)
+        _, err = stop(proc, signal.SIGTERM)
     assert proc.returncode == 0, err[-3000:]
     assert KEY not in err
     recordings = nginx.recordings(KEY)

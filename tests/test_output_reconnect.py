@@ -6,7 +6,12 @@ import time
 
 from broadcaster.backoff import Backoff
 from broadcaster.output.reconnect import IngestState, ReconnectPolicy
-from tests.support.broadcaster_proc import metrics, sample, start_broadcaster, write_config
+from tests.support.broadcaster_proc import (
+    metrics,
+    sample,
+    start_broadcaster,
+    write_config,
+)
 from tests.support.ingest_return import seconds_back_on_air
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
@@ -86,7 +91,7 @@ def test_back_on_air_within_a_second_of_the_ingest_returning(nginx, tmp_path):
     try:
         delays = [seconds_back_on_air(nginx, port, down_s, proc=proc) for down_s in (1.0, 3.0)]
     finally:
-        out, err = stop(proc)
+        _, err = stop(proc)
     assert proc.returncode == 0, err[-3000:]
     assert all(d < 1.5 for d in delays), delays
     assert err.count("accepts connections again: reconnecting now") == 2, err[-3000:]
@@ -110,7 +115,7 @@ def test_an_ingest_that_refuses_us_is_not_hammered(nginx, tmp_path):
         time.sleep(5)
         made = attempts() - first
     finally:
-        out, err = stop(proc)
+        _, err = stop(proc)
     assert proc.returncode == 0, err[-3000:]
     assert 1 <= made <= 3, (made, err[-3000:])          # every 2 s, not every 0.5 s
     assert "accepts connections again" not in err

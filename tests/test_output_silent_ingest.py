@@ -8,7 +8,12 @@ import time
 import pytest
 
 from broadcaster.transport.rtmp_probe import IngestAbsent, IngestSilent, rtmp_handshake
-from tests.support.broadcaster_proc import FAST_RECONNECT, healthz, start_broadcaster, write_config
+from tests.support.broadcaster_proc import (
+    FAST_RECONNECT,
+    healthz,
+    start_broadcaster,
+    write_config,
+)
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
 from tests.support.processes import stop
@@ -55,7 +60,7 @@ def test_duration_ends_a_run_against_a_silent_ingest(tmp_path):
                                  "--output", f"rtmp://127.0.0.1:{silent.port}/live/{KEY}")
         try:
             assert _healthz_answers_throughout(port, proc, 3) >= 5
-            out, err = proc.communicate(timeout=25)
+            _, err = proc.communicate(timeout=25)
         finally:
             if proc.poll() is None:
                 stop(proc, signal.SIGKILL)
@@ -77,7 +82,7 @@ def test_sigterm_ends_a_run_against_a_silent_ingest(tmp_path, scheme):
             _healthz_answers_throughout(port, proc, 2.5)
             proc.send_signal(signal.SIGTERM)
             sent = time.monotonic()
-            out, err = proc.communicate(timeout=10)
+            _, err = proc.communicate(timeout=10)
             took = time.monotonic() - sent
         finally:
             if proc.poll() is None:

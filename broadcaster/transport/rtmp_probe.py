@@ -78,7 +78,7 @@ def _tls_wrap(sock: socket.socket, host: str, deadline: float, shown: str) -> so
     sock.settimeout(_left(deadline, shown, "the TLS handshake"))
     try:
         return context.wrap_socket(sock, server_hostname=host)
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         sock.close()
         raise IngestSilent(f"{shown} accepted the connection but did not answer the TLS "
                            "handshake in time") from None
@@ -91,7 +91,7 @@ def _send(sock: socket.socket, data: bytes, deadline: float, shown: str) -> None
     sock.settimeout(_left(deadline, shown, "the RTMP handshake"))
     try:
         sock.sendall(data)
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise _silent(shown) from None
     except OSError as exc:
         raise IngestSilent(f"{shown} closed the connection during the RTMP handshake: "
@@ -104,7 +104,7 @@ def _recv_exactly(sock: socket.socket, n: int, deadline: float, shown: str) -> b
         sock.settimeout(_left(deadline, shown, "the RTMP handshake"))
         try:
             chunk = sock.recv(n - len(data))
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise _silent(shown) from None
         except OSError as exc:
             raise IngestSilent(f"{shown} closed the connection during the RTMP handshake: "

@@ -24,7 +24,7 @@ class SilentListener:
         while not self._stop.is_set():
             try:
                 conn, _ = self._server.accept()
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -38,7 +38,7 @@ class SilentListener:
         for conn in self._conns:
             conn.close()
 
-    def __enter__(self) -> "SilentListener":
+    def __enter__(self) -> SilentListener:
         return self
 
     def __exit__(self, *exc) -> None:
