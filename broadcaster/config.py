@@ -34,6 +34,7 @@ class ReconnectSettings:
     factor: float = 1.5
     max_s: float = 60.0
     jitter: float = 0.2
+    probe_s: float = 0.5        # while an RTMP ingest is absent, check its port this often
 
 
 @dataclass(frozen=True)
@@ -129,12 +130,13 @@ def _output(sec: Section, env) -> OutputSettings:
     key = key.strip() if key else None
     url = apply_stream_key(url, key, sec.source)
     rec = sec.section("reconnect")
-    rec.allow_only(("initial_s", "factor", "max_s", "jitter"))
+    rec.allow_only(("initial_s", "factor", "max_s", "jitter", "probe_s"))
     reconnect = ReconnectSettings(
         initial_s=rec.number("initial_s", 2.0, minimum=0.1, maximum=600),
         factor=rec.number("factor", 1.5, minimum=1.0, maximum=10),
         max_s=rec.number("max_s", 60.0, minimum=0.1, maximum=3600),
         jitter=rec.number("jitter", 0.2, minimum=0, maximum=1),
+        probe_s=rec.number("probe_s", 0.5, minimum=0, maximum=60),
     )
     out = OutputSettings(
         url=url,

@@ -4,8 +4,8 @@ may subscribe to.
 A station owns the broadcast and a list of stages (the live side, the host's microphone).
 It starts them in the order they were added, after the broadcast, and stops them in reverse,
 so a stage added later (the mic feeds the conversation) stops before the one it feeds. Stages
-learn what happens elsewhere only through StationEvents; none replaces another's attributes
-or hooks.
+learn what happens elsewhere only through StationEvents (media ticks, interruptions, reloads,
+muxed lines, going on and off air); none replaces another's attributes or hooks.
 """
 
 from __future__ import annotations
@@ -68,6 +68,15 @@ class LinesMuxed:
     at: float                   # monotonic
 
 
+@dataclass(frozen=True)
+class AirState:
+    """The output went on air (its first packet of a session was sent) or off air (the
+    ingest connection ended); published on the publisher's thread."""
+
+    on_air: bool
+    at: float                   # monotonic
+
+
 class Topic(Generic[T]):
     """Subscribers to one kind of event, called in subscription order on the publishing
     thread. Subscribing copies the list, so publishing never takes a lock."""
@@ -91,3 +100,4 @@ class StationEvents:
         self.interrupt: Topic[Interrupt] = Topic()
         self.reload: Topic[Reload] = Topic()
         self.lines_muxed: Topic[LinesMuxed] = Topic()
+        self.air: Topic[AirState] = Topic()

@@ -24,28 +24,33 @@ from broadcaster.output.publisher import PublisherEvents
 from broadcaster.redact import redact
 from broadcaster.scene import Scene, load_scene, scene_path
 from broadcaster.service.runtime import ServiceRuntime
-from broadcaster.stages import LinesMuxed, Reload, Stage, StationEvents, Tick
+from broadcaster.stages import AirState, LinesMuxed, Reload, Stage, StationEvents, Tick
 
 log = logging.getLogger(__name__)
 
 
 class _ServiceEvents(PublisherEvents):
-    """Publisher events -> metrics, health and sd_notify; muxed lines -> station events."""
+    """Publisher events -> metrics, health and sd_notify; muxed lines and going on/off air ->
+    station events."""
 
     def __init__(self, runtime: ServiceRuntime, events: StationEvents):
         self.runtime = runtime
         self.events = events
 
     def on_connect_attempt(self) -> None:
-        self.runtime.on_reconnect_attempt()
+        self.runtime.on_connect_attempt()
 
     def on_connected(self) -> None:
         self.runtime.on_connected()
+        self.events.air.publish(AirState(True, time.monotonic()))
 
     def on_disconnected(self, reason: str) -> None:
         self.runtime.on_disconnected(reason)
+        self.events.air.publish(AirState(False, time.monotonic()))
 
-    def on_slot_written(self, nbytes: int, seconds: float) -> None:
+    def on_slot_written(self, nbytes: int, seconds: float, picture: bool) -> None:
+        if picture:
+            self.runtime.on_frame_sent()
         if nbytes:
             self.runtime.metrics.link_bytes("video_push", nbytes)
         self.runtime.metrics.observe_stage("mux", seconds)

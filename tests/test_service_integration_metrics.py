@@ -1,6 +1,7 @@
 """/metrics and /healthz of the real `broadcaster run` pushing to a real nginx-rtmp ingest,
 parsed with the Prometheus client's parser; /healthz follows the ingest going down and up."""
 
+import re
 import time
 
 from tests.support.broadcaster_proc import (
@@ -21,7 +22,8 @@ KEY = "metrics_key_7a2e"
 EXPECTED = [
     "broadcaster_fps_out", "broadcaster_frames_out", "broadcaster_frames_repeated",
     "broadcaster_frames_dropped", "broadcaster_encoder_bitrate_bps", "broadcaster_send_rate_bps",
-    "broadcaster_queue_delay_seconds", "broadcaster_reconnects", "broadcaster_chat_messages_in",
+    "broadcaster_queue_delay_seconds", "broadcaster_reconnects", "broadcaster_connect_attempts",
+    "broadcaster_chat_messages_in",
     "broadcaster_chat_messages_selected", "broadcaster_chat_messages_dropped",
     "broadcaster_stage_latency_seconds", "broadcaster_link_bytes",
     "broadcaster_link_bytes_per_second", "broadcaster_on_air",
@@ -72,7 +74,9 @@ def test_metrics_and_healthz_follow_a_real_run(nginx, tmp_path):
         send = sample(fam, "broadcaster_send_rate_bps")
         assert 0.5 * push_rate * 8 <= send <= 2 * push_rate * 8, (send, push_rate)
         assert 0 <= sample(fam, "broadcaster_queue_delay_seconds") < 1.0
-        assert sample(fam, "broadcaster_reconnects", "broadcaster_reconnects_total") >= 1
+        assert sample(fam, "broadcaster_reconnects", "broadcaster_reconnects_total") == 0
+        assert sample(fam, "broadcaster_connect_attempts",
+                      "broadcaster_connect_attempts_total") == 1
         for stage in STAGES:
             sample(fam, "broadcaster_stage_latency_seconds",
                    "broadcaster_stage_latency_seconds_count", stage=stage)
@@ -88,7 +92,15 @@ def test_metrics_and_healthz_follow_a_real_run(nginx, tmp_path):
         assert body["live"] and not body["on_air"] and body["degraded"]
         assert "ingest" in body["reasons"] and body["reasons"]["ingest"], body
         assert KEY not in str(body)
-        assert sample(metrics(port), "broadcaster_on_air") == 0
+        fam = metrics(port)
+        assert sample(fam, "broadcaster_on_air") == 0
+        # off air, frames are discarded, not counted as sent
+        offline_from = sample(fam, "broadcaster_frames_out", "broadcaster_frames_out_total")
+        time.sleep(2.5)                      # (fps_out's window is 2 s)
+        fam = metrics(port)
+        assert sample(fam, "broadcaster_frames_out", "broadcaster_frames_out_total") == offline_from
+        assert sample(fam, "broadcaster_fps_out") == 0
+        assert sample(fam, "broadcaster_connect_attempts", "broadcaster_connect_attempts_total") >= 2
 
         nginx.start()                         # and comes back
         wait_for(lambda: healthz(port)[0] == 200, 15, what="/healthz 200 after the ingest returned")
@@ -96,8 +108,13 @@ def test_metrics_and_healthz_follow_a_real_run(nginx, tmp_path):
         assert body["on_air"] and not body["degraded"], body
         fam = metrics(port)
         assert sample(fam, "broadcaster_on_air") == 1
-        assert sample(fam, "broadcaster_reconnects", "broadcaster_reconnects_total") >= 2
+        assert sample(fam, "broadcaster_reconnects", "broadcaster_reconnects_total") == 1
     finally:
         out, err = stop(proc)
     assert proc.returncode == 0, err
     assert KEY not in out + err
+    ended = re.search(r"broadcast ended after (\d+) frames .*: (\d+) sent, (\d+) discarded while "
+                      r"off air", err)
+    assert ended, err[-2000:]
+    composed, sent, discarded = map(int, ended.groups())
+    assert discarded >= 40 and sent >= 60 and sent + discarded <= composed, ended.group(0)

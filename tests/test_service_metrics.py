@@ -25,6 +25,7 @@ EXPECTED_FAMILIES = {
     "broadcaster_send_rate_bps": "gauge",
     "broadcaster_queue_delay_seconds": "gauge",
     "broadcaster_reconnects": "counter",
+    "broadcaster_connect_attempts": "counter",
     "broadcaster_chat_messages_in": "counter",
     "broadcaster_chat_messages_selected": "counter",
     "broadcaster_chat_messages_dropped": "counter",
@@ -67,6 +68,8 @@ def test_metrics_exposition_names_types_and_values():
     metrics.set_send_rate(870_000)
     metrics.set_queue_delay(0.12)
     metrics.reconnect()
+    for _ in range(4):
+        metrics.connect_attempt()
     for _ in range(3):
         metrics.chat_in("twitch")
     metrics.chat_selected("twitch")
@@ -87,6 +90,9 @@ def test_metrics_exposition_names_types_and_values():
     assert _value(families, "broadcaster_frames_out", "broadcaster_frames_out_total") == 40
     assert _value(families, "broadcaster_frames_repeated",
                   "broadcaster_frames_repeated_total") == 2
+    assert _value(families, "broadcaster_reconnects", "broadcaster_reconnects_total") == 1
+    assert _value(families, "broadcaster_connect_attempts",
+                  "broadcaster_connect_attempts_total") == 4
     assert _value(families, "broadcaster_fps_out", "broadcaster_fps_out") == \
         pytest.approx(20.0, rel=0.05)
     assert _value(families, "broadcaster_queue_delay_seconds",

@@ -52,11 +52,13 @@ def test_a_run_reports_ready_watchdog_metrics_health_and_leaks_nothing(tmp_path)
         log = logging.getLogger("broadcaster.core")
         with serve_app(app) as base:
             log.info("starting push to %s with key %s", ingest, creds["stream_key"])
-            runtime.on_reconnect_attempt()
+            runtime.on_connect_attempt()
             runtime.on_connected()
             start = time.monotonic() - 2.5
             for i in range(50):  # the last 2.5 s of 20 fps media-loop time
                 runtime.on_frame(start + i * 0.05, repeated=1 if i == 10 else 0)
+                if i % 2:
+                    runtime.on_frame_sent()   # (every other slot reached the output)
             runtime.metrics.set_encoder_bitrate(1_200_000)
             runtime.metrics.set_queue_delay(0.05)
             runtime.metrics.link_bytes("llm", 512, "up")
@@ -97,9 +99,10 @@ def test_a_run_reports_ready_watchdog_metrics_health_and_leaks_nothing(tmp_path)
     assert healthy["on_air"] is True and healthy["live"] is True
     assert '"ingest": "connection reset by srt://ingest.example.com:9000?' in unhealthy
     families = {f.name: f for f in text_string_to_metric_families(metrics_text)}
-    assert families["broadcaster_frames_out"].samples[0].value == 50
+    assert families["broadcaster_frames_out"].samples[0].value == 25
     assert families["broadcaster_frames_repeated"].samples[0].value == 1
-    assert families["broadcaster_reconnects"].samples[0].value == 1
+    assert families["broadcaster_connect_attempts"].samples[0].value == 1
+    assert families["broadcaster_reconnects"].samples[0].value == 0   # the first connection
     assert "speaking: anchor" in status_line and "1200 kbit/s" in status_line
     everything = "\n".join([logs.getvalue(), metrics_text, json.dumps(healthy), unhealthy,
                             status_line] + notes)

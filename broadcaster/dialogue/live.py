@@ -4,6 +4,7 @@ the control loop.
     chat sources / POST /chat / WebSocket ─> ChatIntake (moderation, selection) ─┐
     POST /say, scene script, host transcripts ─────────────────────────────────── Conversation
                                                        responder ─> SpeechStage ─> mixer
+Off air (the ingest is down) no turn starts and the mixer holds the speech (offair.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from broadcaster.chat.intake import ChatIntake
 from broadcaster.chat.selection import ChatSelector, Refused
 from broadcaster.chat.web import add_chat_routes, broadcast
 from broadcaster.dialogue.conversation import Conversation, TrackingSink, TurnLog
+from broadcaster.dialogue.offair import OffAirHold
 from broadcaster.dialogue.turns import script_schedule
 from broadcaster.errors import ConfigError
 from broadcaster.render.overlay import ChatOverlay, overlay_spec
@@ -127,6 +129,9 @@ class Live:
         station.events.tick.subscribe(self._on_tick)
         station.events.lines_muxed.subscribe(self._on_lines_muxed)
         station.events.reload.subscribe(self._on_reload)
+        off_air = OffAirHold(station.broadcast.mixer)
+        station.events.air.subscribe(off_air.on_air_state)
+        self.conversation.add_floor_holder(off_air)
 
         def on_decision(msg, decision):
             metrics.chat_in(_label(msg.platform))

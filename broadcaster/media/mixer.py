@@ -3,6 +3,8 @@
 The media loop pulls exactly the samples of each video frame slot; the same speech samples
 drive the avatar's mouth and go to the encoder, so lips are in sync by construction. Speech is
 pushed from other threads (TTS) and can be cut at any moment with a short fade (no click).
+While the output is off air the speech is held (hold_speech): nobody would hear it, so it
+stays queued, and the line that was playing starts again from its beginning once on air.
 The host's microphone can be mixed in too (push_host): a small bounded buffer the media loop
 drains, so a slow or bursty mic never delays the broadcast, it only loses its oldest audio.
 """
@@ -51,6 +53,8 @@ class AudioMixer:
         self._queued = 0
         self._max_queued = int(max_queued_s * sample_rate)
         self._fade: np.ndarray | None = None
+        self._held = False
+        self._line_played: list[_Segment] = []    # finished segments of the line playing
         self._lock = threading.Lock()
         self._last_caption: str | None = None
         self._last_line: int | None = None
@@ -139,6 +143,28 @@ class AudioMixer:
                     self._fade = seg.pcm[seg.pos:seg.pos + n] * ramp
             self._segments.clear()
             self._queued = 0
+            self._line_played = []
+
+    def hold_speech(self, held: bool) -> None:
+        """Off air (held): no speech is played (the bed goes on, the anchor's mouth rests) and
+        the line that was playing is put back to its beginning; on air again it plays from
+        there. A line counts as playing while segments of it are queued."""
+        with self._lock:
+            if held == self._held:
+                return
+            self._held = held
+            if not held or not self._segments:
+                return
+            head = self._segments[0]
+            replay = [seg for seg in self._line_played if seg.line_id == head.line_id]
+            if head.pos == 0 and not replay:
+                return                               # between lines: nothing to repeat
+            self._segments.popleft()
+            for seg in (*replay, head):
+                self._queued += seg.pos
+                seg.pos = 0
+            self._segments.extendleft(reversed([*replay, head]))
+            self._line_played = []
 
     def set_bed(self, bed: np.ndarray | None, volume: float, duck: float) -> None:
         """Swap the audio bed live (scene reload); the gain ramps from the current level."""
@@ -167,7 +193,7 @@ class AudioMixer:
                 speech[:k] = self._fade[:k]
                 self._fade = self._fade[k:] if k < len(self._fade) else None
                 filled = k
-            while filled < n and self._segments:
+            while filled < n and self._segments and not self._held:
                 seg = self._segments[0]
                 if seg.pos == 0:
                     started.append(seg.line_id)
@@ -179,6 +205,9 @@ class AudioMixer:
                 self._last_caption, self._last_line = seg.caption, seg.line_id
                 if seg.pos >= len(seg.pcm):
                     self._segments.popleft()
+                    if self._line_played and self._line_played[-1].line_id != seg.line_id:
+                        self._line_played = []
+                    self._line_played.append(seg)
                     if not self._segments or self._segments[0].line_id != seg.line_id:
                         ended.append(seg.line_id)
             speaking = filled > 0

@@ -149,4 +149,6 @@ class Broadcast:
             if self.link_monitor is not None:
                 self.link_monitor.close()
             self._finished.set()
-            log.info("broadcast ended after %d frames (%.1f s of media)", n, n / self.fps)
+            log.info("broadcast ended after %d frames (%.1f s of media): %d sent, %d discarded "
+                     "while off air", n, n / self.fps, self.stats.frames_out,
+                     self.stats.slots_offline)

@@ -2,7 +2,8 @@
 
 The broadcast clock never waits for the network: while no ingest is connected, slots are
 discarded (and counted), the connection is retried in the background (~2 s, x1.5, jitter,
-capped), and the next session starts with a keyframe and fresh timestamps.
+capped; an absent RTMP ingest's port is checked meanwhile, see output.reconnect), and the
+next session starts with a keyframe and fresh timestamps.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from broadcaster.errors import OutputError
 from broadcaster.media.slotqueue import SlotQueue
 from broadcaster.media.stats import BroadcastStats
 from broadcaster.output.encode import EncoderSession
+from broadcaster.output.reconnect import ReconnectPolicy
 from broadcaster.output.stallguard import StallGuard, StallWatcher
 from broadcaster.redact import redact
 from broadcaster.transport.output import OutputHandle, Target, abort_connection, open_output, waits_for_caller
+from broadcaster.transport.rtmp_probe import tcp_accepts
 
 log = logging.getLogger(__name__)
 STABLE_SESSION_S = 10.0   # a session that carried this much media resets the backoff
@@ -34,7 +37,8 @@ class PublisherEvents:
     def on_connect_attempt(self) -> None: ...
     def on_connected(self) -> None: ...              # the first packet of a session was sent
     def on_disconnected(self, reason: str) -> None: ...
-    def on_slot_written(self, nbytes: int, seconds: float) -> None: ...
+    def on_slot_written(self, nbytes: int, seconds: float, picture: bool) -> None: ...
+    # (a slot muxed into an open output; picture: it carried a video frame)
     def on_bitrate(self, kbps: int) -> None: ...
     def on_lines_muxed(self, lines: tuple, when: float) -> None: ...   # first audio of a line sent
     def on_link_sample(self, send_bps: float, queue_delay_s: float) -> None: ...  # link monitor thread
@@ -57,6 +61,9 @@ class Publisher:
         self._last_video = None
         rc = config.output.reconnect
         self.backoff = Backoff(rc.initial_s, rc.factor, rc.max_s, rc.jitter)
+        # only a TCP ingest (RTMP) has a port to check cheaply
+        self.reconnect = ReconnectPolicy(self.backoff, rc.probe_s if target.kind == "rtmp" else 0.0)
+        self._probe: dict | None = None       # a port check running in the background
         self.bitrate_kbps = config.video.bitrate_kbps
         self._requested_kbps: int | None = None
         self._fps_divisor = 1               # rate control: send every n-th picture
@@ -66,7 +73,6 @@ class Publisher:
         self._session: EncoderSession | None = None
         self._handle: OutputHandle | None = None
         self._pending: dict | None = None     # a connection attempt running in the background
-        self._next_attempt = 0.0
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
         self.fatal: BaseException | None = None
         self._write_guard = StallGuard(config.output.write_timeout_s, "write")
@@ -165,7 +171,7 @@ class Publisher:
             return
         finally:
             self._write_guard.end()
-        self.events.on_slot_written(written, time.perf_counter() - started)
+        self.events.on_slot_written(written, time.perf_counter() - started, not skip)
         if slot.lines:
             self.events.on_lines_muxed(slot.lines, time.monotonic())
         if written and not self._session_sent:
@@ -205,15 +211,16 @@ class Publisher:
                           "the output URL. A live service keeps retrying with backoff, so the "
                           "stream comes back once the ingest and this URL agree; this is "
                           "logged once, each retry only as a warning", redact(str(error)))
-            delay = self.backoff.next_delay()
-            self._next_attempt = time.monotonic() + delay
+            delay = self.reconnect.failed(time.monotonic(), getattr(error, "absent", False))
             log.warning("connect failed: %s; retrying in %.1f s (attempt %d)", redact(str(error)),
                         delay, self.backoff.attempt)
             return
-        if time.monotonic() < self._next_attempt:
+        if not self.reconnect.attempt_due(time.monotonic()):
+            self._check_port()
             return
         state = {"done": threading.Event(), "handle": None, "session": None, "error": None}
         self._pending = state
+        self.reconnect.attempt_started()
         self.events.on_connect_attempt()
         log.info("connecting to %s", self.target.shown)
 
@@ -237,6 +244,32 @@ class Publisher:
 
         threading.Thread(target=attempt, name="connect", daemon=True).start()
 
+    def _check_port(self) -> None:
+        """While the ingest is absent: a TCP connect check in the background, one at a time;
+        its answer may move the next attempt to now."""
+        probe = self._probe
+        if probe is not None:
+            if not probe["done"].is_set():
+                return
+            self._probe = None
+            if self.reconnect.probed(time.monotonic(), probe["accepted"]):
+                log.info("%s accepts connections again: reconnecting now", self.target.shown)
+            return
+        if not self.reconnect.probe_due(time.monotonic()):
+            return
+        probe = {"done": threading.Event(), "accepted": False}
+        self._probe = probe
+        host, port = self.target.rtmp_peer
+        timeout = self.reconnect.probe_interval_s
+
+        def check():
+            try:
+                probe["accepted"] = tcp_accepts(host, port, timeout)
+            finally:
+                probe["done"].set()
+
+        threading.Thread(target=check, name="ingest-check", daemon=True).start()
+
     def _new_session(self, handle: OutputHandle) -> EncoderSession:
         session = EncoderSession(handle.container, self.width, self.height, self.fps,
                                  self.config.video, self.config.audio, self.bitrate_kbps)
@@ -249,6 +282,7 @@ class Publisher:
         self._session_sent = False
         self.events.on_bitrate(session.bitrate_kbps)
         self.stats.bitrate_kbps = self._session.bitrate_kbps
+        self.reconnect.connected()
         if self.stats.connects:
             self.stats.reconnects += 1
         self.stats.connects += 1
@@ -276,8 +310,7 @@ class Publisher:
         if reason:
             self.events.on_disconnected(reason)
             self.stats.last_error = reason
-            delay = self.backoff.next_delay()
-            self._next_attempt = time.monotonic() + delay
+            delay = self.reconnect.dropped(time.monotonic())
             log.warning("%s; reconnecting in %.1f s", reason, delay)
 
 

@@ -112,8 +112,9 @@ class Metrics:
         self.clock = clock
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self._frames_out = Counter(PREFIX + "frames_out", "Video frames encoded and sent.",
-                                   registry=r)
+        self._frames_out = Counter(PREFIX + "frames_out",
+                                   "Video frames encoded and muxed into an open output "
+                                   "(none while off air).", registry=r)
         self._frames_repeated = Counter(PREFIX + "frames_repeated",
                                         "Video frames repeated to hold the cadence.", registry=r)
         self._frames_dropped = Counter(PREFIX + "frames_dropped",
@@ -126,8 +127,12 @@ class Metrics:
         self._queue_delay = Gauge(PREFIX + "queue_delay_seconds",
                                   "Media queued but not yet sent to the ingest, in seconds.",
                                   registry=r)
-        self._reconnects = Counter(PREFIX + "reconnects", "Reconnections to the ingest.",
-                                   registry=r)
+        self._reconnects = Counter(PREFIX + "reconnects",
+                                   "Successful reconnections: on air again after the ingest "
+                                   "connection ended.", registry=r)
+        self._connect_attempts = Counter(PREFIX + "connect_attempts",
+                                         "Connection attempts to the ingest, the first and "
+                                         "every retry.", registry=r)
         self._chat_in = Counter(PREFIX + "chat_messages_in", "Chat messages received.",
                                 ["source"], registry=r)
         self._chat_selected = Counter(PREFIX + "chat_messages_selected",
@@ -162,6 +167,7 @@ class Metrics:
 
     # video
     def frame_out(self, n: int = 1) -> None:
+        """n pictures reached an open output (fps_out follows them too)."""
         self._frames_out.inc(n)
         self.fps_meter.add(n, self.clock())
 
@@ -185,7 +191,11 @@ class Metrics:
         self.last_queue_delay_s = float(seconds)
 
     def reconnect(self) -> None:
+        """On air again after a disconnection (not counted for the first connection)."""
         self._reconnects.inc()
+
+    def connect_attempt(self) -> None:
+        self._connect_attempts.inc()
 
     def set_on_air(self, on_air: bool) -> None:
         self._on_air.set(1 if on_air else 0)

@@ -46,8 +46,8 @@ class ServiceRuntime:
 
     # media loop
     def on_frame(self, now: float, repeated: int = 0, dropped: int = 0) -> None:
-        """Once per video frame slot from the media loop: fps, cadence, liveness, watchdog."""
-        self.metrics.frame_out()
+        """Once per video frame slot from the media loop: cadence, liveness, watchdog. Whether
+        the slot reached the output is on_frame_sent's business."""
         if repeated:
             self.metrics.frame_repeated(repeated)
         if dropped:
@@ -56,8 +56,13 @@ class ServiceRuntime:
         self.watchdog.maybe_ping(now)
 
     # transport
+    def on_frame_sent(self) -> None:
+        """A picture was muxed into an open output (publisher thread)."""
+        self.metrics.frame_out()
+
     def on_connected(self) -> None:
-        """First packet reached the ingest (or the file): on air; READY=1 the first time."""
+        """First packet reached the ingest (or the file): on air; READY=1 the first time,
+        a reconnection counted every later time."""
         self.health.set_on_air(True)
         self.health.clear("ingest")
         with self._lock:
@@ -65,6 +70,7 @@ class ServiceRuntime:
         if first:
             self.notifier.ready(f"on air: {self.ingest}")
         else:
+            self.metrics.reconnect()
             self.notifier.status(f"on air again: {self.ingest}")
 
     def on_disconnected(self, reason: str) -> None:
@@ -73,8 +79,8 @@ class ServiceRuntime:
         self.health.degrade("ingest", reason)
         self.notifier.status(f"reconnecting to {self.ingest}: {reason}")
 
-    def on_reconnect_attempt(self) -> None:
-        self.metrics.reconnect()
+    def on_connect_attempt(self) -> None:
+        self.metrics.connect_attempt()
 
     # SIGHUP
     def on_reload_started(self) -> None:

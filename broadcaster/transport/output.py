@@ -15,6 +15,7 @@ import av
 from broadcaster.config import FILE_EXTENSIONS, OutputSettings
 from broadcaster.errors import OutputError
 from broadcaster.redact import redact, redact_url
+from broadcaster.transport.rtmp_probe import rtmp_handshake
 
 log = logging.getLogger(__name__)
 LISTENER_WAIT_S = 86400.0
@@ -46,7 +47,12 @@ class Target:
         """The ingest's host and TCP port of an rtmp:// or rtmps:// target (FFmpeg's defaults:
         port 1935, 443 for rtmps; localhost without a host)."""
         parts = urlsplit(self.url)
-        return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme.lower() == "rtmps" else 1935)
+        return parts.hostname or "127.0.0.1", parts.port or (443 if self.rtmp_tls else 1935)
+
+    @property
+    def rtmp_tls(self) -> bool:
+        """An rtmps:// target: RTMP over TLS."""
+        return self.url.lower().startswith("rtmps://")
 
 
 def parse_target(url: str) -> Target:
@@ -93,8 +99,12 @@ def open_output(target: Target, settings: OutputSettings, stop=None) -> OutputHa
             raise OutputError(f"cannot write {path}: {redact(str(exc))}") from None
         return OutputHandle(container, target)
     if target.kind == "rtmp":
-        # PyAV opens output URLs without protocol options (rw_timeout would be ignored):
-        # connect and write stalls are caught by the publisher's StallGuard instead.
+        # PyAV connects output URLs holding the GIL, without protocol options (rw_timeout
+        # would be ignored): an ingest that accepts and stays silent would freeze the whole
+        # process there. Python completes a handshake first, with a deadline (rtmp_probe);
+        # write stalls are caught by the publisher's StallGuard.
+        host, port = target.rtmp_peer
+        rtmp_handshake(host, port, target.rtmp_tls, settings.connect_timeout_s, target.shown)
         try:
             container = av.open(target.url, mode="w", format="flv", container_options=LIVE_MUX_OPTIONS)
         except av.error.FFmpegError as exc:
