@@ -85,7 +85,7 @@ class Station:
         from broadcaster.service.control import ControlServer
         # the control loop also runs the live side (chat, LLM, TTS); HTTP only when enabled
         self.control = ControlServer(config.control.host, config.control.port,
-                                     serve_http=config.control.enabled)
+                                     serve_http=config.control.enabled, token=config.control.token)
         self.runtime.add_routes(self.control.app)
         self._stages: list[Stage] = []
         self._reload_requested = threading.Event()

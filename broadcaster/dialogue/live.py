@@ -17,6 +17,7 @@ from aiohttp import web
 
 from broadcaster.chat.config import chat_settings_from_dict
 from broadcaster.chat.intake import ChatIntake
+from broadcaster.chat.sanitize import clean_text
 from broadcaster.chat.selection import ChatSelector, Refused
 from broadcaster.chat.web import add_chat_routes, broadcast
 from broadcaster.dialogue.conversation import Conversation, TrackingSink, TurnLog
@@ -220,7 +221,7 @@ class Live:
             return _error(400, "bad_json", "the body must be JSON like {\"text\": \"...\"}")
         if not isinstance(data, dict) or not isinstance(data.get("text"), str):
             return _error(400, "missing_field", "'text' (a string) is required")
-        text = data["text"].strip()
+        text = clean_text(data["text"])
         if not text:
             return _error(400, "empty", "'text' is empty")
         if len(text) > MAX_SAY_CHARS:
