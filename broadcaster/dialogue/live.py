@@ -67,16 +67,21 @@ def build_responder(config, scene: Scene, override: str | None):
         raise ConfigError(where.split(": ")[0], "responder", str(exc).split(": ", 1)[-1]) from None
 
 
+def chat_settings(config):
+    """The config's chat: section built (sources, selection); ConfigError naming the key."""
+    try:
+        return chat_settings_from_dict(config.features.get("chat"))
+    except ValueError as exc:
+        raise ConfigError(config.source, "chat", str(exc).split(": ", 1)[-1]) from None
+
+
 def validate_live(config, scene: Scene) -> None:
     """Check every live-side setting of config + scene (for `broadcaster check`): voice,
     responder, chat, script, overlay, persona. Raises ConfigError naming file and key."""
     voice_settings(config, scene)
     responder = build_responder(config, scene, None)
     asyncio.run(responder.close())
-    try:
-        chat_settings_from_dict(config.features.get("chat"))
-    except ValueError as exc:
-        raise ConfigError(config.source, "chat", str(exc).split(": ", 1)[-1]) from None
+    chat_settings(config)
     script_schedule(scene.features.get("script"), scene.source)
     if scene.features.get("chat_overlay"):
         overlay_spec(scene.features["chat_overlay"], scene.source, scene.canvas.width, scene.canvas.height)
@@ -93,10 +98,7 @@ class Live:
         self.responder_override = responder_override
         self.tts = voice_settings(config, scene)
         self.responder = build_responder(config, scene, responder_override)
-        try:
-            chat = chat_settings_from_dict(config.features.get("chat"))
-        except ValueError as exc:
-            raise ConfigError(config.source, "chat", str(exc).split(": ", 1)[-1]) from None
+        chat = chat_settings(config)
         self.chat_http = chat.http
         self.intake = ChatIntake(ChatSelector(chat.selection), chat.sources)
         self.turns = TurnLog(on_complete=self._turn_complete)
