@@ -24,7 +24,7 @@ from broadcaster.logthrottle import LogThrottle
 from broadcaster.service.access import AccessPolicy
 
 log = logging.getLogger(__name__)
-MAX_CONNECTIONS = 256         # open HTTP/WebSocket connections; more are closed at once
+MAX_CONNECTIONS = 256         # open HTTP/WebSocket connections; when full, idle ones are closed first
 IDLE_CONNECTION_S = 15.0      # a connection that sends no request for this long is closed
 WANTED_OPEN_FILES = 65536     # the soft descriptor limit is raised towards this (the hard limit caps it)
 
