@@ -7,6 +7,7 @@ a Backoff, each with its own initial delay, factor and cap.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -21,7 +22,9 @@ class Backoff:
     attempt: int = 0
 
     def __post_init__(self) -> None:
-        if self.initial_s <= 0 or self.factor < 1 or self.max_s < self.initial_s or not 0 <= self.jitter < 1:
+        finite = all(math.isfinite(v) for v in (self.initial_s, self.factor, self.max_s, self.jitter))
+        if not finite or self.initial_s <= 0 or self.factor < 1 or self.max_s < self.initial_s \
+                or not 0 <= self.jitter < 1:
             raise ValueError(f"bad backoff settings initial_s={self.initial_s} factor={self.factor} "
                              f"max_s={self.max_s} jitter={self.jitter}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -18,6 +19,28 @@ from broadcaster.scene import Scene, list_scenes, load_scene, scene_path
 log = logging.getLogger("broadcaster")
 
 
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds above 0 (never nan or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds above 0, got {text!r}")
+    return value
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port 0..65535 (0: any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="broadcaster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -26,11 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("--scene", help="scene name (scenes/NAME.yaml) or path")
     run.add_argument("--output", help="rtmp://host/app/KEY, rtmps://..., srt://host:port, or a file (.flv/.ts/.mkv)")
-    run.add_argument("--duration", type=float, help="stop after this many seconds (default: run until stopped)")
+    run.add_argument("--duration", type=positive_seconds, help="stop after this many seconds (default: run until stopped)")
     run.add_argument("--size", help="canvas size WxH, overriding the scene")
     run.add_argument("--fps", type=int, help="frames per second, overriding the scene")
     run.add_argument("--bitrate", type=int, metavar="KBITS", help="video bitrate ceiling in kbit/s")
-    run.add_argument("--control-port", type=int, help="local control endpoint port (0: any free port)")
+    run.add_argument("--control-port", type=port_number, help="local control endpoint port (0: any free port)")
     run.add_argument("--responder", choices=("llm", "read-aloud", "script"),
                      help="who answers chat, overriding the scene (script: only scripted lines)")
     run.add_argument("--mic", metavar="DEVICE_OR_FILE",
@@ -41,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(say)
     say.add_argument("text", help="what the anchor says")
     say.add_argument("--interrupt", action="store_true", help="cut the current line first")
-    say.add_argument("--control-port", type=int, help="the running broadcaster's control port")
+    say.add_argument("--control-port", type=port_number, help="the running broadcaster's control port")
 
     asr = sub.add_parser("asr", help="transcribe an audio file through the mic's VAD + ASR path")
     _common(asr)
@@ -54,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("asr-serve", help="serve speech recognition over WebSocket (Opus in, text out)")
     _common(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8766, help="port to listen on (0: any free port)")
+    serve.add_argument("--port", type=port_number, default=8766, help="port to listen on (0: any free port)")
     serve.add_argument("--token-env", default=TOKEN_ENV, metavar="NAME",
                        help="environment variable holding the shared token (8+ characters)")
     serve.add_argument("--model", help="ASR model name or folder (default: the packaged tiny.en)")
@@ -185,8 +208,6 @@ def apply_run_overrides(args, config: Config) -> Config:
         config = replace(config, output=replace(config.output, url=url))
     if getattr(args, "control_port", None) is not None:
         config = replace(config, control=replace(config.control, port=args.control_port, enabled=True))
-    if getattr(args, "duration", None) is not None and args.duration <= 0:
-        raise ConfigError("command line", "--duration", f"must be positive, got {args.duration}")
     return config
 
 
@@ -203,7 +224,8 @@ def cmd_run(args, config: Config) -> int:
     responder = None if args.responder in (None, "script") else args.responder
     station = Station(config, scene, config_path=args.config, scene_override=args.scene,
                       canvas_override=canvas, duration_s=args.duration, responder=responder,
-                      mic=args.mic, answer_chat=args.responder != "script")
+                      mic=args.mic, answer_chat=args.responder != "script",
+                      config_overrides=lambda reloaded: apply_run_overrides(args, reloaded))
     status = station.run()
     if status == 0 and station.broadcast.output_path is not None:
         print(f"recorded {station.broadcast.output_path}")
@@ -214,10 +236,16 @@ def cmd_say(args, config: Config) -> int:
     import urllib.error
     import urllib.request
 
+    from broadcaster.service.access import WILDCARD_HOSTS
+
     port = args.control_port if args.control_port is not None else config.control.port
-    url = f"http://{config.control.host}:{port}/say"
+    host = "127.0.0.1" if config.control.host in WILDCARD_HOSTS else config.control.host
+    url = f"http://{host}:{port}/say"
     body = json.dumps({"text": args.text, "interrupt": args.interrupt}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if config.control.token:
+        headers["Authorization"] = f"Bearer {config.control.token}"
+    request = urllib.request.Request(url, data=body, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=5) as resp:
             reply = json.loads(resp.read() or b"{}")

@@ -16,11 +16,13 @@ from broadcaster import redact
 from broadcaster.credentials import read_credential
 from broadcaster.errors import ConfigError
 from broadcaster.schema import Section, load_yaml_mapping
+from broadcaster.service.access import is_loopback_host
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_PATH = PACKAGE_ROOT / "config.yaml"
 DEFAULT_RECORDING = "recordings/broadcast-{time}.flv"
 OUTPUT_SCHEMES = ("rtmp", "rtmps", "srt", "file")
+MIN_CONTROL_TOKEN_CHARS = 16
 FILE_EXTENSIONS = {".flv": "flv", ".ts": "mpegts", ".mkv": "matroska"}
 # Sections read elsewhere, passed through as features: tts, chat, responder, mic and
 # ratecontrol are validated by the modules that read them; asr and llm only feed
@@ -67,6 +69,7 @@ class ControlSettings:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = 8765
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ def load_config(path: str | Path | None = None, env: dict | None = None) -> Conf
         output=_output(top.section("output"), env),
         video=_video(top.section("video")),
         audio=_audio(top.section("audio")),
-        control=_control(top.section("control")),
+        control=_control(top.section("control"), env),
         logging=_logging(top.section("logging")),
         features={name: data.get(name) or {} for name in FEATURE_SECTIONS},
     )
@@ -171,7 +174,12 @@ def check_output_url(url: str, source: str, key: str) -> None:
             raise ConfigError(source, key, f"unsupported scheme {scheme!r} in "
                               f"{redact.redact_url(url)} (allowed: rtmp, rtmps, srt, or a file path)")
         if scheme in ("rtmp", "rtmps"):
-            parts = urlsplit(url)
+            try:
+                parts = urlsplit(url)
+                parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+            except ValueError as exc:
+                raise ConfigError(source, key, f"{redact.redact_url(url)}: bad host or port "
+                                  f"({exc})") from None
             segments = [s for s in parts.path.split("/") if s]
             if not parts.hostname:
                 raise ConfigError(source, key, f"{redact.redact_url(url)} has no host")
@@ -229,10 +237,24 @@ def _audio(sec: Section) -> AudioSettings:
                          sample_rate=rate)
 
 
-def _control(sec: Section) -> ControlSettings:
-    sec.allow_only(("enabled", "host", "port"))
-    return ControlSettings(enabled=sec.boolean("enabled", True), host=sec.text("host", "127.0.0.1"),
-                           port=sec.integer("port", 8765, minimum=0, maximum=65535))
+def _control(sec: Section, env) -> ControlSettings:
+    sec.allow_only(("enabled", "host", "port", "token"))
+    host = sec.text("host", "127.0.0.1").strip()
+    token = env.get("BROADCASTER_CONTROL_TOKEN") or read_credential("control_token", env)
+    if not token and sec.has("token"):
+        token = sec.text("token")
+    token = token.strip() if token else None
+    if token:
+        redact.register_secret(token)
+        if len(token) < MIN_CONTROL_TOKEN_CHARS or any(c.isspace() for c in token):
+            raise sec.error("token", f"must be at least {MIN_CONTROL_TOKEN_CHARS} characters "
+                                     "without spaces")
+    enabled = sec.boolean("enabled", True)
+    if enabled and not token and not is_loopback_host(host):
+        raise sec.error("token", f"is required when control.host ({host}) is not a loopback "
+                                 "address (set it, or BROADCASTER_CONTROL_TOKEN)")
+    return ControlSettings(enabled=enabled, host=host,
+                           port=sec.integer("port", 8765, minimum=0, maximum=65535), token=token)
 
 
 def _logging(sec: Section) -> LogSettings:

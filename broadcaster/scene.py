@@ -193,12 +193,11 @@ def _asset(sec: Section, name: str, base: Path, *, image: bool = False, required
     if not path.is_file():
         raise sec.error(name, f"file not found: {path}")
     if image:
-        from PIL import Image, UnidentifiedImageError
+        from broadcaster.imagefile import ImageFileError, read_image_rgba
         try:
-            with Image.open(path) as img:
-                img.verify()
-        except (UnidentifiedImageError, OSError) as exc:
-            raise sec.error(name, f"not a readable image: {path} ({exc.__class__.__name__})") from None
+            read_image_rgba(path)
+        except ImageFileError as exc:
+            raise sec.error(name, f"{path}: {exc}") from None
     return path
 
 
@@ -304,5 +303,9 @@ def _audio(sec: Section, base: Path) -> AudioBed:
     bed = None
     if sec.has("bed") and str(sec.raw("bed")).lower() not in ("silence", "none"):
         bed = _asset(sec, "bed", base)
+        from broadcaster.media.mixer import probe_bed
+        problem = probe_bed(bed)
+        if problem:
+            raise sec.error("bed", f"{bed}: {problem}")
     return AudioBed(file=bed, volume=sec.number("volume", 0.2, minimum=0, maximum=1),
                     duck=sec.number("duck", 0.4, minimum=0, maximum=1))

@@ -6,6 +6,7 @@ ConfigError of the form "FILE: a.b.c: what is wrong (allowed: ...)".
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Iterable
@@ -20,11 +21,53 @@ _COLOR_NAMES = {
     "gray": "#808080", "grey": "#808080", "transparent": "#00000000",
 }
 _HEX = re.compile(r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+MAX_YAML_DEPTH = 32
+MAX_YAML_BYTES = 1024 * 1024
+
+
+def is_number(value: Any) -> bool:
+    """True for an int or a finite float (never a bool, .nan or .inf): every number read from
+    a config, scene or request goes through here, since NaN passes every range comparison."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses aliases (a few anchors can expand to gigabytes) and
+    nesting deeper than MAX_YAML_DEPTH (which would end in a RecursionError)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed here; write the value out",
+                event.start_mark)
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                    self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def parse_yaml(text: str) -> Any:
+    """yaml.safe_load without aliases or deep nesting; raises yaml.YAMLError."""
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def load_yaml_mapping(path: Path) -> dict:
     """Parse a YAML file that must hold a mapping; syntax errors name the line."""
     try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise ConfigError(str(path), "", f"file is over {MAX_YAML_BYTES // 1024} KiB")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), "", "file not found") from None
@@ -33,11 +76,12 @@ def load_yaml_mapping(path: Path) -> dict:
     except UnicodeDecodeError:
         raise ConfigError(str(path), "", "not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = problem[:200]
         raise ConfigError(str(path), "", f"invalid YAML: {where}{problem}") from None
     if data is None:
         return {}
@@ -52,12 +96,16 @@ def _kind(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     if isinstance(value, str):
-        return f"the text {value!r}"
+        return f"the text {_clip(value)!r}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 class Section:
@@ -103,7 +151,7 @@ class Section:
             if default is None:
                 raise self.error(name, "is required")
             return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not is_number(value):
             kind = "a whole number" if integer else "a number"
             raise self.error(name, f"must be {kind}, got {_kind(value)}")
         if integer and (isinstance(value, float) and not value.is_integer()):
@@ -132,7 +180,7 @@ class Section:
         if choices is not None:
             options = list(choices)
             if value not in options:
-                raise self.error(name, f"must be one of {', '.join(options)}, got {value!r}")
+                raise self.error(name, f"must be one of {', '.join(options)}, got {_clip(value)!r}")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -166,7 +214,7 @@ def parse_color(value: str, fail) -> tuple[int, int, int, int]:
     """'#rgb', '#rrggbb', '#rrggbbaa' or a basic name -> RGBA bytes."""
     text = _COLOR_NAMES.get(value.strip().lower(), value.strip())
     if not _HEX.match(text):
-        raise fail(f"must be a colour like '#1e90ff', '#1e90ff80' or a basic name, got {value!r}")
+        raise fail(f"must be a colour like '#1e90ff', '#1e90ff80' or a basic name, got {_clip(value)!r}")
     digits = text[1:]
     if len(digits) == 3:
         digits = "".join(c * 2 for c in digits)

@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from broadcaster.avatar.factory import build_anchor
@@ -70,11 +71,14 @@ class Station:
     def __init__(self, config: Config, scene: Scene, *, config_path: str | None = None,
                  scene_override: str | None = None, canvas_override: dict | None = None,
                  duration_s: float | None = None, responder: str | None = None, live: bool = True,
-                 mic: str | None = None, answer_chat: bool = True):
+                 mic: str | None = None, answer_chat: bool = True,
+                 config_overrides: Callable[[Config], Config] | None = None):
         """live: run the live side (speech, chat, conversation); answer_chat=False speaks only
-        scripted and /say lines; mic: --mic's device or file."""
+        scripted and /say lines; mic: --mic's device or file; config_overrides: what the
+        command line changed, applied again to the config a reload reads."""
         self.config = config
         self.config_path = config_path
+        self.config_overrides = config_overrides or (lambda c: c)
         self.scene_override = scene_override
         self.canvas_override = canvas_override or {}
         from broadcaster.config import resolve_output_path
@@ -90,7 +94,7 @@ class Station:
         from broadcaster.service.control import ControlServer
         # the control loop also runs the live side (chat, LLM, TTS); HTTP only when enabled
         self.control = ControlServer(config.control.host, config.control.port,
-                                     serve_http=config.control.enabled)
+                                     serve_http=config.control.enabled, token=config.control.token)
         self.runtime.add_routes(self.control.app)
         self._stages: list[Stage] = []
         self._reload_requested = threading.Event()
@@ -176,7 +180,7 @@ class Station:
         """Re-read config and scene; apply what can change live, name what cannot."""
         self.runtime.on_reload_started()
         try:
-            config = load_config(self.config_path)
+            config = self.config_overrides(load_config(self.config_path))
             name = self.scene_override or config.scene
             scene = load_scene(scene_path(config.scenes_dir, name))
             current = self.broadcast.scene.canvas
@@ -189,11 +193,15 @@ class Station:
                             scene.canvas.width, scene.canvas.height, scene.canvas.fps,
                             current.width, current.height, current.fps)
                 scene = scene.with_canvas(current.width, current.height, current.fps)
+            if self.live is not None:
+                from broadcaster.dialogue.live import chat_settings
+                chat_settings(config)
             self._apply_scene(scene)
             for key, old, new in (("output", self.config.output, config.output),
                                   ("video", self.config.video, config.video),
                                   ("audio", self.config.audio, config.audio),
-                                  ("control", self.config.control, config.control)):
+                                  ("control", self.config.control, config.control),
+                                  ("chat", self.config.features.get("chat"), config.features.get("chat"))):
                 if old != new:
                     log.warning("reload: the %s section changed; it applies at the next restart", key)
             if config.logging != self.config.logging:

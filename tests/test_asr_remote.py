@@ -1,10 +1,12 @@
 """A real asr-serve on loopback, fed Opus by the real client; malformed clients refused."""
 
 import asyncio
+import contextlib
 import io
 import json
 import re
 
+import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -12,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from broadcaster.asr import protocol as P
 from broadcaster.asr.client import AsrAuthError, RemoteAsrClient
 from broadcaster.asr.run import transcribe_file_main
+from broadcaster.asr.server import GAP_CREDIT_CAP, LONG_GAP_SILENCE_FRAMES, GapFill
 from broadcaster.asr.streaming import transcribe_frames
 from broadcaster.mic.capture import WavFileSource
 from tests.support.data.speech import KEY_WORDS, speech_with_pauses, words
@@ -194,3 +197,36 @@ def test_serve_main_in_a_subprocess_serves_and_stops_on_sigterm(two_wav, tmp_pat
         assert TOKEN not in proc.stdout.read()
     finally:
         stop(proc, signal.SIGKILL)
+
+
+def test_sequence_jumps_cannot_make_the_server_do_more_than_it_receives(server):
+    """Every packet jumps the sequence by a million frames: the server makes up at most about
+    one frame per frame received (plus the first second), not a second of silence each."""
+    encoder = P.OpusEncoder()
+    packet = encoder.encode(np.zeros(P.FRAME_SAMPLES, np.float32))
+    sent = 200
+
+    async def jumper():
+        async with connect(server.url, max_size=None) as ws:
+            await ws.send(HELLO)
+            await ws.recv()
+            for i in range(sent):
+                await ws.send(P.pack_frame(i * 1_000_000, packet))
+            await ws.send(json.dumps({"type": "end"}))
+            with contextlib.suppress(ConnectionClosed, asyncio.TimeoutError):
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+
+    before = server.server.frames_made_up
+    server.run(jumper(), timeout=60)
+    made_up = server.server.frames_made_up - before
+    assert 0 < made_up <= sent + LONG_GAP_SILENCE_FRAMES, made_up
+
+
+def test_gap_fill_grants_a_real_outage_its_second_of_silence():
+    gaps = GapFill()
+    for _ in range(500):
+        gaps.received()
+    assert gaps.frames_for(5) == (5, True)
+    assert gaps.frames_for(10_000) == (LONG_GAP_SILENCE_FRAMES, False)
+    assert gaps.frames_for(10_000)[0] <= GAP_CREDIT_CAP - LONG_GAP_SILENCE_FRAMES - 5

@@ -99,3 +99,29 @@ def test_sighup_swaps_the_scene_live_refuses_a_broken_one_and_names_a_canvas_cha
     assert all(n >= FPS for _, n in runs), runs              # each scene on air for over 1 s
     blue = runs[1][1]
     assert blue >= 2.5 * FPS, runs                            # blue stayed through the broken reload
+
+
+def test_sighup_keeps_command_line_overrides_and_refuses_a_bad_chat_section(tmp_path):
+    """--output, --bitrate and --control-port given on the command line are not reported as
+    config changes on each reload; a chat: section `check` would refuse is refused by the
+    reload too, naming the key, and the broadcast goes on."""
+    port = free_port()
+    config = tmp_path / "config.yaml"
+    write_config(config)
+    proc = start_broadcaster("run", "-c", str(config), "--output", str(tmp_path / "cli.ts"),
+                             "--bitrate", "900", "--control-port", str(port))
+    try:
+        wait_for(lambda: healthz(port)[0] == 200, 30, what="on air")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        write_config(config, chat={"sources": [{"type": "twitch", "chanel": "typo"}]})
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        assert proc.poll() is None and healthz(port)[0] == 200
+    finally:
+        _, err = stop(proc)
+    assert proc.returncode == 0, err
+    assert "section changed" not in err, err
+    failed = [line for line in err.splitlines() if "reload failed" in line]
+    assert len(failed) == 1 and "chat" in failed[0] and "chanel" in failed[0], err
+    assert err.count("reload: scene") == 1, err

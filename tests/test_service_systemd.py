@@ -24,7 +24,7 @@ from broadcaster.service.systemd_unit import (
 TOOLS = Path(__file__).resolve().parent.parent / "tools" / "systemd"
 REQUIRED = ["Type=notify", "NotifyAccess=main", "WatchdogSec=30", "Restart=on-failure",
             "RestartSec=5", "DynamicUser=yes", "ProtectSystem=strict", "ProtectHome=yes",
-            "PrivateTmp=yes", "NoNewPrivileges=yes"]
+            "PrivateTmp=yes", "NoNewPrivileges=yes", "LimitNOFILE=65536"]
 
 
 def _settings(text: str) -> list[str]:

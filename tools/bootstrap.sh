@@ -16,6 +16,7 @@ APT_PACKAGES=(
   libopus0 libportaudio2         # opuslib and sounddevice load these
   fonts-noto-cjk fonts-dejavu-core   # captions in Latin and CJK scripts
   iproute2                       # tc/netns for the bandwidth step test
+  util-linux                     # prlimit: the descriptor-flood test runs under a 1024 file limit
 )
 
 missing=()

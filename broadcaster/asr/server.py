@@ -25,6 +25,30 @@ log = logging.getLogger(__name__)
 
 MAX_GAP_FRAMES = 10  # lost frames up to 200 ms are concealed (Opus PLC)
 LONG_GAP_SILENCE_FRAMES = 50  # longer gaps: 1 s of silence (closes an utterance), rest skipped
+GAP_CREDIT_CAP = 2 * LONG_GAP_SILENCE_FRAMES
+
+
+class GapFill:
+    """How many frames to make up for a gap in the sequence, paid from a credit that each
+    received frame refills by one (up to GAP_CREDIT_CAP; a new connection starts with 1 s).
+
+    A real outage gets its concealment or its second of silence; a client that jumps the
+    sequence on every packet gets at most one made-up frame per frame it sends, so it cannot
+    keep the shared server busy with work it never paid for in bandwidth.
+    """
+
+    def __init__(self) -> None:
+        self.credit = LONG_GAP_SILENCE_FRAMES
+
+    def received(self) -> None:
+        self.credit = min(GAP_CREDIT_CAP, self.credit + 1)
+
+    def frames_for(self, gap: int) -> tuple[int, bool]:
+        """(frames to make up, whether they are Opus concealment rather than silence)."""
+        wanted = gap if gap <= MAX_GAP_FRAMES else min(gap, LONG_GAP_SILENCE_FRAMES)
+        granted = min(wanted, self.credit)
+        self.credit -= granted
+        return granted, gap <= MAX_GAP_FRAMES
 
 
 def transcript_message(tr: Transcript) -> str:
@@ -40,6 +64,7 @@ class _Session:
         self.segmenter = VadSegmenter(server.vad_config)
         self.st = StreamingTranscriber(server.asr, server.partial_interval_s)
         self.expected_seq: int | None = None
+        self.gaps = GapFill()
         self.frames = 0
         self._drain_task: asyncio.Task | None = None
 
@@ -50,13 +75,16 @@ class _Session:
             gap = (seq - self.expected_seq) & 0xFFFFFFFF
             if gap > 0x7FFFFFFF:  # an old or duplicate frame
                 return
-            if gap <= MAX_GAP_FRAMES:
-                pcm_frames += [self.decoder.decode(b"") for _ in range(gap)]
+            count, conceal = self.gaps.frames_for(gap)
+            if conceal:
+                pcm_frames += [self.decoder.decode(b"") for _ in range(count)]
             else:  # a long outage: enough silence to close an open utterance, not the whole gap
-                pcm_frames += [np.zeros(P.FRAME_SAMPLES, np.float32)] * min(gap, LONG_GAP_SILENCE_FRAMES)
+                pcm_frames += [np.zeros(P.FRAME_SAMPLES, np.float32)] * count
+            self.server.frames_made_up += count
             self.frames += gap
         self.expected_seq = (seq + 1) & 0xFFFFFFFF
         pcm_frames.append(self.decoder.decode(packet))
+        self.gaps.received()
         self.frames += 1
         for pcm in pcm_frames:
             for ev in self.segmenter.process(pcm):
@@ -99,6 +127,7 @@ class AsrServer:
         self._ids = itertools.count(1)
         self._server = None
         self.sessions_served = 0
+        self.frames_made_up = 0     # concealment and silence put in for sequence gaps
         self.errors: dict[str, int] = {}
 
     async def start(self) -> "AsrServer":

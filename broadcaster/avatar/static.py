@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from broadcaster.imagefile import read_image_rgba
+
 
 def fit_portrait(path: Path, width: int, height: int) -> np.ndarray:
     """The portrait scaled to fit the box (aspect kept), bottom-centred, as RGBA."""
-    with Image.open(path) as img:
-        img = img.convert("RGBA")
-        scale = min(width / img.width, height / img.height)
-        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-        img = img.resize(size, Image.LANCZOS)
+    img = read_image_rgba(path)
+    scale = min(width / img.width, height / img.height)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    img = img.resize(size, Image.LANCZOS)
     canvas = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     canvas.paste(img, ((width - size[0]) // 2, height - size[1]))
     return np.asarray(canvas)

@@ -66,6 +66,12 @@ def build_source(entry: object, where: str, backoff=None) -> ChatSource:
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown} for type {kind}; "
                          f"known: {sorted(allowed)}")
+    missing = sorted(name for name, param in params.items()
+                     if name in allowed and param.default is inspect.Parameter.empty
+                     and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
+                     and name not in entry)
+    if missing:
+        raise ValueError(f"{where}: missing key(s) {missing} for type {kind}")
     if "backoff" in params and backoff is not None:
         entry["backoff"] = backoff()
     try:
@@ -77,6 +83,8 @@ def build_source(entry: object, where: str, backoff=None) -> ChatSource:
 
 
 def chat_settings_from_dict(data: dict | None, where: str = "chat") -> ChatSettings:
+    if data is not None and not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping (http, backoff, selection, sources)")
     data = dict(data or {})
     unknown = sorted(set(data) - {"http", "backoff", "selection", "sources"})
     if unknown:

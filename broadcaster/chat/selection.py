@@ -17,6 +17,7 @@ from typing import Union
 
 from broadcaster.chat.message import ChatMessage
 from broadcaster.chat.sanitize import clean_text, compile_word_pattern, dedup_key
+from broadcaster.schema import is_number
 
 # Drop reasons (stable strings: they are counter labels and HTTP/WebSocket error texts).
 EMPTY = "empty"
@@ -54,6 +55,8 @@ class SelectionConfig:
     @classmethod
     def from_dict(cls, data: dict | None, where: str = "chat.selection") -> "SelectionConfig":
         """Build from a config mapping; unknown keys or bad types raise ValueError naming them."""
+        if data is not None and not isinstance(data, dict):
+            raise ValueError(f"{where}: expected a mapping")
         data = dict(data or {})
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(data) - known)
@@ -73,7 +76,7 @@ class SelectionConfig:
                                      f"got {value!r}")
                 kwargs[key] = value
             else:
-                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                if not is_number(value) or value < 0:
                     raise ValueError(f"{where}.{key}: expected a non-negative number, "
                                      f"got {value!r}")
                 kwargs[key] = float(value)

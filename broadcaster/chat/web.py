@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 
 from broadcaster.chat.message import ChatMessage
 from broadcaster.chat.selection import Accepted, Decision, Refused
+from broadcaster.schema import is_number
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def message_from_json(data: object, default_platform: str = "http") -> ChatMessa
             flags[key] = data[key]
     if "paid_amount" in data:
         amount = data["paid_amount"]
-        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount < 0:
+        if not is_number(amount) or amount < 0:
             raise RequestError("bad_field", "field 'paid_amount' must be a number >= 0")
         flags["paid_amount"] = float(amount)
     for key in ("currency", "platform"):

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from broadcaster.chat.config import chat_settings_from_dict
 from broadcaster.chat.intake import ChatIntake
+from broadcaster.chat.sanitize import clean_text
 from broadcaster.chat.selection import ChatSelector, Refused
 from broadcaster.chat.web import add_chat_routes, broadcast
 from broadcaster.dialogue.conversation import Conversation, TrackingSink, TurnLog
@@ -68,16 +69,21 @@ def build_responder(config, scene: Scene, override: str | None):
         raise ConfigError(where.split(": ")[0], "responder", str(exc).split(": ", 1)[-1]) from None
 
 
+def chat_settings(config):
+    """The config's chat: section built (sources, selection); ConfigError naming the key."""
+    try:
+        return chat_settings_from_dict(config.features.get("chat"))
+    except ValueError as exc:
+        raise ConfigError(config.source, "chat", str(exc).split(": ", 1)[-1]) from None
+
+
 def validate_live(config, scene: Scene) -> None:
     """Check every live-side setting of config + scene (for `broadcaster check`): voice,
     responder, chat, script, overlay, persona. Raises ConfigError naming file and key."""
     voice_settings(config, scene)
     responder = build_responder(config, scene, None)
     asyncio.run(responder.close())
-    try:
-        chat_settings_from_dict(config.features.get("chat"))
-    except ValueError as exc:
-        raise ConfigError(config.source, "chat", str(exc).split(": ", 1)[-1]) from None
+    chat_settings(config)
     script_schedule(scene.features.get("script"), scene.source)
     if scene.features.get("chat_overlay"):
         overlay_spec(scene.features["chat_overlay"], scene.source, scene.canvas.width, scene.canvas.height)
@@ -94,10 +100,7 @@ class Live:
         self.responder_override = responder_override
         self.tts = voice_settings(config, scene)
         self.responder = build_responder(config, scene, responder_override)
-        try:
-            chat = chat_settings_from_dict(config.features.get("chat"))
-        except ValueError as exc:
-            raise ConfigError(config.source, "chat", str(exc).split(": ", 1)[-1]) from None
+        chat = chat_settings(config)
         self.chat_http = chat.http
         self.intake = ChatIntake(ChatSelector(chat.selection), chat.sources)
         self.turns = TurnLog(on_complete=self._turn_complete)
@@ -225,7 +228,7 @@ class Live:
             return _error(400, "bad_json", "the body must be JSON like {\"text\": \"...\"}")
         if not isinstance(data, dict) or not isinstance(data.get("text"), str):
             return _error(400, "missing_field", "'text' (a string) is required")
-        text = data["text"].strip()
+        text = clean_text(data["text"])
         if not text:
             return _error(400, "empty", "'text' is empty")
         if len(text) > MAX_SAY_CHARS:

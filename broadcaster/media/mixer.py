@@ -11,6 +11,7 @@ drains, so a slow or bursty mic never delays the broadcast, it only loses its ol
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -18,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
+MAX_BED_S = 300.0   # a bed loops: five minutes are plenty, and ~115 MB at 48 kHz stereo float32
 
 
 @dataclass
@@ -237,12 +241,18 @@ class AudioMixer:
         return bed[idx] * gain
 
 
-def load_bed(path: Path, sample_rate: int) -> np.ndarray:
-    """Decode an audio file (any format FFmpeg reads) to (n, 2) float32 at sample_rate."""
+def load_bed(path: Path, sample_rate: int, max_s: float = MAX_BED_S) -> np.ndarray:
+    """Decode an audio file (any format FFmpeg reads) to (n, 2) float32 at sample_rate.
+
+    At most max_s seconds are decoded (a bed loops; an hour of float32 stereo would take
+    gigabytes and many seconds before the broadcast starts), and a longer file is cut there.
+    """
     import av
 
     from broadcaster.errors import ConfigError
     chunks = []
+    wanted = int(max_s * sample_rate)
+    have = 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
@@ -251,10 +261,30 @@ def load_bed(path: Path, sample_rate: int) -> np.ndarray:
             for frame in container.decode(audio=0):
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray())
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray())
+                    have += out.samples
+                if have >= wanted:
+                    log.info("audio bed %s: using its first %.0f s", path.name, max_s)
+                    break
+            else:
+                for out in resampler.resample(None):
+                    chunks.append(out.to_ndarray())
     except av.error.FFmpegError as exc:
         raise ConfigError(str(path), "audio.bed", f"cannot decode audio: {exc}") from None
     if not chunks:
         raise ConfigError(str(path), "audio.bed", "file holds no audio samples")
-    return np.ascontiguousarray(np.concatenate(chunks, axis=1).T, dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate(chunks, axis=1).T[:wanted], dtype=np.float32)
+
+
+def probe_bed(path: Path) -> str | None:
+    """Why this file cannot be a bed (no audio stream, not decodable), or None: decodes only
+    the first audio frame, so `check` can open every scene's bed cheaply."""
+    import av
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                return "file has no audio stream"
+            for _frame in container.decode(audio=0):
+                return None
+    except av.error.FFmpegError as exc:
+        return f"cannot decode audio: {exc}"
+    return "file holds no audio samples"

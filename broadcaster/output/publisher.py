@@ -9,6 +9,7 @@ next session starts with a keyframe and fresh timestamps.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Callable
@@ -29,6 +30,15 @@ from broadcaster.transport.rtmp_probe import tcp_accepts
 
 log = logging.getLogger(__name__)
 STABLE_SESSION_S = 10.0   # a session that carried this much media resets the backoff
+DISK_CHECK_INTERVAL_S = 1.0   # a file output's free space is looked at this often
+DISK_RESERVE_S = 2.0          # ...and the recording ends while this much media still fits
+DISK_RESERVE_MIN_BYTES = 256 * 1024
+
+
+def disk_reserve_bytes(video_kbps: int, audio_kbps: int) -> int:
+    """Free space a recording must keep to be closed properly (the last packets, the
+    muxer's buffer, the trailer and the header's final duration)."""
+    return max(DISK_RESERVE_MIN_BYTES, int((video_kbps + audio_kbps) * 1000 / 8 * DISK_RESERVE_S))
 
 
 class PublisherEvents:
@@ -73,6 +83,7 @@ class Publisher:
         self._session: EncoderSession | None = None
         self._handle: OutputHandle | None = None
         self._pending: dict | None = None     # a connection attempt running in the background
+        self._next_disk_check = 0.0
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
         self.fatal: BaseException | None = None
         self._write_guard = StallGuard(config.output.write_timeout_s, "write")
@@ -167,10 +178,15 @@ class Publisher:
         try:
             written = session.write(slot, skip_video=skip)
         except (OSError, av.error.FFmpegError) as exc:
-            self._end_session(flush=False, reason=f"ingest connection lost: {_why(exc)}")
+            if self.target.is_network:
+                self._end_session(flush=False, reason=f"ingest connection lost: {_why(exc)}")
+            else:
+                self._stop_recording(exc, session.media_seconds)
             return
         finally:
             self._write_guard.end()
+        if not self.target.is_network and self._disk_nearly_full(session):
+            return
         self.events.on_slot_written(written, time.perf_counter() - started, not skip)
         if slot.lines:
             self.events.on_lines_muxed(slot.lines, time.monotonic())
@@ -188,6 +204,39 @@ class Publisher:
             self.stats.first_packet_at = time.monotonic()
         if session.media_seconds >= STABLE_SESSION_S and self.backoff.attempt:
             self.backoff.reset()
+
+    def _disk_nearly_full(self, session: EncoderSession) -> bool:
+        """Every DISK_CHECK_INTERVAL_S: when the recording's filesystem is down to its reserve,
+        end the recording now, while the file can still be finished."""
+        now = time.monotonic()
+        if now < self._next_disk_check:
+            return False
+        self._next_disk_check = now + DISK_CHECK_INTERVAL_S
+        try:
+            stat = os.statvfs(os.path.dirname(os.path.abspath(self.target.url)))
+        except OSError:
+            return False
+        free = stat.f_bavail * stat.f_frsize
+        reserve = disk_reserve_bytes(session.bitrate_kbps, self.config.audio.bitrate_kbps)
+        if free >= reserve:
+            return False
+        self.fatal = OutputError(
+            f"recording stopped: the disk holding {self.target.shown} is full ({free // 1024} KiB "
+            f"free, {reserve // 1024} KiB kept to finish the file); the file holds the first "
+            f"{session.media_seconds:.1f} s")
+        log.error("%s", self.fatal)
+        self._end_session(flush=True, reason=None)
+        return True
+
+    def _stop_recording(self, exc: BaseException, seconds: float) -> None:
+        """A file that cannot be written (a full disk, a removed drive) ends the broadcast with
+        an error: there is no audience to keep on air, and writing on after a gap would hide
+        it. The file is finished as far as the disk allows; a restart (systemd) begins a new
+        one when the name holds {time}."""
+        self.fatal = OutputError(f"recording stopped: cannot write {self.target.shown}: {_why(exc)} "
+                                 f"(the file holds the first {seconds:.1f} s)")
+        log.error("%s", self.fatal)
+        self._end_session(flush=True, reason=None)
 
     def _poll_connection(self) -> None:
         if not self.target.is_network or self._session is not None:

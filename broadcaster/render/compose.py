@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from broadcaster.errors import ConfigError
+from broadcaster.imagefile import ImageFileError, read_image_rgba
 from broadcaster.render.captions import CaptionRenderer
 from broadcaster.render.text import load_font, wrap
 from broadcaster.render.yuv import YuvaPatch, blend, rgb_to_yuv420
@@ -76,17 +77,16 @@ class Compositor:
 
 def _background(bg: Background, width: int, height: int, source: str) -> Image.Image:
     if bg.kind == "image":
-        with Image.open(bg.image) as src:
-            src = src.convert("RGBA")
-            if bg.fit == "stretch":
-                return src.resize((width, height), Image.LANCZOS)
-            scale = (max if bg.fit == "cover" else min)(width / src.width, height / src.height)
-            size = (max(1, round(src.width * scale)), max(1, round(src.height * scale)))
-            src = src.resize(size, Image.LANCZOS)
-            canvas = Image.new("RGBA", (width, height), (0, 0, 0, 255))
-            # paste accepts negative offsets, which crops a 'cover' image centred
-            canvas.paste(src, ((width - size[0]) // 2, (height - size[1]) // 2), src)
-            return canvas
+        src = _read(bg.image, source, "background.image")
+        if bg.fit == "stretch":
+            return src.resize((width, height), Image.LANCZOS)
+        scale = (max if bg.fit == "cover" else min)(width / src.width, height / src.height)
+        size = (max(1, round(src.width * scale)), max(1, round(src.height * scale)))
+        src = src.resize(size, Image.LANCZOS)
+        canvas = Image.new("RGBA", (width, height), (0, 0, 0, 255))
+        # paste accepts negative offsets, which crops a 'cover' image centred
+        canvas.paste(src, ((width - size[0]) // 2, (height - size[1]) // 2), src)
+        return canvas
     if bg.kind == "gradient":
         if bg.direction == "vertical":
             t = np.linspace(0, 1, height, dtype=np.float32)[:, None].repeat(width, 1)
@@ -103,12 +103,15 @@ def _background(bg: Background, width: int, height: int, source: str) -> Image.I
     return Image.new("RGBA", (width, height), bg.color[:3] + (255,))
 
 
-def _draw_image_layer(canvas: Image.Image, layer: ImageLayer, source: str) -> None:
+def _read(path, source: str, key: str) -> Image.Image:
     try:
-        with Image.open(layer.path) as src:
-            img = src.convert("RGBA")
-    except OSError as exc:
-        raise ConfigError(source, "layers", f"cannot read image {layer.path}: {exc}") from None
+        return read_image_rgba(path)
+    except ImageFileError as exc:
+        raise ConfigError(source, key, f"{path}: {exc}") from None
+
+
+def _draw_image_layer(canvas: Image.Image, layer: ImageLayer, source: str) -> None:
+    img = _read(layer.path, source, "layers")
     if layer.width or layer.height:
         w = layer.width or round(img.width * layer.height / img.height)
         h = layer.height or round(img.height * layer.width / img.width)

@@ -25,6 +25,7 @@ from typing import IO, Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from broadcaster.redact import redact_text
+from broadcaster.schema import is_number
 
 # The config keys read here (dotted paths), with their defaults. One place to adapt.
 CONFIG_KEYS: dict[str, tuple[str, float | str]] = {
@@ -89,7 +90,7 @@ class Inputs:
             if isinstance(default, str):
                 values[field] = str(value)
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            if not is_number(value) or value <= 0:
                 raise BandwidthConfigError(
                     f"config key {path}: expected a positive number, got {value!r}")
             values[field] = float(value)

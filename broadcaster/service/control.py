@@ -1,5 +1,7 @@
 """The local control endpoint: HTTP on 127.0.0.1, run by an asyncio loop in its own thread.
 
+Every request passes the AccessPolicy (Host, Origin, JSON bodies, the token) first.
+
 The stages and the service runtime add their routes (say, chat, mic, metrics) to `app`
 before start(). The same loop runs the asyncio side of the broadcaster (conversation, chat
 sources, LLM, TTS orchestration).
@@ -9,23 +11,92 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import threading
+import time
+import weakref
 from typing import Callable
 
 from aiohttp import web
 
 from broadcaster.errors import BroadcasterError
+from broadcaster.logthrottle import LogThrottle
+from broadcaster.service.access import AccessPolicy
 
 log = logging.getLogger(__name__)
+MAX_CONNECTIONS = 256         # open HTTP/WebSocket connections; when full, idle ones are closed first
+IDLE_CONNECTION_S = 15.0      # a connection that sends no request for this long is closed
+WANTED_OPEN_FILES = 65536     # the soft descriptor limit is raised towards this (the hard limit caps it)
+
+
+def access_middleware(policy: AccessPolicy):
+    """An aiohttp middleware that answers a refused request with {"error", "detail"}."""
+
+    @web.middleware
+    async def check_access(request: web.Request, handler):
+        refusal = policy.refusal(request.method, request.path, request.headers, request.query)
+        if refusal is not None:
+            return web.json_response({"error": refusal.reason, "detail": refusal.detail},
+                                     status=refusal.status)
+        return await handler(request)
+
+    return check_access
+
+
+class _CloseAtOnce(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.abort()
+
+
+class CappedConnections:
+    """A protocol factory that keeps at most `limit` connections open: when full, the oldest
+    connection with no request in progress (a half-open or idle client) is closed to make room;
+    when every one is busy, the new connection is closed at once. Either way one descriptor is
+    held per allowed connection, so a flood cannot exhaust the process's file limit."""
+
+    def __init__(self, server: web.Server, limit: int, on_full: Callable[[], None]) -> None:
+        self.server, self.limit, self.on_full = server, limit, on_full
+        self._closing: weakref.WeakSet = weakref.WeakSet()   # closed, connection_lost not yet run
+
+    def __call__(self) -> asyncio.BaseProtocol:
+        connections = [h for h in self.server.connections if h not in self._closing]
+        if len(connections) >= self.limit:
+            self.on_full()
+            # aiohttp's RequestHandler marks a request being handled (WebSockets included);
+            # without that attribute every connection counts as busy.
+            idle = next((h for h in connections
+                         if not getattr(h, "_request_in_progress", True)), None)
+            if idle is None:
+                return _CloseAtOnce()
+            self._closing.add(idle)
+            idle.force_close()
+        return self.server()
+
+
+def raise_open_file_limit(wanted: int = WANTED_OPEN_FILES) -> int:
+    """Raise this process's soft RLIMIT_NOFILE towards `wanted` (never past the hard limit);
+    returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+        except (ValueError, OSError):
+            return soft
+    return soft
 
 
 class ControlServer:
-    def __init__(self, host: str, port: int, serve_http: bool = True):
+    def __init__(self, host: str, port: int, serve_http: bool = True, token: str | None = None):
         self.host, self.port = host, port
         self.serve_http = serve_http
-        self.app = web.Application(client_max_size=64 * 1024)
+        self.access = AccessPolicy(host, token)
+        self.app = web.Application(client_max_size=64 * 1024, middlewares=[access_middleware(self.access)])
         self.loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        self._throttle = LogThrottle(1.0)
         self._thread = threading.Thread(target=self._run_loop, name="control", daemon=True)
         self._startup: list[Callable] = []
 
@@ -46,16 +117,38 @@ class ControlServer:
             log.info("control endpoint on http://%s:%d", self.host, self.port)
 
     async def _serve(self) -> None:
+        self.loop.set_exception_handler(self._loop_error)
         if self.serve_http:
-            self._runner = web.AppRunner(self.app, access_log=None)
+            raise_open_file_limit()
+            self._runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=IDLE_CONNECTION_S)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, self.host, self.port)
-            await site.start()
-            sockets = getattr(site._server, "sockets", None) or []
+            factory = CappedConnections(self._runner.server, MAX_CONNECTIONS, self._refused)
+            self._listener = await self.loop.create_server(factory, self.host, self.port,
+                                                           reuse_address=True)
+            sockets = self._listener.sockets or []
             if sockets:
                 self.port = sockets[0].getsockname()[1]
         for fn in self._startup:
             self.loop.create_task(fn())
+
+    def _refused(self) -> None:
+        self._storm("connections", f"control endpoint: {MAX_CONNECTIONS} connections open; "
+                                   "closing idle ones")
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        """Errors the loop itself reports (failed accepts: 'Too many open files'), one line a
+        second per kind, without a traceback for an OSError."""
+        exc = context.get("exception")
+        if isinstance(exc, OSError):
+            self._storm(f"os:{exc.errno}", f"control endpoint: {context.get('message')}: "
+                                          f"{exc.strerror or exc}")
+            return
+        loop.default_exception_handler(context)
+
+    def _storm(self, key: str, message: str) -> None:
+        held = self._throttle.allow(key, time.monotonic())
+        if held is not None:
+            log.warning("%s%s", message, f" ({held} more in the last second)" if held else "")
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -70,6 +163,8 @@ class ControlServer:
             return
 
         async def shutdown():
+            if self._listener is not None:
+                self._listener.close()
             if self._runner is not None:
                 await self._runner.cleanup()
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

@@ -48,6 +48,9 @@ TimeoutStartSec=5min
 # Encoders flush and the recording is closed on SIGTERM.
 TimeoutStopSec=30
 Environment=PYTHONUNBUFFERED=1
+# Descriptors: the control endpoint keeps at most 256 connections, the rest of the process
+# (media, models, chat, ASR) needs a few hundred; 1024 is too tight under a connection flood.
+LimitNOFILE=65536
 
 # Secrets. Preferred: a root-only file (chmod 600) handed over as a credential, read by the
 # broadcaster from $CREDENTIALS_DIRECTORY/stream_key. The file must exist (it may be empty

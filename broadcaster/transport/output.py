@@ -6,6 +6,7 @@ Errors leave here with the stream key masked: FFmpeg puts the URL in its message
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -86,6 +87,12 @@ class OutputHandle:
                 pass
 
 
+def claim_new_file(path: Path) -> None:
+    """Create path, empty, failing with FileExistsError when it is there already: the check and
+    the creation are one step, so two broadcasters never write the same recording."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+
+
 def open_output(target: Target, settings: OutputSettings, stop=None) -> OutputHandle:
     """Open (connect) the output. Raises ConnectionError/OSError for retryable failures,
     OutputError for ones that retrying cannot fix. `stop` (a threading.Event) ends an SRT
@@ -94,8 +101,16 @@ def open_output(target: Target, settings: OutputSettings, stop=None) -> OutputHa
         path = Path(target.url)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            claim_new_file(path)
+        except FileExistsError:
+            raise OutputError(f"cannot write {path}: the file already exists (a recording is never "
+                              "overwritten; choose another name, or put {time} in it)") from None
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {redact(exc.strerror or str(exc))}") from None
+        try:
             container = av.open(str(path), mode="w", format=FILE_EXTENSIONS[path.suffix.lower()])
         except (OSError, av.error.FFmpegError) as exc:
+            path.unlink(missing_ok=True)
             raise OutputError(f"cannot write {path}: {redact(str(exc))}") from None
         return OutputHandle(container, target)
     if target.kind == "rtmp":
