@@ -99,7 +99,7 @@ class Live:
         self.chat_http = chat.http
         self.intake = ChatIntake(ChatSelector(chat.selection), chat.sources)
         self.turns = TurnLog(on_complete=self._turn_complete)
-        self.engine = build_engine(self.tts)
+        self.engine = build_engine(self.tts, count_bytes=station.runtime.metrics.tts_bytes)
         self.stage = SpeechStage(self.engine, TrackingSink(station.broadcast.mixer, self.turns),
                                  target_dbfs=self.tts.level_dbfs,
                                  first_fragment_words=self.tts.first_fragment_words or None)
@@ -248,7 +248,7 @@ class Live:
         tts = voice_settings(config, scene)
         responder = build_responder(config, scene, self.responder_override)
         if tts != self.tts:
-            self.engine = build_engine(tts)
+            self.engine = build_engine(tts, count_bytes=self.station.runtime.metrics.tts_bytes)
             self.stage.set_engine(self.engine, tts.level_dbfs)
             self.tts = tts
             log.info("reload: voice changed")

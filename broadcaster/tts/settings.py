@@ -2,11 +2,20 @@
 
     tts:
       engines:                      # tried in order; a failing engine falls back to the next
+        - {engine: openai_speech, url: "http://gpu-box:8880/v1", model: tts-1, voice: alloy}
         - piper                     # the packaged en_US voice (offline)
         - {engine: piper, voice: voices/en_GB-alan-medium.onnx}
         - {engine: edge, voice: zh-CN-XiaoxiaoNeural, rate: "+0%"}
       level_dbfs: -20               # loudness every engine is normalised to (gated RMS)
       first_fragment_words: 6       # speak a long first sentence in two parts (0: never)
+      first_audio_timeout_s: 2.0    # a remote engine slower than this to its first audio
+                                    # hands the sentence to the next engine
+      retry_after_s: 60             # how long a failed engine is left out before it is tried again
+
+A remote engine (openai_speech) takes: url (the API base), model, voice, response_format
+(pcm | wav), speed, instructions, sample_rate (of its pcm), api_key_env (the environment
+variable holding the key; default OPENAI_API_KEY), and its own first_audio_timeout_s and
+stall_timeout_s (longest pause inside a streamed answer).
 """
 
 from __future__ import annotations
@@ -18,7 +27,12 @@ from pathlib import Path
 from broadcaster.schema import Section
 
 log = logging.getLogger(__name__)
-ENGINES = ("piper", "edge")
+ENGINES = ("piper", "edge", "openai_speech")
+REMOTE_ENGINES = ("openai_speech",)
+_LOCAL_KEYS = ("engine", "voice", "rate", "volume", "pitch", "length_scale", "speaker_id")
+_REMOTE_KEYS = {"openai_speech": ("engine", "url", "model", "voice", "response_format", "speed",
+                                  "instructions", "sample_rate", "api_key_env",
+                                  "first_audio_timeout_s", "stall_timeout_s")}
 
 
 @dataclass(frozen=True)
@@ -33,19 +47,26 @@ class TtsSettings:
     engines: tuple[EngineSpec, ...] = (EngineSpec("piper"),)
     level_dbfs: float = -20.0
     first_fragment_words: int = 6
+    first_audio_timeout_s: float = 2.0
+    retry_after_s: float = 60.0
 
 
 def tts_settings(data, source: str, key: str = "tts", base_dir: Path | None = None) -> TtsSettings:
     sec = Section(data, source, key)
-    sec.allow_only(("engines", "level_dbfs", "first_fragment_words", "retry_after_s"))
+    sec.allow_only(("engines", "level_dbfs", "first_fragment_words", "retry_after_s",
+                    "first_audio_timeout_s"))
+    first_audio = sec.number("first_audio_timeout_s", 2.0, minimum=0.1, maximum=30)
     specs = []
     for i, item in enumerate(sec.items("engines")):
         where = f"{sec.path('engines')}[{i}]"
         if isinstance(item, str):
             item = {"engine": item}
         entry = Section(item, source, where)
-        entry.allow_only(("engine", "voice", "rate", "volume", "pitch", "length_scale", "speaker_id"))
         engine = entry.text("engine", choices=ENGINES)
+        if engine in REMOTE_ENGINES:
+            specs.append(_remote_spec(entry, engine, first_audio))
+            continue
+        entry.allow_only(_LOCAL_KEYS)
         voice = entry.text("voice") if entry.has("voice") else None
         if engine == "edge" and voice is None:
             raise entry.error("voice", "is required for edge-tts (for example zh-CN-XiaoxiaoNeural)")
@@ -63,27 +84,48 @@ def tts_settings(data, source: str, key: str = "tts", base_dir: Path | None = No
         engines=tuple(specs) or (EngineSpec("piper"),),
         level_dbfs=sec.number("level_dbfs", -20.0, minimum=-40, maximum=-6),
         first_fragment_words=sec.integer("first_fragment_words", 6, minimum=0, maximum=50),
+        first_audio_timeout_s=first_audio,
+        retry_after_s=sec.number("retry_after_s", 60.0, minimum=0, maximum=3600),
     )
 
 
-def build_engine(settings: TtsSettings):
+def _remote_spec(entry: Section, engine: str, first_audio_default: float) -> EngineSpec:
+    entry.allow_only(_REMOTE_KEYS[engine])
+    url = entry.text("url")
+    if not url.startswith(("http://", "https://")):
+        raise entry.error("url", f"must start with http:// or https://, got {url!r}")
+    first_audio = entry.number("first_audio_timeout_s", first_audio_default, minimum=0.1, maximum=30)
+    options = {
+        "url": url,
+        "model": entry.text("model", "tts-1"),
+        "voice": entry.text("voice", "alloy"),
+        "response_format": entry.text("response_format", "pcm", choices=("pcm", "wav")),
+        "sample_rate": entry.integer("sample_rate", 24_000, minimum=8000, maximum=96_000),
+        "api_key_env": entry.text("api_key_env", "OPENAI_API_KEY"),
+        "first_audio_timeout_s": first_audio,
+        "stall_timeout_s": entry.number("stall_timeout_s", max(first_audio, 3.0), minimum=0.1,
+                                        maximum=60),
+    }
+    if entry.has("speed"):
+        options["speed"] = entry.number("speed", minimum=0.25, maximum=4.0)
+    if entry.has("instructions"):
+        options["instructions"] = entry.text("instructions")
+    return EngineSpec(engine, options["voice"], tuple(options.items()))
+
+
+def build_engine(settings: TtsSettings, count_bytes=None):
     """A FallbackChain over the engines that load; an engine that fails to load is logged
-    and left out, so one broken voice never leaves the anchor mute."""
+    and left out, so one broken voice never leaves the anchor mute.
+
+    count_bytes(engine, n, direction), when given, hears every byte a remote engine sends
+    and receives (Metrics.tts_bytes)."""
     from broadcaster.tts.engine import TTSError
     from broadcaster.tts.fallback import FallbackChain
 
     engines = []
     for spec in settings.engines:
-        options = dict(spec.options)
         try:
-            if spec.engine == "piper":
-                from broadcaster.tts.piper_engine import PiperEngine
-                engines.append(PiperEngine(spec.voice, **{k: options[k] for k in ("length_scale", "speaker_id")
-                                                          if k in options}))
-            else:
-                from broadcaster.tts.edge_engine import EdgeTTSEngine
-                engines.append(EdgeTTSEngine(spec.voice, **{k: str(options[k]) for k in ("rate", "volume", "pitch")
-                                                            if k in options}))
+            engines.append(_load(spec, count_bytes))
         except (TTSError, OSError, ImportError, ValueError) as exc:
             log.error("tts engine %s%s could not load: %s", spec.engine,
                       f" ({spec.voice})" if spec.voice else "", exc)
@@ -91,4 +133,25 @@ def build_engine(settings: TtsSettings):
         from broadcaster.tts.piper_engine import PiperEngine
         log.warning("no configured tts engine loaded; using the packaged Piper voice")
         engines.append(PiperEngine())
-    return FallbackChain(engines)
+    return FallbackChain(engines, retry_after_s=settings.retry_after_s)
+
+
+def _load(spec: EngineSpec, count_bytes):
+    options = dict(spec.options)
+    if spec.engine == "piper":
+        from broadcaster.tts.piper_engine import PiperEngine
+        return PiperEngine(spec.voice, **{k: options[k] for k in ("length_scale", "speaker_id")
+                                          if k in options})
+    if spec.engine == "edge":
+        from broadcaster.tts.edge_engine import EdgeTTSEngine
+        return EdgeTTSEngine(spec.voice, **{k: str(options[k]) for k in ("rate", "volume", "pitch")
+                                            if k in options})
+    from broadcaster.tts.http_audio import Timeouts
+    from broadcaster.tts.openai_speech import OpenAISpeechEngine
+    timeouts = Timeouts(first_audio_s=options.pop("first_audio_timeout_s"),
+                        stall_s=options.pop("stall_timeout_s"))
+    count = None
+    if count_bytes is not None:
+        def count(n: int, direction: str, engine: str = spec.engine) -> None:
+            count_bytes(engine, n, direction)
+    return OpenAISpeechEngine(timeouts=timeouts, count=count, **options)

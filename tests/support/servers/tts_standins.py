@@ -1,0 +1,135 @@
+"""Local stand-ins for voice-cloning TTS servers: each speaks its server's HTTP API (request
+shape, streamed response format) and records what it was sent.
+
+The audio is real speech: the request's text is spoken by a `speak(text) -> (pcm, rate)`
+callable (Piper in the tests), resampled to the server's rate and streamed in `chunk_ms`
+pieces. Each request takes the next behaviour from `behaviours` (the last one repeats):
+  ("ok",)                 the whole sentence, streamed
+  ("slow_first", s)       waits s seconds before the first byte
+  ("stall_after", n)      n chunks, then the stream hangs
+  ("die_after", n)        n chunks, then the connection is dropped mid-stream
+  ("status", code)        an HTTP error with the server's error body
+`first_byte_delay_s` is a fixed delay before every answer (the benchmark's stand-in latency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+
+import numpy as np
+from aiohttp import web
+
+from broadcaster.tts.levels import resample_to_broadcast
+from tests.support.aio import serve_app
+
+
+def s16le(pcm: np.ndarray) -> bytes:
+    return (np.clip(pcm, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+
+def streamed_wav_header(rate: int) -> bytes:
+    """A 16-bit mono WAV header whose sizes are unknown (0xFFFFFFFF), as streaming servers send."""
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * 2, 2, 16)
+    return (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + b"fmt " + struct.pack("<I", 16)
+            + fmt + b"data" + struct.pack("<I", 0xFFFFFFFF))
+
+
+class StreamingTTSStandIn:
+    """Base: a subclass adds its routes (add_routes) and parses its request into the text to
+    speak, then calls self.answer(). `requests` records each request as the subclass saw it.
+    serve() runs it on a loopback port (a context manager yielding the base URL)."""
+
+    def __init__(self, speak, behaviours=(("ok",),), rate: int = 24_000, chunk_ms: int = 100,
+                 chunk_delay_s: float = 0.0, first_byte_delay_s: float = 0.0) -> None:
+        self._speak = speak
+        self.behaviours = list(behaviours)
+        self.rate = rate
+        self.chunk_ms = chunk_ms
+        self.chunk_delay_s = chunk_delay_s
+        self.first_byte_delay_s = first_byte_delay_s
+        self.requests: list[dict] = []
+        self.first_byte_sent: list[float] = []   # monotonic time each answer's first byte was written
+        self.audio_sent: list[bytearray] = []   # per answer, the audio bytes written (header excluded)
+        self._n = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        self.add_routes(app)
+        return app
+
+    def add_routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def serve(self):
+        # stalled answers are cut at shutdown instead of being waited for
+        return serve_app(self.app(), shutdown_timeout=0.2)
+
+    def next_behaviour(self) -> tuple:
+        behaviour = self.behaviours[min(self._n, len(self.behaviours) - 1)]
+        self._n += 1
+        return behaviour
+
+    def error_response(self, code: int) -> web.Response:
+        return web.json_response({"detail": f"test failure {code}"}, status=code)
+
+    async def answer(self, request: web.Request, text: str, *, content_type: str,
+                     header: bytes = b"") -> web.StreamResponse:
+        """Stream `text` spoken as s16le at self.rate (after `header`), per the behaviour."""
+        kind, *args = self.next_behaviour()
+        if kind == "status":
+            return self.error_response(args[0])
+        pcm, rate = await asyncio.get_running_loop().run_in_executor(None, self._speak, text)
+        data = s16le(resample_to_broadcast(pcm, rate, self.rate))
+        step = self.rate * 2 * self.chunk_ms // 1000
+        chunks = [data[i:i + step] for i in range(0, len(data), step)]
+        sent = bytearray()
+        self.audio_sent.append(sent)
+        resp = web.StreamResponse(headers={"Content-Type": content_type})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            await asyncio.sleep(self.first_byte_delay_s + (args[0] if kind == "slow_first" else 0))
+            for i, chunk in enumerate(chunks):
+                if kind in ("stall_after", "die_after") and i == args[0]:
+                    if kind == "die_after":
+                        request.transport.close()
+                        return resp
+                    await asyncio.sleep(3600)
+                await resp.write(header + chunk if i == 0 else chunk)
+                sent += chunk
+                if i == 0:
+                    self.first_byte_sent.append(time.monotonic())
+                if self.chunk_delay_s:
+                    await asyncio.sleep(self.chunk_delay_s)
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        return resp
+
+
+class OpenAISpeechStandIn(StreamingTTSStandIn):
+    """`POST /v1/audio/speech` as in OpenAI's API: JSON {model, input, voice, response_format,
+    speed}; "pcm" streams raw s16le mono at 24 kHz, "wav" a streamed WAV. Errors come in
+    OpenAI's {"error": {...}} shape."""
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/audio/speech", self._speech)
+
+    def error_response(self, code: int) -> web.Response:
+        return web.json_response({"error": {"message": f"test failure {code}", "type": "server_error",
+                                            "param": None, "code": None}}, status=code)
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append({"body": body, "headers": dict(request.headers), "t": time.monotonic()})
+        fmt = body.get("response_format", "mp3")
+        if fmt == "pcm":
+            return await self.answer(request, body["input"], content_type="audio/pcm")
+        if fmt == "wav":
+            return await self.answer(request, body["input"], content_type="audio/wav",
+                                     header=streamed_wav_header(self.rate))
+        return web.json_response({"error": {"message": f"stand-in serves pcm and wav, not {fmt}",
+                                            "type": "invalid_request_error", "param": "response_format",
+                                            "code": None}}, status=400)
