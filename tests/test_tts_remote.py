@@ -159,3 +159,17 @@ def test_remote_engine_settings_name_the_key_at_fault():
     with pytest.raises(ConfigError, match="tts.engines\\[0\\].url"):
         tts_settings({"engines": [{"engine": "openai_speech"}]}, "s.yaml")
     assert build_engine(settings).retry_after_s == 20
+
+
+def test_the_remote_benchmark_runs_against_its_local_stand_in():
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, str(root / "tools" / "bench_speech.py"), "--engine",
+                           "openai_speech", "--runs", "2", "--delay", "0.05"],
+                          capture_output=True, text=True, timeout=120, cwd=root)
+    assert done.returncode == 0, done.stderr
+    for line in ("text in -> first speech sample ready", "baseline", "real-time factor",
+                 "first audio byte written -> first sample ready"):
+        assert "openai_speech: " in done.stdout and line in done.stdout, done.stdout

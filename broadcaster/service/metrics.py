@@ -199,13 +199,13 @@ class Metrics:
 
     # chat
     def chat_in(self, source: str) -> None:
-        self._chat_in.labels(_label("source", source)).inc()
+        self._chat_in.labels(_label("chat source", source)).inc()
 
     def chat_selected(self, source: str) -> None:
-        self._chat_selected.labels(_label("source", source)).inc()
+        self._chat_selected.labels(_label("chat source", source)).inc()
 
     def chat_dropped(self, reason: str) -> None:
-        self._chat_dropped.labels(_label("reason", reason)).inc()
+        self._chat_dropped.labels(_label("chat reason", reason)).inc()
 
     # latency
     def observe_stage(self, stage: str, seconds: float) -> None:
@@ -232,7 +232,7 @@ class Metrics:
         if n <= 0:
             return
         self.link_bytes("tts_download", n, direction)
-        self._tts_engine_bytes.labels(_label("engine", engine), direction).inc(n)
+        self._tts_engine_bytes.labels(_label("tts engine", engine), direction).inc(n)
 
     # snapshot values for the status view
     def fps_out(self) -> float:

@@ -50,7 +50,7 @@ class StreamingTTSStandIn:
         self.chunk_delay_s = chunk_delay_s
         self.first_byte_delay_s = first_byte_delay_s
         self.requests: list[dict] = []
-        self.first_byte_sent: list[float] = []   # monotonic time each answer's first byte was written
+        self.first_byte_sent: list[float] = []   # monotonic time each answer's first audio is written
         self.audio_sent: list[bytearray] = []   # per answer, the audio bytes written (header excluded)
         self._n = 0
 
@@ -97,10 +97,10 @@ class StreamingTTSStandIn:
                         request.transport.close()
                         return resp
                     await asyncio.sleep(3600)
-                await resp.write(header + chunk if i == 0 else chunk)
-                sent += chunk
                 if i == 0:
                     self.first_byte_sent.append(time.monotonic())
+                await resp.write(header + chunk if i == 0 else chunk)
+                sent += chunk
                 if self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)
             await resp.write_eof()
@@ -113,6 +113,8 @@ class OpenAISpeechStandIn(StreamingTTSStandIn):
     """`POST /v1/audio/speech` as in OpenAI's API: JSON {model, input, voice, response_format,
     speed}; "pcm" streams raw s16le mono at 24 kHz, "wav" a streamed WAV. Errors come in
     OpenAI's {"error": {...}} shape."""
+
+    api_prefix = "/v1"   # what an engine's url adds to the server's address
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/audio/speech", self._speech)
@@ -133,3 +135,7 @@ class OpenAISpeechStandIn(StreamingTTSStandIn):
         return web.json_response({"error": {"message": f"stand-in serves pcm and wav, not {fmt}",
                                             "type": "invalid_request_error", "param": "response_format",
                                             "code": None}}, status=400)
+
+
+# engine name (as in a scene's tts: list) -> its stand-in
+STANDINS = {"openai_speech": OpenAISpeechStandIn}
