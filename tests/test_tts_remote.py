@@ -68,9 +68,8 @@ def test_openai_speech_reads_the_rate_from_a_streamed_wav(speak):
 def test_openai_speech_errors_name_the_server_never_the_key(speak, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-456")
     standin = OpenAISpeechStandIn(speak, behaviours=[("status", 401)])
-    with standin.serve() as url:
-        with pytest.raises(TTSError) as err:
-            openai_engine(url).synthesize("Hello.")
+    with standin.serve() as url, pytest.raises(TTSError) as err:
+        openai_engine(url).synthesize("Hello.")
     message = str(err.value)
     assert "openai_speech" in message and "HTTP 401" in message and "/v1/audio/speech" in message
     assert "sk-test-secret-456" not in message
@@ -101,8 +100,8 @@ def test_a_slow_stalled_or_dying_server_falls_back_to_piper(speak, piper, behavi
     captions = [c for _, _, c, _ in sink.items]
     assert captions[-1] == "Second line there." and "First line here." in captions
     # each sentence is heard whole from Piper (after the remote chunks that made it on air)
-    piper_pushes = [pcm for _, pcm, _, _ in sink.items if len(pcm) > 48_000 * 0.5]
-    assert len(piper_pushes) >= 2
+    last_push = {caption: pcm for _, pcm, caption, _ in sink.items}
+    assert all(len(pcm) > 48_000 * 0.5 for pcm in last_push.values())   # nothing after Piper's
     if behaviour[0] == "slow_first":
         assert len(sink.items) == 2   # nothing from the remote server reached the sink
         assert sink.items[0][0] - t0 < 0.8 + 1.5, "Piper must speak right after the timeout"
@@ -168,7 +167,7 @@ def test_the_remote_benchmark_runs_against_its_local_stand_in():
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run([sys.executable, str(root / "tools" / "bench_speech.py"), "--engine",
                            "openai_speech", "--runs", "2", "--delay", "0.05"],
-                          capture_output=True, text=True, timeout=120, cwd=root)
+                          capture_output=True, text=True, timeout=120, cwd=root, check=False)
     assert done.returncode == 0, done.stderr
     for line in ("text in -> first speech sample ready", "baseline", "real-time factor",
                  "first audio byte written -> first sample ready"):

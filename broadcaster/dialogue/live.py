@@ -28,6 +28,7 @@ from broadcaster.scene import Scene
 from broadcaster.stages import Interrupt, LinesMuxed, Reload, Tick
 from broadcaster.tts.settings import build_engine, tts_settings
 from broadcaster.tts.stage import SpeechStage
+from broadcaster.tts.voice import voice_reference
 
 log = logging.getLogger(__name__)
 MAX_SAY_CHARS = 2000
@@ -49,10 +50,13 @@ def persona_of(scene: Scene) -> Persona:
 
 
 def voice_settings(config, scene: Scene):
-    """The scene's tts: section, or the config's when the scene has none."""
+    """The scene's tts: section, or the config's when the scene has none, with the scene's
+    voice: reference clip (checked here, so `broadcaster check` refuses a bad one)."""
+    voice = voice_reference(scene.features.get("voice"), scene.source, scene.base_dir)
     if scene.features.get("tts"):
-        return tts_settings(scene.features["tts"], scene.source, base_dir=scene.base_dir)
-    return tts_settings(config.features.get("tts"), config.source, base_dir=config.base_dir)
+        return tts_settings(scene.features["tts"], scene.source, base_dir=scene.base_dir, voice=voice)
+    return tts_settings(config.features.get("tts"), config.source, base_dir=config.base_dir,
+                        voice=voice)
 
 
 def build_responder(config, scene: Scene, override: str | None):

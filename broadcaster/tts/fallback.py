@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import Callable, Sequence
 
-from broadcaster.tts.engine import SpeechChunk, Synthesized, TTSEngine, TTSError, chunks_of, collect
+from broadcaster.tts.engine import (
+    SpeechChunk,
+    Synthesized,
+    TTSEngine,
+    TTSError,
+    chunks_of,
+    collect,
+)
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ stage's worker thread and the socket timeout is changed between reads.
 from __future__ import annotations
 
 import http.client
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -82,7 +81,7 @@ def stream_audio(engine: str, request: AudioRequest, decoder: Decoder, timeouts:
         try:
             conn.sock.settimeout(max(0.001, deadline - clock()))
             response = conn.getresponse()
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise _error(engine, request, f"no answer within {timeouts.first_audio_s:g} s") from None
         except (OSError, http.client.HTTPException) as exc:
             raise _error(engine, request, f"connection broke: {exc!r}") from None
@@ -96,7 +95,7 @@ def stream_audio(engine: str, request: AudioRequest, decoder: Decoder, timeouts:
             try:
                 conn.sock.settimeout(wait)
                 data = response.read1(read_size)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 what = (f"stream stalled for {timeouts.stall_s:g} s" if got_audio
                         else f"no audio within {timeouts.first_audio_s:g} s")
                 raise _error(engine, request, what) from None

@@ -25,6 +25,26 @@ def resample_to_broadcast(pcm: np.ndarray, rate: int, out_rate: int = BROADCAST_
     return np.concatenate([resampler.feed(pcm), resampler.flush()])
 
 
+def decode_mono(source, format: str | None = None) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream of a file path or file object to float32 mono at its
+    own rate. ValueError when it holds no decodable audio."""
+    try:
+        with av.open(source, mode="r", format=format) as container:
+            if not container.streams.audio:
+                raise ValueError("no audio stream")
+            rate = container.streams.audio[0].codec_context.sample_rate
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            parts = []
+            for frame in container.decode(audio=0):
+                parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+            parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    except av.FFmpegError as exc:
+        raise ValueError(str(exc)) from None
+    if not parts or not rate:
+        raise ValueError("no audio samples")
+    return np.concatenate(parts).astype(np.float32), int(rate)
+
+
 def gated_rms_dbfs(pcm: np.ndarray, rate: int) -> float | None:
     """RMS level in dBFS over the blocks above the gate; None when everything is below it."""
     total, count = loud_block_power(pcm, max(1, int(rate * _BLOCK_S)))

@@ -37,7 +37,7 @@ class OpenAISpeechEngine:
     def __init__(self, url: str, *, model: str = "tts-1", voice: str = "alloy",
                  response_format: str = "pcm", speed: float | None = None,
                  instructions: str | None = None, sample_rate: int = OPENAI_PCM_RATE,
-                 api_key_env: str = "OPENAI_API_KEY", timeouts: Timeouts = Timeouts(),
+                 api_key_env: str = "OPENAI_API_KEY", timeouts: Timeouts | None = None,
                  count: ByteCounter | None = None) -> None:
         if response_format not in FORMATS:
             raise TTSError(f"openai_speech: response_format must be one of {', '.join(FORMATS)}")
@@ -45,7 +45,7 @@ class OpenAISpeechEngine:
         self.model, self.voice, self.response_format = model, voice, response_format
         self.speed, self.instructions, self.sample_rate = speed, instructions, sample_rate
         self.api_key_env = api_key_env
-        self.timeouts = timeouts
+        self.timeouts = timeouts or Timeouts()
         self.count = count
 
     def request(self, text: str) -> AudioRequest:

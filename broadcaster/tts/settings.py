@@ -12,10 +12,14 @@
                                     # hands the sentence to the next engine
       retry_after_s: 60             # how long a failed engine is left out before it is tried again
 
-A remote engine (openai_speech) takes: url (the API base), model, voice, response_format
-(pcm | wav), speed, instructions, sample_rate (of its pcm), api_key_env (the environment
-variable holding the key; default OPENAI_API_KEY), and its own first_audio_timeout_s and
-stall_timeout_s (longest pause inside a streamed answer).
+Every remote engine takes url, sample_rate (of raw PCM answers), api_key_env (the environment
+variable holding its key) and its own first_audio_timeout_s and stall_timeout_s (longest pause
+inside a streamed answer). Then:
+  openai_speech: url is the API base (http://host:port/v1); model, voice, response_format
+                 (pcm | wav), speed, instructions; key from OPENAI_API_KEY by default.
+  fish_speech:   url is the server (http://host:8080); speaks with the scene's `voice:`
+                 (reference clip + transcript, see voice.py) or a reference_id stored on the
+                 server; chunk_length, temperature, top_p, seed; key from FISH_SPEECH_API_KEY.
 """
 
 from __future__ import annotations
@@ -25,14 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broadcaster.schema import Section
+from broadcaster.tts.voice import VoiceReference
 
 log = logging.getLogger(__name__)
-ENGINES = ("piper", "edge", "openai_speech")
-REMOTE_ENGINES = ("openai_speech",)
+ENGINES = ("piper", "edge", "openai_speech", "fish_speech")
+REMOTE_ENGINES = ("openai_speech", "fish_speech")
 _LOCAL_KEYS = ("engine", "voice", "rate", "volume", "pitch", "length_scale", "speaker_id")
-_REMOTE_KEYS = {"openai_speech": ("engine", "url", "model", "voice", "response_format", "speed",
-                                  "instructions", "sample_rate", "api_key_env",
-                                  "first_audio_timeout_s", "stall_timeout_s")}
+_COMMON_REMOTE_KEYS = ("engine", "url", "sample_rate", "api_key_env", "first_audio_timeout_s",
+                       "stall_timeout_s")
+_REMOTE_KEYS = {"openai_speech": ("model", "voice", "response_format", "speed", "instructions"),
+                "fish_speech": ("reference_id", "chunk_length", "temperature", "top_p", "seed")}
 
 
 @dataclass(frozen=True)
@@ -49,9 +55,11 @@ class TtsSettings:
     first_fragment_words: int = 6
     first_audio_timeout_s: float = 2.0
     retry_after_s: float = 60.0
+    voice: VoiceReference | None = None   # the scene's reference clip, for cloning engines
 
 
-def tts_settings(data, source: str, key: str = "tts", base_dir: Path | None = None) -> TtsSettings:
+def tts_settings(data, source: str, key: str = "tts", base_dir: Path | None = None,
+                 voice: VoiceReference | None = None) -> TtsSettings:
     sec = Section(data, source, key)
     sec.allow_only(("engines", "level_dbfs", "first_fragment_words", "retry_after_s",
                     "first_audio_timeout_s"))
@@ -64,7 +72,7 @@ def tts_settings(data, source: str, key: str = "tts", base_dir: Path | None = No
         entry = Section(item, source, where)
         engine = entry.text("engine", choices=ENGINES)
         if engine in REMOTE_ENGINES:
-            specs.append(_remote_spec(entry, engine, first_audio))
+            specs.append(_remote_spec(entry, engine, first_audio, voice))
             continue
         entry.allow_only(_LOCAL_KEYS)
         voice = entry.text("voice") if entry.has("voice") else None
@@ -86,31 +94,48 @@ def tts_settings(data, source: str, key: str = "tts", base_dir: Path | None = No
         first_fragment_words=sec.integer("first_fragment_words", 6, minimum=0, maximum=50),
         first_audio_timeout_s=first_audio,
         retry_after_s=sec.number("retry_after_s", 60.0, minimum=0, maximum=3600),
+        voice=voice,
     )
 
 
-def _remote_spec(entry: Section, engine: str, first_audio_default: float) -> EngineSpec:
-    entry.allow_only(_REMOTE_KEYS[engine])
+def _remote_spec(entry: Section, engine: str, first_audio_default: float,
+                 voice: VoiceReference | None) -> EngineSpec:
+    entry.allow_only(_COMMON_REMOTE_KEYS + _REMOTE_KEYS[engine])
     url = entry.text("url")
     if not url.startswith(("http://", "https://")):
         raise entry.error("url", f"must start with http:// or https://, got {url!r}")
     first_audio = entry.number("first_audio_timeout_s", first_audio_default, minimum=0.1, maximum=30)
     options = {
         "url": url,
-        "model": entry.text("model", "tts-1"),
-        "voice": entry.text("voice", "alloy"),
-        "response_format": entry.text("response_format", "pcm", choices=("pcm", "wav")),
-        "sample_rate": entry.integer("sample_rate", 24_000, minimum=8000, maximum=96_000),
-        "api_key_env": entry.text("api_key_env", "OPENAI_API_KEY"),
         "first_audio_timeout_s": first_audio,
         "stall_timeout_s": entry.number("stall_timeout_s", max(first_audio, 3.0), minimum=0.1,
                                         maximum=60),
     }
-    if entry.has("speed"):
-        options["speed"] = entry.number("speed", minimum=0.25, maximum=4.0)
-    if entry.has("instructions"):
-        options["instructions"] = entry.text("instructions")
-    return EngineSpec(engine, options["voice"], tuple(options.items()))
+    if engine == "openai_speech":
+        options.update(model=entry.text("model", "tts-1"), voice=entry.text("voice", "alloy"),
+                       response_format=entry.text("response_format", "pcm", choices=("pcm", "wav")),
+                       sample_rate=entry.integer("sample_rate", 24_000, minimum=8000, maximum=96_000),
+                       api_key_env=entry.text("api_key_env", "OPENAI_API_KEY"))
+        if entry.has("speed"):
+            options["speed"] = entry.number("speed", minimum=0.25, maximum=4.0)
+        if entry.has("instructions"):
+            options["instructions"] = entry.text("instructions")
+        return EngineSpec(engine, options["voice"], tuple(options.items()))
+    # fish_speech
+    options.update(chunk_length=entry.integer("chunk_length", 200, minimum=100, maximum=300),
+                   sample_rate=entry.integer("sample_rate", 44_100, minimum=8000, maximum=96_000),
+                   api_key_env=entry.text("api_key_env", "FISH_SPEECH_API_KEY"))
+    for name, low, high in (("temperature", 0.1, 1.0), ("top_p", 0.1, 1.0)):
+        if entry.has(name):
+            options[name] = entry.number(name, minimum=low, maximum=high)
+    if entry.has("seed"):
+        options["seed"] = entry.integer("seed", minimum=0)
+    if entry.has("reference_id"):
+        options["reference_id"] = entry.text("reference_id")
+    elif voice is None:
+        raise entry.error("engine", "fish_speech clones the scene's voice: add `voice: {reference: "
+                                    "FILE, text: ...}` to the scene, or set reference_id")
+    return EngineSpec(engine, options.get("reference_id"), tuple(options.items()))
 
 
 def build_engine(settings: TtsSettings, count_bytes=None):
@@ -125,7 +150,7 @@ def build_engine(settings: TtsSettings, count_bytes=None):
     engines = []
     for spec in settings.engines:
         try:
-            engines.append(_load(spec, count_bytes))
+            engines.append(_load(spec, settings.voice, count_bytes))
         except (TTSError, OSError, ImportError, ValueError) as exc:
             log.error("tts engine %s%s could not load: %s", spec.engine,
                       f" ({spec.voice})" if spec.voice else "", exc)
@@ -136,7 +161,7 @@ def build_engine(settings: TtsSettings, count_bytes=None):
     return FallbackChain(engines, retry_after_s=settings.retry_after_s)
 
 
-def _load(spec: EngineSpec, count_bytes):
+def _load(spec: EngineSpec, voice: VoiceReference | None, count_bytes):
     options = dict(spec.options)
     if spec.engine == "piper":
         from broadcaster.tts.piper_engine import PiperEngine
@@ -147,11 +172,14 @@ def _load(spec: EngineSpec, count_bytes):
         return EdgeTTSEngine(spec.voice, **{k: str(options[k]) for k in ("rate", "volume", "pitch")
                                             if k in options})
     from broadcaster.tts.http_audio import Timeouts
-    from broadcaster.tts.openai_speech import OpenAISpeechEngine
     timeouts = Timeouts(first_audio_s=options.pop("first_audio_timeout_s"),
                         stall_s=options.pop("stall_timeout_s"))
     count = None
     if count_bytes is not None:
         def count(n: int, direction: str, engine: str = spec.engine) -> None:
             count_bytes(engine, n, direction)
+    if spec.engine == "fish_speech":
+        from broadcaster.tts.fish_speech import FishSpeechEngine
+        return FishSpeechEngine(voice=voice, timeouts=timeouts, count=count, **options)
+    from broadcaster.tts.openai_speech import OpenAISpeechEngine
     return OpenAISpeechEngine(timeouts=timeouts, count=count, **options)

@@ -176,10 +176,12 @@ class SpeechStage:
         chunks = chunks_of(self.engine, sentence)
         try:
             for chunk in chunks:
+                if chunk.restart:
+                    leveler = None   # the broken stream's resampler tail is not played
                 if chunk.whole:
                     pcm = prepare_speech(chunk.pcm, chunk.rate, target)
                 else:
-                    if leveler is None or chunk.restart or chunk.engine != engine:
+                    if leveler is None or chunk.engine != engine:
                         leveler = StreamLeveler(chunk.rate, target,
                                                 start_gain=self._stream_gains.get(chunk.engine, 1.0))
                     pcm = leveler.feed(chunk.pcm)

@@ -15,8 +15,11 @@ pieces. Each request takes the next behaviour from `behaviours` (the last one re
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import struct
 import time
+import wave
 
 import numpy as np
 from aiohttp import web
@@ -27,6 +30,17 @@ from tests.support.aio import serve_app
 
 def s16le(pcm: np.ndarray) -> bytes:
     return (np.clip(pcm, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+
+def wave_module_header(rate: int) -> bytes:
+    """The header Python's `wave` writes for a 16-bit mono file of no frames (sizes 36 and 0),
+    which Fish Speech's wav_chunk_header() sends ahead of a stream."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+    return buffer.getvalue()
 
 
 def streamed_wav_header(rate: int) -> bytes:
@@ -139,3 +153,42 @@ class OpenAISpeechStandIn(StreamingTTSStandIn):
 
 # engine name (as in a scene's tts: list) -> its stand-in
 STANDINS = {"openai_speech": OpenAISpeechStandIn}
+
+
+class FishSpeechStandIn(StreamingTTSStandIn):
+    """Fish Speech's `POST /v1/tts` (fish-speech 0.1.0 tools/server): a msgpack or JSON
+    ServeTTSRequest; streaming only with format "wav", answered as int16 mono segments at the
+    decoder's rate (44.1 kHz). `wav_header` sends the WAV header first (as releases whose
+    header reaches the client do); without it the segments come bare, as 0.1.0 sends them.
+    A reference's audio arrives as bytes (msgpack) or base64 text (JSON) and is recorded
+    decoded."""
+
+    api_prefix = ""
+
+    def __init__(self, speak, wav_header: bool = False, **kw) -> None:
+        kw.setdefault("rate", 44_100)
+        super().__init__(speak, **kw)
+        self.wav_header = wav_header
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/tts", self._tts)
+
+    def error_response(self, code: int) -> web.Response:
+        return web.Response(status=code, text=f"test failure {code}")
+
+    async def _tts(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type == "application/json":
+            body = await request.json()
+        else:
+            return web.Response(status=415, text="stand-in reads application/json bodies")
+        for ref in body.get("references", []):
+            if isinstance(ref.get("audio"), str) and len(ref["audio"]) > 255:
+                ref["audio"] = base64.b64decode(ref["audio"])
+        self.requests.append({"body": body, "headers": dict(request.headers), "t": time.monotonic()})
+        if body.get("streaming") and body.get("format") != "wav":
+            return web.Response(status=400, text="Streaming only supports WAV format")
+        header = wave_module_header(self.rate) if self.wav_header else b""
+        return await self.answer(request, body["text"], content_type="audio/wav", header=header)
+
+
+STANDINS["fish_speech"] = FishSpeechStandIn
