@@ -16,7 +16,7 @@ from broadcaster.tts.settings import build_engine, tts_settings
 from broadcaster.tts.voice import voice_reference
 from tests.support.broadcaster_proc import run_broadcaster, write_config
 from tests.support.media import write_wav
-from tests.support.servers.tts_standins import FishSpeechStandIn
+from tests.support.servers.tts_standins import FishSpeechStandIn, GptSovitsStandIn
 from tests.support.sinks import TimedSink
 
 PROMPT = "This is my own voice, recorded for the anchor."
@@ -124,3 +124,35 @@ def test_fish_speech_dying_mid_sentence_falls_back_to_piper(speak, piper, host_w
     assert len(sink.items[-1][1]) > 48_000 * 0.8      # Piper's whole sentence came after
     assert json.dumps(standin.requests[0]["body"]["references"][0]["text"]) == json.dumps(PROMPT)
     assert base64.b64encode(standin.requests[0]["body"]["references"][0]["audio"])
+
+
+def test_gpt_sovits_switches_voice_then_streams_with_the_reference(speak, host_wav, tmp_path):
+    ref = voice_reference({"reference": "voice/host.wav", "text": PROMPT, "language": "en"},
+                          "s.yaml", tmp_path)
+    standin = GptSovitsStandIn(speak, chunk_ms=100)
+    with standin.serve() as url:
+        settings = tts_settings({"engines": [{
+            "engine": "gpt_sovits", "url": url, "gpt_weights": "GPT_weights_v2/host-e15.ckpt",
+            "sovits_weights": "SoVITS_weights_v2/host_e8.pth"}]}, "s.yaml", voice=ref)
+        engine = build_engine(settings).engines[0]
+        first = list(engine.stream("Good evening."))
+        second = list(engine.stream("And good night."))
+    assert standin.weights == [("set_gpt_weights", "GPT_weights_v2/host-e15.ckpt"),
+                               ("set_sovits_weights", "SoVITS_weights_v2/host_e8.pth")]  # once
+    body = standin.requests[0]["body"]
+    assert body["text"] == "Good evening." and body["text_lang"] == "en"
+    assert body["ref_audio_path"] == str(host_wav.resolve()) and body["prompt_text"] == PROMPT
+    assert body["prompt_lang"] == "en" and body["media_type"] == "wav" and body["streaming_mode"] is True
+    for chunks, sent in ((first, standin.audio_sent[0]), (second, standin.audio_sent[1])):
+        assert {c.rate for c in chunks} == {32_000} and len(chunks) > 3
+        got = np.concatenate([c.pcm for c in chunks])
+        assert np.array_equal(got, np.frombuffer(bytes(sent), "<i2").astype(np.float32) / 32768)
+
+
+def test_gpt_sovits_needs_the_scene_voice_and_a_valid_streaming_mode(host_wav, tmp_path):
+    with pytest.raises(ConfigError, match=r"tts.engines\[0\].engine.*voice"):
+        tts_settings({"engines": [{"engine": "gpt_sovits", "url": "http://gpu:9880"}]}, "s.yaml")
+    ref = voice_reference({"reference": "voice/host.wav", "text": PROMPT}, "s.yaml", tmp_path)
+    with pytest.raises(ConfigError, match=r"tts.engines\[0\].streaming_mode"):
+        tts_settings({"engines": [{"engine": "gpt_sovits", "url": "http://gpu:9880",
+                                   "streaming_mode": 7}]}, "s.yaml", voice=ref)

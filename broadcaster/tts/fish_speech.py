@@ -23,8 +23,6 @@ import json
 import os
 from collections.abc import Iterator
 
-import numpy as np
-
 from broadcaster.tts.engine import SpeechChunk, Synthesized, TTSError, collect
 from broadcaster.tts.http_audio import (
     AudioRequest,
@@ -33,35 +31,10 @@ from broadcaster.tts.http_audio import (
     bearer,
     stream_audio,
 )
-from broadcaster.tts.pcm_stream import S16Decoder, WavStreamDecoder
+from broadcaster.tts.pcm_stream import SniffedWav
 from broadcaster.tts.voice import VoiceReference
 
 FISH_RATE = 44_100
-
-
-class SniffedWav:
-    """A WAV when the stream starts with RIFF, else raw s16le at `fallback_rate`."""
-
-    def __init__(self, fallback_rate: int) -> None:
-        self._fallback_rate = fallback_rate
-        self._head = b""
-        self._decoder = None
-        self.rate: int | None = None
-
-    def feed(self, data: bytes) -> np.ndarray:
-        if self._decoder is None:
-            self._head += data
-            if len(self._head) < 4:
-                return np.zeros(0, np.float32)
-            data, self._head = self._head, b""
-            if data.startswith(b"RIFF"):
-                self._decoder = WavStreamDecoder()
-            else:
-                self._decoder, self.rate = S16Decoder(), self._fallback_rate
-        pcm = self._decoder.feed(data)
-        if isinstance(self._decoder, WavStreamDecoder):
-            self.rate = self._decoder.rate
-        return pcm
 
 
 class FishSpeechEngine:

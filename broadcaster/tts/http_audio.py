@@ -56,10 +56,8 @@ def bearer(key: str | None) -> tuple[tuple[str, str], ...]:
     return (("Authorization", f"Bearer {key}"),)
 
 
-def stream_audio(engine: str, request: AudioRequest, decoder: Decoder, timeouts: Timeouts,
-                 count: ByteCounter | None = None, read_size: int = 8192,
-                 clock: Callable[[], float] = time.monotonic) -> Iterator[SpeechChunk]:
-    """Send the request and yield the decoded audio as it arrives."""
+def _connect(engine: str, request: AudioRequest, timeouts: Timeouts
+             ) -> tuple[http.client.HTTPConnection, str, dict]:
     parts = urlsplit(request.url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TTSError(f"{engine}: url must be http(s)://host[:port]/..., got "
@@ -67,7 +65,41 @@ def stream_audio(engine: str, request: AudioRequest, decoder: Decoder, timeouts:
     conn_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     conn = conn_type(parts.hostname, parts.port, timeout=timeouts.connect_s)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    headers = {"Content-Type": request.content_type, "Accept": "*/*", **dict(request.headers)}
+    headers = {"Accept": "*/*", **dict(request.headers)}
+    if request.body:
+        headers["Content-Type"] = request.content_type
+    return conn, path, headers
+
+
+def fetch(engine: str, request: AudioRequest, timeouts: Timeouts,
+          count: ByteCounter | None = None, limit: int = 65536) -> bytes:
+    """A short request (a voice switch): the body of a 200 answer within first_audio_s,
+    else TTSError."""
+    conn, path, headers = _connect(engine, request, timeouts)
+    try:
+        conn.request(request.method, path, body=request.body or None, headers=headers)
+        if count:
+            count(len(request.body) + len(path), "up")
+        conn.sock.settimeout(timeouts.first_audio_s)
+        response = conn.getresponse()
+        body = response.read(limit)
+        if count:
+            count(len(body), "down")
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        raise _error(engine, request, f"request failed: {exc!r}") from None
+    finally:
+        conn.close()
+    if response.status != 200:
+        detail = body[:300].decode("utf-8", "replace").strip()
+        raise _error(engine, request, f"HTTP {response.status} {response.reason}: {detail}")
+    return body
+
+
+def stream_audio(engine: str, request: AudioRequest, decoder: Decoder, timeouts: Timeouts,
+                 count: ByteCounter | None = None, read_size: int = 8192,
+                 clock: Callable[[], float] = time.monotonic) -> Iterator[SpeechChunk]:
+    """Send the request and yield the decoded audio as it arrives."""
+    conn, path, headers = _connect(engine, request, timeouts)
     got_audio = False
     try:
         sent = clock()

@@ -75,3 +75,29 @@ class WavStreamDecoder:
                 self.rate = rate
             pos += 8 + size + size % 2
         return None
+
+
+class SniffedWav:
+    """A WAV when the stream starts with RIFF, else raw s16le at `fallback_rate` (servers
+    whose streamed header depends on the version)."""
+
+    def __init__(self, fallback_rate: int) -> None:
+        self._fallback_rate = fallback_rate
+        self._head = b""
+        self._decoder = None
+        self.rate: int | None = None
+
+    def feed(self, data: bytes) -> np.ndarray:
+        if self._decoder is None:
+            self._head += data
+            if len(self._head) < 4:
+                return np.zeros(0, np.float32)
+            data, self._head = self._head, b""
+            if data.startswith(b"RIFF"):
+                self._decoder = WavStreamDecoder()
+            else:
+                self._decoder, self.rate = S16Decoder(), self._fallback_rate
+        pcm = self._decoder.feed(data)
+        if isinstance(self._decoder, WavStreamDecoder):
+            self.rate = self._decoder.rate
+        return pcm

@@ -12,14 +12,19 @@
                                     # hands the sentence to the next engine
       retry_after_s: 60             # how long a failed engine is left out before it is tried again
 
-Every remote engine takes url, sample_rate (of raw PCM answers), api_key_env (the environment
-variable holding its key) and its own first_audio_timeout_s and stall_timeout_s (longest pause
-inside a streamed answer). Then:
+Every remote engine takes url, sample_rate (of raw PCM answers) and its own
+first_audio_timeout_s and stall_timeout_s (longest pause inside a streamed answer); those with
+an API key take api_key_env (the environment variable holding it). Then:
   openai_speech: url is the API base (http://host:port/v1); model, voice, response_format
                  (pcm | wav), speed, instructions; key from OPENAI_API_KEY by default.
   fish_speech:   url is the server (http://host:8080); speaks with the scene's `voice:`
                  (reference clip + transcript, see voice.py) or a reference_id stored on the
                  server; chunk_length, temperature, top_p, seed; key from FISH_SPEECH_API_KEY.
+  gpt_sovits:    url is the api_v2 server (http://host:9880); speaks with the scene's voice:
+                 ref_audio_path (the clip's path on the server; default: its path here),
+                 text_lang and prompt_lang (default: the voice's language, else en),
+                 streaming_mode (true, or 1-3), text_split_method, speed_factor, and the
+                 voice switch gpt_weights / sovits_weights (paths on the server).
 """
 
 from __future__ import annotations
@@ -32,13 +37,17 @@ from broadcaster.schema import Section
 from broadcaster.tts.voice import VoiceReference
 
 log = logging.getLogger(__name__)
-ENGINES = ("piper", "edge", "openai_speech", "fish_speech")
-REMOTE_ENGINES = ("openai_speech", "fish_speech")
+ENGINES = ("piper", "edge", "openai_speech", "fish_speech", "gpt_sovits")
+REMOTE_ENGINES = ("openai_speech", "fish_speech", "gpt_sovits")
 _LOCAL_KEYS = ("engine", "voice", "rate", "volume", "pitch", "length_scale", "speaker_id")
-_COMMON_REMOTE_KEYS = ("engine", "url", "sample_rate", "api_key_env", "first_audio_timeout_s",
+_COMMON_REMOTE_KEYS = ("engine", "url", "sample_rate", "first_audio_timeout_s",
                        "stall_timeout_s")
-_REMOTE_KEYS = {"openai_speech": ("model", "voice", "response_format", "speed", "instructions"),
-                "fish_speech": ("reference_id", "chunk_length", "temperature", "top_p", "seed")}
+_REMOTE_KEYS = {"openai_speech": ("model", "voice", "response_format", "speed", "instructions",
+                                  "api_key_env"),
+                "fish_speech": ("api_key_env", "reference_id", "chunk_length", "temperature", "top_p", "seed"),
+                "gpt_sovits": ("ref_audio_path", "text_lang", "prompt_lang", "streaming_mode",
+                               "text_split_method", "speed_factor", "gpt_weights",
+                               "sovits_weights")}
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,23 @@ def _remote_spec(entry: Section, engine: str, first_audio_default: float,
         if entry.has("instructions"):
             options["instructions"] = entry.text("instructions")
         return EngineSpec(engine, options["voice"], tuple(options.items()))
+    if engine == "gpt_sovits":
+        if voice is None:
+            raise entry.error("engine", "gpt_sovits clones the scene's voice: add `voice: "
+                                        "{reference: FILE, text: ...}` to the scene")
+        options["sample_rate"] = entry.integer("sample_rate", 32_000, minimum=8000, maximum=96_000)
+        for name in ("ref_audio_path", "text_lang", "prompt_lang", "text_split_method",
+                     "gpt_weights", "sovits_weights"):
+            if entry.has(name):
+                options[name] = entry.text(name)
+        if entry.has("speed_factor"):
+            options["speed_factor"] = entry.number("speed_factor", minimum=0.5, maximum=2.0)
+        if entry.has("streaming_mode"):
+            mode = entry.raw("streaming_mode")
+            if mode not in (True, 1, 2, 3) or mode is False:
+                raise entry.error("streaming_mode", f"must be true, 1, 2 or 3, got {mode!r}")
+            options["streaming_mode"] = mode
+        return EngineSpec(engine, None, tuple(options.items()))
     # fish_speech
     options.update(chunk_length=entry.integer("chunk_length", 200, minimum=100, maximum=300),
                    sample_rate=entry.integer("sample_rate", 44_100, minimum=8000, maximum=96_000),
@@ -178,6 +204,9 @@ def _load(spec: EngineSpec, voice: VoiceReference | None, count_bytes):
     if count_bytes is not None:
         def count(n: int, direction: str, engine: str = spec.engine) -> None:
             count_bytes(engine, n, direction)
+    if spec.engine == "gpt_sovits":
+        from broadcaster.tts.gpt_sovits import GptSovitsEngine
+        return GptSovitsEngine(voice=voice, timeouts=timeouts, count=count, **options)
     if spec.engine == "fish_speech":
         from broadcaster.tts.fish_speech import FishSpeechEngine
         return FishSpeechEngine(voice=voice, timeouts=timeouts, count=count, **options)

@@ -192,3 +192,48 @@ class FishSpeechStandIn(StreamingTTSStandIn):
 
 
 STANDINS["fish_speech"] = FishSpeechStandIn
+
+
+class GptSovitsStandIn(StreamingTTSStandIn):
+    """GPT-SoVITS api_v2 (`POST /tts` JSON TTS_Request, GET /set_gpt_weights and
+    /set_sovits_weights?weights_path=). With streaming_mode and media_type "wav": the `wave`
+    header (data size 0), then raw int16 mono at the model's rate (32 kHz). Missing required
+    fields answer 400 with {"message": ...} as api_v2's check_params does. `weights` records
+    the voice switches in order."""
+
+    api_prefix = ""
+
+    def __init__(self, speak, **kw) -> None:
+        kw.setdefault("rate", 32_000)
+        super().__init__(speak, **kw)
+        self.weights: list[tuple[str, str]] = []
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/tts", self._tts)
+        app.router.add_get("/set_gpt_weights", self._weights)
+        app.router.add_get("/set_sovits_weights", self._weights)
+
+    def error_response(self, code: int) -> web.Response:
+        return web.json_response({"message": "tts failed", "Exception": f"test failure {code}"},
+                                 status=code)
+
+    async def _weights(self, request: web.Request) -> web.Response:
+        path = request.query.get("weights_path")
+        if not path:
+            return web.json_response({"message": "weight path is required"}, status=400)
+        self.weights.append((request.path.lstrip("/"), path))
+        return web.json_response({"message": "success"})
+
+    async def _tts(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append({"body": body, "headers": dict(request.headers), "t": time.monotonic()})
+        for field in ("ref_audio_path", "text", "text_lang", "prompt_lang"):
+            if not body.get(field):
+                return web.json_response({"message": f"{field} is required"}, status=400)
+        if not body.get("streaming_mode") or body.get("media_type", "wav") != "wav":
+            return web.json_response({"message": "stand-in streams wav only"}, status=400)
+        return await self.answer(request, body["text"], content_type="audio/wav",
+                                 header=wave_module_header(self.rate))
+
+
+STANDINS["gpt_sovits"] = GptSovitsStandIn
