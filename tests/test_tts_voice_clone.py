@@ -16,7 +16,11 @@ from broadcaster.tts.settings import build_engine, tts_settings
 from broadcaster.tts.voice import voice_reference
 from tests.support.broadcaster_proc import run_broadcaster, write_config
 from tests.support.media import write_wav
-from tests.support.servers.tts_standins import FishSpeechStandIn, GptSovitsStandIn
+from tests.support.servers.tts_standins import (
+    CosyVoiceStandIn,
+    FishSpeechStandIn,
+    GptSovitsStandIn,
+)
 from tests.support.sinks import TimedSink
 
 PROMPT = "This is my own voice, recorded for the anchor."
@@ -156,3 +160,25 @@ def test_gpt_sovits_needs_the_scene_voice_and_a_valid_streaming_mode(host_wav, t
     with pytest.raises(ConfigError, match=r"tts.engines\[0\].streaming_mode"):
         tts_settings({"engines": [{"engine": "gpt_sovits", "url": "http://gpu:9880",
                                    "streaming_mode": 7}]}, "s.yaml", voice=ref)
+
+
+@pytest.mark.parametrize("mode", ["zero_shot", "cross_lingual", "sft"])
+def test_cosyvoice_uploads_the_clip_as_form_data_and_streams_pcm(speak, host_wav, tmp_path, mode):
+    ref = voice_reference({"reference": "voice/host.wav", "text": PROMPT}, "s.yaml", tmp_path)
+    standin = CosyVoiceStandIn(speak, chunk_ms=100)
+    entry = {"engine": "cosyvoice", "mode": mode}
+    if mode == "sft":
+        entry["spk_id"] = "中文女"
+    with standin.serve() as url:
+        settings = tts_settings({"engines": [{**entry, "url": url}]}, "s.yaml", voice=ref)
+        chunks = list(build_engine(settings).engines[0].stream("See you tomorrow."))
+    request = standin.requests[0]
+    assert request["mode"] == mode and request["body"]["tts_text"] == "See you tomorrow."
+    if mode == "sft":
+        assert request["body"]["spk_id"] == "中文女" and "prompt_wav" not in request["body"]
+    else:
+        assert request["body"]["prompt_wav"] == ("host.wav", host_wav.read_bytes())
+        assert request["body"].get("prompt_text") == (PROMPT if mode == "zero_shot" else None)
+    got = np.concatenate([c.pcm for c in chunks])
+    assert {c.rate for c in chunks} == {22_050}
+    assert np.array_equal(got, np.frombuffer(bytes(standin.audio_sent[0]), "<i2").astype(np.float32) / 32768)

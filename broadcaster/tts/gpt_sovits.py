@@ -22,7 +22,13 @@ from collections.abc import Iterator
 from urllib.parse import urlencode
 
 from broadcaster.tts.engine import SpeechChunk, Synthesized, TTSError, collect
-from broadcaster.tts.http_audio import AudioRequest, ByteCounter, Timeouts, fetch, stream_audio
+from broadcaster.tts.http_audio import (
+    AudioRequest,
+    ByteCounter,
+    Timeouts,
+    fetch,
+    stream_audio,
+)
 from broadcaster.tts.pcm_stream import SniffedWav
 from broadcaster.tts.voice import VoiceReference
 

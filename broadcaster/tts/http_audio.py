@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -164,3 +165,21 @@ class FixedRate:
 
     def feed(self, data: bytes) -> np.ndarray:
         return self._decoder.feed(data)
+
+
+def multipart(fields: list[tuple[str, str]], files: list[tuple[str, str, bytes]]
+              ) -> tuple[bytes, str]:
+    """A multipart/form-data body (text fields, then files as (field, filename, bytes)) and
+    its content type."""
+    boundary = "broadcaster-" + uuid.uuid4().hex
+    parts = []
+    for name, value in fields:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                     .encode() + value.encode("utf-8") + b"\r\n")
+    for name, filename, data in files:
+        safe = filename.replace('"', "_").replace("\r", "_").replace("\n", "_")
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                     f'filename="{safe}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                     .encode() + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"

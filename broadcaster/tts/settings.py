@@ -25,6 +25,10 @@ an API key take api_key_env (the environment variable holding it). Then:
                  text_lang and prompt_lang (default: the voice's language, else en),
                  streaming_mode (true, or 1-3), text_split_method, speed_factor, and the
                  voice switch gpt_weights / sovits_weights (paths on the server).
+  cosyvoice:     url is the FastAPI server (http://host:50000); mode zero_shot (the scene's
+                 voice and transcript, the default), cross_lingual (the voice only) or sft
+                 (spk_id); sample_rate 22050 (CosyVoice-300M) or 24000 (CosyVoice2).
+                 Its wire format is not verified against the server code (see cosyvoice.py).
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ from broadcaster.schema import Section
 from broadcaster.tts.voice import VoiceReference
 
 log = logging.getLogger(__name__)
-ENGINES = ("piper", "edge", "openai_speech", "fish_speech", "gpt_sovits")
-REMOTE_ENGINES = ("openai_speech", "fish_speech", "gpt_sovits")
+ENGINES = ("piper", "edge", "openai_speech", "fish_speech", "gpt_sovits", "cosyvoice")
+REMOTE_ENGINES = ("openai_speech", "fish_speech", "gpt_sovits", "cosyvoice")
 _LOCAL_KEYS = ("engine", "voice", "rate", "volume", "pitch", "length_scale", "speaker_id")
 _COMMON_REMOTE_KEYS = ("engine", "url", "sample_rate", "first_audio_timeout_s",
                        "stall_timeout_s")
@@ -47,7 +51,8 @@ _REMOTE_KEYS = {"openai_speech": ("model", "voice", "response_format", "speed", 
                 "fish_speech": ("api_key_env", "reference_id", "chunk_length", "temperature", "top_p", "seed"),
                 "gpt_sovits": ("ref_audio_path", "text_lang", "prompt_lang", "streaming_mode",
                                "text_split_method", "speed_factor", "gpt_weights",
-                               "sovits_weights")}
+                               "sovits_weights"),
+                "cosyvoice": ("mode", "spk_id")}
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,16 @@ def _remote_spec(entry: Section, engine: str, first_audio_default: float,
                 raise entry.error("streaming_mode", f"must be true, 1, 2 or 3, got {mode!r}")
             options["streaming_mode"] = mode
         return EngineSpec(engine, None, tuple(options.items()))
+    if engine == "cosyvoice":
+        mode = entry.text("mode", "zero_shot", choices=("zero_shot", "cross_lingual", "sft"))
+        options.update(mode=mode, sample_rate=entry.integer("sample_rate", 22_050, minimum=8000,
+                                                            maximum=96_000))
+        if mode == "sft":
+            options["spk_id"] = entry.text("spk_id")
+        elif voice is None:
+            raise entry.error("mode", f"{mode} clones the scene's voice: add `voice: {{reference: "
+                                      f"FILE, text: ...}}` to the scene, or use mode sft")
+        return EngineSpec(engine, options.get("spk_id"), tuple(options.items()))
     # fish_speech
     options.update(chunk_length=entry.integer("chunk_length", 200, minimum=100, maximum=300),
                    sample_rate=entry.integer("sample_rate", 44_100, minimum=8000, maximum=96_000),
@@ -204,6 +219,9 @@ def _load(spec: EngineSpec, voice: VoiceReference | None, count_bytes):
     if count_bytes is not None:
         def count(n: int, direction: str, engine: str = spec.engine) -> None:
             count_bytes(engine, n, direction)
+    if spec.engine == "cosyvoice":
+        from broadcaster.tts.cosyvoice import CosyVoiceEngine
+        return CosyVoiceEngine(voice=voice, timeouts=timeouts, count=count, **options)
     if spec.engine == "gpt_sovits":
         from broadcaster.tts.gpt_sovits import GptSovitsEngine
         return GptSovitsEngine(voice=voice, timeouts=timeouts, count=count, **options)

@@ -20,6 +20,7 @@ import io
 import struct
 import time
 import wave
+from typing import ClassVar
 
 import numpy as np
 from aiohttp import web
@@ -237,3 +238,40 @@ class GptSovitsStandIn(StreamingTTSStandIn):
 
 
 STANDINS["gpt_sovits"] = GptSovitsStandIn
+
+
+class CosyVoiceStandIn(StreamingTTSStandIn):
+    """CosyVoice's FastAPI server as publicly documented (runtime/python/fastapi/server.py;
+    not verified against its code): form-data POSTs to /inference_sft (tts_text, spk_id),
+    /inference_zero_shot (tts_text, prompt_text, prompt_wav file), /inference_cross_lingual
+    (tts_text, prompt_wav file), answered with raw int16 mono at 22050 Hz. Uploaded files are
+    recorded as (filename, bytes)."""
+
+    api_prefix = ""
+    FIELDS: ClassVar[dict] = {"sft": ("tts_text", "spk_id"),
+                              "zero_shot": ("tts_text", "prompt_text", "prompt_wav"),
+                              "cross_lingual": ("tts_text", "prompt_wav")}
+
+    def __init__(self, speak, **kw) -> None:
+        kw.setdefault("rate", 22_050)
+        super().__init__(speak, **kw)
+
+    def add_routes(self, app: web.Application) -> None:
+        for mode in self.FIELDS:
+            app.router.add_post(f"/inference_{mode}", self._inference)
+
+    async def _inference(self, request: web.Request) -> web.StreamResponse:
+        mode = request.path.removeprefix("/inference_")
+        form = await request.post()
+        body = {name: ((value.filename, value.file.read()) if isinstance(value, web.FileField) else value)
+                for name, value in form.items()}
+        self.requests.append({"mode": mode, "body": body, "headers": dict(request.headers),
+                              "t": time.monotonic()})
+        missing = [f for f in self.FIELDS[mode] if f not in body]
+        if missing:
+            return web.json_response({"detail": [{"loc": ["body", f], "msg": "field required"}
+                                                 for f in missing]}, status=422)
+        return await self.answer(request, body["tts_text"], content_type="application/octet-stream")
+
+
+STANDINS["cosyvoice"] = CosyVoiceStandIn
