@@ -15,7 +15,7 @@ from broadcaster.tts.http_audio import Timeouts
 from broadcaster.tts.openai_speech import OpenAISpeechEngine
 from broadcaster.tts.settings import build_engine, tts_settings
 from tests.support.ports import free_port
-from tests.support.servers.tts_standins import OpenAISpeechStandIn
+from tests.support.servers.tts_standins import OpenAISpeechStandIn, speak_with
 from tests.support.sinks import TimedSink
 
 SENTENCE = "Good evening, and welcome to the late show."
@@ -23,10 +23,7 @@ SENTENCE = "Good evening, and welcome to the late show."
 
 @pytest.fixture(scope="module")
 def speak(piper):
-    def speak(text):
-        out = piper.synthesize(text)
-        return out.pcm, out.rate
-    return speak
+    return speak_with(piper)
 
 
 def openai_engine(url, **kw):

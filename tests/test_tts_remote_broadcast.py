@@ -20,7 +20,7 @@ from tests.support.broadcaster_proc import (
 )
 from tests.support.http import http_json
 from tests.support.ports import free_port
-from tests.support.servers.tts_standins import OpenAISpeechStandIn
+from tests.support.servers.tts_standins import OpenAISpeechStandIn, speak_with
 
 LINE = "Hello everyone, and welcome to the show. We are live, and I am talking to you now."
 
@@ -29,11 +29,7 @@ LINE = "Hello everyone, and welcome to the show. We are live, and I am talking t
 def slow_voice():
     """A voice unlike the broadcaster's own Piper (slower), so the fallback cannot pass for it."""
     engine = PiperEngine(length_scale=1.4)
-
-    def speak(text):
-        out = engine.synthesize(text)
-        return out.pcm, out.rate
-    yield speak
+    yield speak_with(engine)
     engine.close()
 
 

@@ -20,6 +20,7 @@ from tests.support.servers.tts_standins import (
     CosyVoiceStandIn,
     FishSpeechStandIn,
     GptSovitsStandIn,
+    speak_with,
 )
 from tests.support.sinks import TimedSink
 
@@ -28,10 +29,7 @@ PROMPT = "This is my own voice, recorded for the anchor."
 
 @pytest.fixture(scope="module")
 def speak(piper):
-    def speak(text):
-        out = piper.synthesize(text)
-        return out.pcm, out.rate
-    return speak
+    return speak_with(piper)
 
 
 @pytest.fixture

@@ -78,13 +78,8 @@ def bench_remote(args) -> None:
     standin = serving = None
     url = args.url
     if url is None:
-        from tests.support.servers.tts_standins import STANDINS
-        piper = PiperEngine()
-
-        def speak(text):
-            out = piper.synthesize(text)
-            return out.pcm, out.rate
-        standin = STANDINS[args.engine](speak, first_byte_delay_s=args.delay)
+        from tests.support.servers.tts_standins import STANDINS, speak_with
+        standin = STANDINS[args.engine](speak_with(PiperEngine()), first_byte_delay_s=args.delay)
         serving = standin.serve()
         url = serving.__enter__() + standin.api_prefix
         print(f"local {args.engine} stand-in, fixed first-byte delay {args.delay * 1000:.0f} ms")

@@ -29,6 +29,14 @@ from broadcaster.tts.levels import resample_to_broadcast
 from tests.support.aio import serve_app
 
 
+def speak_with(engine):
+    """A stand-in's voice from a local engine (Piper): text -> (float32 pcm, rate)."""
+    def speak(text: str):
+        out = engine.synthesize(text)
+        return out.pcm, out.rate
+    return speak
+
+
 def s16le(pcm: np.ndarray) -> bytes:
     return (np.clip(pcm, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
