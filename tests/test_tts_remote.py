@@ -169,3 +169,28 @@ def test_the_remote_benchmark_runs_against_its_local_stand_in():
     for line in ("text in -> first speech sample ready", "baseline", "real-time factor",
                  "first audio byte written -> first sample ready"):
         assert "openai_speech: " in done.stdout and line in done.stdout, done.stdout
+
+
+def test_an_interrupt_closes_the_stream_and_nothing_more_is_pushed(speak):
+    standin = OpenAISpeechStandIn(speak, chunk_ms=50, chunk_delay_s=0.05)
+    with standin.serve() as url:
+        sink = TimedSink()
+        stage = SpeechStage(openai_engine(url), sink)
+
+        async def speak_then_interrupt():
+            line = asyncio.create_task(stage.say(SENTENCE, line_id=5))
+            while not sink.items:
+                await asyncio.sleep(0.01)
+            stage.interrupt()
+            report = await line
+            await asyncio.sleep(0.4)
+            return report
+        try:
+            report = asyncio.run(speak_then_interrupt())
+            pushed = len(sink.items)
+            time.sleep(0.3)
+        finally:
+            stage.close()
+    assert report.interrupted and sink.cuts == 1
+    assert len(sink.items) == pushed and pushed < 5
+    assert standin.aborted == 1     # the download stopped, not just the playback

@@ -74,7 +74,8 @@ class StreamingTTSStandIn:
         self.first_byte_delay_s = first_byte_delay_s
         self.requests: list[dict] = []
         self.first_byte_sent: list[float] = []   # monotonic time each answer's first audio is written
-        self.audio_sent: list[bytearray] = []   # per answer, the audio bytes written (header excluded)
+        self.audio_sent: list[bytearray] = []
+        self.aborted = 0   # answers the client hung up on while they streamed   # per answer, the audio bytes written (header excluded)
         self._n = 0
 
     def app(self) -> web.Application:
@@ -127,7 +128,9 @@ class StreamingTTSStandIn:
                 if self.chunk_delay_s:
                     await asyncio.sleep(self.chunk_delay_s)
             await resp.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
+            self.aborted += 1
+        except asyncio.CancelledError:
             pass
         return resp
 
