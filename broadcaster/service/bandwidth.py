@@ -81,10 +81,11 @@ class Inputs:
     tts_mp3_kbps: float
     control_host: str
     control_port: float
+    tts_remote: tuple[str, int] | None = None   # (engine, PCM rate) of a streamed server
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Inputs":
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {"tts_remote": _remote_tts(config)}
         for field, (path, default) in CONFIG_KEYS.items():
             value = _lookup(config, path, default)
             if isinstance(default, str):
@@ -97,6 +98,18 @@ class Inputs:
         return cls(**values)
 
     @property
+    def tts_engine(self) -> str:
+        """The first engine of the tts: list as the remote TTS (edge-tts's MP3 unless it is
+        a streamed PCM server)."""
+        return self.tts_remote[0] if self.tts_remote else "edge"
+
+    @property
+    def tts_download_kbps(self) -> float:
+        if self.tts_remote:
+            return self.tts_remote[1] * 16 / 1000 * 1.01   # s16 mono + HTTP chunk framing
+        return self.tts_mp3_kbps * 1.04                    # websocket/message headers
+
+    @property
     def container(self) -> str:
         out = self.output.lower()
         if out.startswith("srt://") or out.startswith("udp://") or out.endswith(".ts"):
@@ -104,6 +117,21 @@ class Inputs:
         if "://" in out and not out.startswith("file://"):
             return "flv"
         return "file"
+
+
+def _remote_tts(config: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(engine, PCM rate) when the first tts engine is a streamed PCM server, else None."""
+    from broadcaster.tts.settings import REMOTE_PCM_RATES
+    engines = _lookup(config, "tts.engines", [])
+    first = engines[0] if isinstance(engines, list) and engines else None
+    first = {"engine": first} if isinstance(first, str) else first
+    if not isinstance(first, Mapping) or first.get("engine") not in REMOTE_PCM_RATES:
+        return None
+    rate = first.get("sample_rate", REMOTE_PCM_RATES[first["engine"]])
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        raise BandwidthConfigError(f"config key tts.engines[0].sample_rate: expected a positive "
+                                   f"whole number, got {rate!r}")
+    return first["engine"], rate
 
 
 def _lookup(config: Mapping[str, Any], path: str, default: Any) -> Any:
@@ -138,7 +166,7 @@ def compute(inputs: Inputs) -> dict[str, dict[tuple[str, str], float]]:
         ("llm", "up"): inputs.llm_prompt_bytes * 8 / 1000 * inputs.llm_replies_per_min / 60,
         ("llm", "down"): inputs.llm_tokens_per_s * inputs.llm_bytes_per_token * 8 / 1000,
         ("tts_download", "up"): 600 * 8 / 1000 / 3.0,  # ~600 B of SSML per ~3 s sentence
-        ("tts_download", "down"): inputs.tts_mp3_kbps * 1.04,  # websocket/message headers
+        ("tts_download", "down"): inputs.tts_download_kbps,
     }
     table = {}
     for deployment in DEPLOYMENTS:
@@ -235,8 +263,9 @@ def format_table(computed: dict[str, dict[tuple[str, str], float]],
         f"raw 16 kHz PCM would need {PCM_ASR_KBPS:.0f} kbit/s.",
         f"llm: {inputs.llm_tokens_per_s:g} tokens/s x {inputs.llm_bytes_per_token:g} B/token "
         f"(streamed chunks); prompts {inputs.llm_prompt_bytes:g} B x "
-        f"{inputs.llm_replies_per_min:g} replies/min. tts_download: MP3 at "
-        f"{inputs.tts_mp3_kbps:g} kbit/s.",
+        f"{inputs.llm_replies_per_min:g} replies/min. tts_download: " + (
+            f"{inputs.tts_engine} streams 16-bit PCM at {inputs.tts_remote[1]} Hz."
+            if inputs.tts_remote else f"MP3 at {inputs.tts_mp3_kbps:g} kbit/s."),
         "On the wire add TCP/IP headers (~3.6 %), TLS records (~0.5 %) or SRT+UDP/IP (~3.3 %).",
     ]
     return "\n".join(lines + [""] + notes)

@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 ENGINES = ("piper", "edge", "openai_speech", "fish_speech", "gpt_sovits", "cosyvoice")
 REMOTE_ENGINES = ("openai_speech", "fish_speech", "gpt_sovits", "cosyvoice")
 _LOCAL_KEYS = ("engine", "voice", "rate", "volume", "pitch", "length_scale", "speaker_id")
+# The rate each remote engine's PCM arrives at unless its sample_rate says otherwise.
+REMOTE_PCM_RATES = {"openai_speech": 24_000, "fish_speech": 44_100, "gpt_sovits": 32_000,
+                    "cosyvoice": 22_050}
 _COMMON_REMOTE_KEYS = ("engine", "url", "sample_rate", "first_audio_timeout_s",
                        "stall_timeout_s")
 _REMOTE_KEYS = {"openai_speech": ("model", "voice", "response_format", "speed", "instructions",
@@ -128,7 +131,7 @@ def _remote_spec(entry: Section, engine: str, first_audio_default: float,
     if engine == "openai_speech":
         options.update(model=entry.text("model", "tts-1"), voice=entry.text("voice", "alloy"),
                        response_format=entry.text("response_format", "pcm", choices=("pcm", "wav")),
-                       sample_rate=entry.integer("sample_rate", 24_000, minimum=8000, maximum=96_000),
+                       sample_rate=entry.integer("sample_rate", REMOTE_PCM_RATES["openai_speech"], minimum=8000, maximum=96_000),
                        api_key_env=entry.text("api_key_env", "OPENAI_API_KEY"))
         if entry.has("speed"):
             options["speed"] = entry.number("speed", minimum=0.25, maximum=4.0)
@@ -139,7 +142,7 @@ def _remote_spec(entry: Section, engine: str, first_audio_default: float,
         if voice is None:
             raise entry.error("engine", "gpt_sovits clones the scene's voice: add `voice: "
                                         "{reference: FILE, text: ...}` to the scene")
-        options["sample_rate"] = entry.integer("sample_rate", 32_000, minimum=8000, maximum=96_000)
+        options["sample_rate"] = entry.integer("sample_rate", REMOTE_PCM_RATES["gpt_sovits"], minimum=8000, maximum=96_000)
         for name in ("ref_audio_path", "text_lang", "prompt_lang", "text_split_method",
                      "gpt_weights", "sovits_weights"):
             if entry.has(name):
@@ -154,7 +157,7 @@ def _remote_spec(entry: Section, engine: str, first_audio_default: float,
         return EngineSpec(engine, None, tuple(options.items()))
     if engine == "cosyvoice":
         mode = entry.text("mode", "zero_shot", choices=("zero_shot", "cross_lingual", "sft"))
-        options.update(mode=mode, sample_rate=entry.integer("sample_rate", 22_050, minimum=8000,
+        options.update(mode=mode, sample_rate=entry.integer("sample_rate", REMOTE_PCM_RATES["cosyvoice"], minimum=8000,
                                                             maximum=96_000))
         if mode == "sft":
             options["spk_id"] = entry.text("spk_id")
@@ -164,7 +167,7 @@ def _remote_spec(entry: Section, engine: str, first_audio_default: float,
         return EngineSpec(engine, options.get("spk_id"), tuple(options.items()))
     # fish_speech
     options.update(chunk_length=entry.integer("chunk_length", 200, minimum=100, maximum=300),
-                   sample_rate=entry.integer("sample_rate", 44_100, minimum=8000, maximum=96_000),
+                   sample_rate=entry.integer("sample_rate", REMOTE_PCM_RATES["fish_speech"], minimum=8000, maximum=96_000),
                    api_key_env=entry.text("api_key_env", "FISH_SPEECH_API_KEY"))
     for name, low, high in (("temperature", 0.1, 1.0), ("top_p", 0.1, 1.0)):
         if entry.has(name):
