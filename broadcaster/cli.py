@@ -310,6 +310,8 @@ def cmd_bandwidth(args, config: Config) -> int:
     for name in ("asr", "llm", "tts"):
         if isinstance(config.features.get(name), dict):
             view[name] = config.features[name]
+    if isinstance(scene.features.get("tts"), dict):   # the scene's voice wins, as on air
+        view["tts"] = scene.features["tts"]
     return bandwidth_main(view, args.measure)
 
 

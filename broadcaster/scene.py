@@ -14,8 +14,8 @@ from broadcaster.errors import ConfigError
 from broadcaster.schema import Section, load_yaml_mapping
 
 RGBA = tuple[int, int, int, int]
-# Keys the live side reads and validates (tts, responder, persona, script, chat_overlay;
-# "voice" is accepted but read by nothing); passed through untouched here.
+# Keys the live side reads and validates (tts and voice, responder, persona, script,
+# chat_overlay); passed through untouched here.
 FEATURE_KEYS = ("script", "persona", "tts", "responder", "chat_overlay", "voice")
 
 

@@ -17,11 +17,11 @@ from tests.support.ports import free_port
 
 
 def _pump(metrics: Metrics, stop: threading.Event) -> None:
-    """200 kB/s of video push and 6 kB/s of TTS download, in 20 ms steps."""
+    """200 kB/s of video push and 6 kB/s of TTS download (a remote engine), in 20 ms steps."""
     next_t = time.monotonic()
     while not stop.is_set():
         metrics.link_bytes("video_push", 4000)
-        metrics.link_bytes("tts_download", 120)
+        metrics.tts_bytes("openai_speech", 120, "down")
         next_t += 0.02
         stop.wait(max(0.0, next_t - time.monotonic()))
 
@@ -51,6 +51,8 @@ def test_measure_reads_link_counters_from_a_running_instance():
     video_row = next(line for line in text.splitlines() if line.startswith("video_push    up"))
     measured = float(video_row.split()[-1])
     assert 1400 < measured < 1800
+    engine_line = next(line for line in text.splitlines() if "by engine openai_speech" in line)
+    assert 40 < float(engine_line.split("down ")[1].split()[0]) < 56   # 48 kbit/s
 
 
 def test_measure_without_a_running_instance_says_so():

@@ -8,7 +8,12 @@ import av
 import numpy as np
 import pytest
 
-from broadcaster.service.bandwidth import Inputs, bandwidth_main, compute, video_push_kbps
+from broadcaster.service.bandwidth import (
+    Inputs,
+    bandwidth_main,
+    compute,
+    video_push_kbps,
+)
 
 CONFIG = {"video": {"bitrate_kbps": 1500, "fps": 25}, "output": {"url": "rtmp://h/live/k"},
           "asr": {"opus_bitrate_kbps": 16}, "llm": {"tokens_per_second": 50},
@@ -26,6 +31,19 @@ def test_three_deployments_differ_only_in_remote_links():
     assert asr_llm[("llm", "down")] == pytest.approx(50 * 230 * 8 / 1000)
     assert asr_llm[("tts_download", "down")] == 0
     assert remote[("tts_download", "down")] == pytest.approx(48 * 1.04)
+
+
+def test_a_streamed_pcm_voice_server_sets_the_remote_tts_download():
+    fish = {**CONFIG, "tts": {"engines": [{"engine": "fish_speech", "url": "http://gpu:8080"}, "piper"]}}
+    remote = compute(Inputs.from_config(fish))["all remote"]
+    assert remote[("tts_download", "down")] == pytest.approx(44.1 * 16 * 1.01)
+    own_rate = {**CONFIG, "tts": {"engines": [{"engine": "openai_speech", "url": "http://x/v1",
+                                               "sample_rate": 16000}]}}
+    assert compute(Inputs.from_config(own_rate))["all remote"][("tts_download", "down")] == \
+        pytest.approx(16 * 16 * 1.01)
+    out = io.StringIO()
+    assert bandwidth_main(fish, None, out=out) == 0
+    assert "fish_speech streams 16-bit PCM at 44100 Hz" in out.getvalue()
 
 
 def test_table_printed_and_bad_value_named(capsys):

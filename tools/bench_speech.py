@@ -5,6 +5,14 @@
 - puppet render fps at 640x480 and 1280x720 anchor sizes, one core (intra_op_num_threads=1)
 - Wav2Lip-shaped model fps (random weights; batch 1 = live path, batch 16 = clip path)
 Run: PYTHONPATH=. python tools/bench_speech.py [--wav2lip MODEL.onnx] [--fps 20] [--quick]
+
+With --engine NAME (a remote engine, e.g. openai_speech) it benchmarks that engine instead:
+first audio (text in -> first 48 kHz sample ready) and real-time factor, against --url, or
+without --url against a local stand-in of that server (tests/support/servers/tts_standins.py,
+speaking with Piper after a fixed --delay), where it also prints the broadcaster's own
+overhead: the stand-in's first audio byte written -> first sample ready (target <= 20 ms),
+beside a bare HTTP client's time to that first byte as the baseline.
+Run: PYTHONPATH=. python tools/bench_speech.py --engine openai_speech [--url URL] [--delay 0.3]
 """
 from __future__ import annotations
 
@@ -34,6 +42,84 @@ class NullSink:
 
     def cut(self):
         pass
+
+
+class FirstPushSink(NullSink):
+    """Notes when each line's first audio reached the sink."""
+
+    def __init__(self):
+        self.first: dict[int, float] = {}
+
+    def push(self, pcm, caption, line_id):
+        self.first.setdefault(line_id, time.monotonic())
+
+
+def bare_first_byte(engine, text: str) -> float:
+    """Baseline: seconds from sending the engine's request to its first body byte, with
+    http.client and nothing else."""
+    import http.client
+    from urllib.parse import urlsplit
+    request = engine.request(text)
+    parts = urlsplit(request.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    t0 = time.monotonic()
+    conn.request("POST", parts.path, body=request.body,
+                 headers={"Content-Type": request.content_type, **dict(request.headers)})
+    response = conn.getresponse()
+    response.read1(1)
+    elapsed = time.monotonic() - t0
+    conn.close()
+    return elapsed
+
+
+def bench_remote(args) -> None:
+    from broadcaster.tts.settings import build_engine, tts_settings
+    texts = [FIRST, REST.strip(), "Stay with us, because after the break we have the sports round up."]
+    standin = serving = None
+    url = args.url
+    if url is None:
+        from tests.support.servers.tts_standins import STANDINS, speak_with
+        standin = STANDINS[args.engine](speak_with(PiperEngine()), first_byte_delay_s=args.delay)
+        serving = standin.serve()
+        url = serving.__enter__() + standin.api_prefix
+        print(f"local {args.engine} stand-in, fixed first-byte delay {args.delay * 1000:.0f} ms")
+    try:
+        settings = tts_settings({"engines": [{"engine": args.engine, "url": url}],
+                                 "first_audio_timeout_s": 30}, "bench")
+        chain = build_engine(settings)
+        engine = chain.engines[0]
+        sink = FirstPushSink()
+        stage = SpeechStage(engine, sink, first_fragment_words=None)
+        first, overhead, baseline, rtf = [], [], [], []
+        try:
+            for i in range(args.runs):
+                text = texts[i % len(texts)]
+                baseline.append(bare_first_byte(engine, text))
+                t0 = time.monotonic()
+                report = asyncio.run(stage.say(text, line_id=i))
+                total = time.monotonic() - t0
+                first.append(report.first_audio_latency_s)
+                rtf.append(total / max(report.seconds_of_speech, 1e-6))
+                if standin is not None:
+                    overhead.append(sink.first[i] - standin.first_byte_sent[-1])
+        finally:
+            stage.close()
+            chain.close()
+    finally:
+        if serving is not None:
+            serving.__exit__(None, None, None)
+
+    def ms(values):
+        return (f"median {statistics.median(values) * 1000:.1f} ms, min {min(values) * 1000:.1f}, "
+                f"max {max(values) * 1000:.1f}")
+    print(f"{args.engine}: text in -> first speech sample ready: {ms(first)}")
+    print(f"{args.engine}: bare http.client, request -> first body byte (baseline): {ms(baseline)}; "
+          f"ratio first audio / baseline {statistics.median(first) / statistics.median(baseline):.2f}")
+    print(f"{args.engine}: real-time factor (request -> last sample ready / audio duration): "
+          f"median {statistics.median(rtf):.3f}")
+    if overhead:
+        print(f"{args.engine}: broadcaster overhead, stand-in's first audio byte written -> first "
+              f"sample ready: {ms(overhead)} (target <= 20 ms)")
 
 
 async def _tokens(text: str):
@@ -80,8 +166,15 @@ def main() -> None:
     ap.add_argument("--wav2lip", help="a wav2lip ONNX model; default: export a random-weight one (needs torch)")
     ap.add_argument("--fps", type=int, default=20)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--engine", help="benchmark a remote TTS engine (openai_speech) instead")
+    ap.add_argument("--url", help="the engine's API base URL (default: a local stand-in)")
+    ap.add_argument("--delay", type=float, default=0.3, help="the stand-in's first-byte delay, s")
+    ap.add_argument("--runs", type=int, default=9)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.engine:
+        bench_remote(args)
+        return
     n = 60 if args.quick else 200
 
     t0 = time.perf_counter()

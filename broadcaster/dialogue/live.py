@@ -31,6 +31,7 @@ from broadcaster.scene import Scene
 from broadcaster.stages import Interrupt, LinesMuxed, Reload, Tick
 from broadcaster.tts.settings import build_engine, tts_settings
 from broadcaster.tts.stage import SpeechStage
+from broadcaster.tts.voice import voice_reference
 
 log = logging.getLogger(__name__)
 MAX_SAY_CHARS = 2000
@@ -52,10 +53,13 @@ def persona_of(scene: Scene) -> Persona:
 
 
 def voice_settings(config, scene: Scene):
-    """The scene's tts: section, or the config's when the scene has none."""
+    """The scene's tts: section, or the config's when the scene has none, with the scene's
+    voice: reference clip (checked here, so `broadcaster check` refuses a bad one)."""
+    voice = voice_reference(scene.features.get("voice"), scene.source, scene.base_dir)
     if scene.features.get("tts"):
-        return tts_settings(scene.features["tts"], scene.source, base_dir=scene.base_dir)
-    return tts_settings(config.features.get("tts"), config.source, base_dir=config.base_dir)
+        return tts_settings(scene.features["tts"], scene.source, base_dir=scene.base_dir, voice=voice)
+    return tts_settings(config.features.get("tts"), config.source, base_dir=config.base_dir,
+                        voice=voice)
 
 
 def build_responder(config, scene: Scene, override: str | None):
@@ -104,7 +108,7 @@ class Live:
         self.chat_http = chat.http
         self.intake = ChatIntake(ChatSelector(chat.selection), chat.sources)
         self.turns = TurnLog(on_complete=self._turn_complete)
-        self.engine = build_engine(self.tts)
+        self.engine = build_engine(self.tts, count_bytes=station.runtime.metrics.tts_bytes)
         self.stage = SpeechStage(self.engine, TrackingSink(station.broadcast.mixer, self.turns),
                                  target_dbfs=self.tts.level_dbfs,
                                  first_fragment_words=self.tts.first_fragment_words or None)
@@ -256,7 +260,7 @@ class Live:
         tts = voice_settings(config, scene)
         responder = build_responder(config, scene, self.responder_override)
         if tts != self.tts:
-            self.engine = build_engine(tts)
+            self.engine = build_engine(tts, count_bytes=self.station.runtime.metrics.tts_bytes)
             self.stage.set_engine(self.engine, tts.level_dbfs)
             self.tts = tts
             log.info("reload: voice changed")

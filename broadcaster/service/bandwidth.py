@@ -3,7 +3,8 @@
 Computed from the config for three deployments (all local; ASR and LLM remote; everything
 remote, TTS too). Measured (--measure SECONDS) from a running broadcaster's /metrics: the
 broadcaster_link_bytes_total counters are read twice, SECONDS apart, so the table can be
-checked against the wire. All rates are payload bytes the process writes or reads (what
+checked against the wire; broadcaster_tts_engine_bytes_total adds a line per remote TTS
+engine (the "all remote" deployment's tts_download, split by engine). All rates are payload bytes the process writes or reads (what
 Metrics.link_bytes counts); IP/TCP/UDP/TLS/SRT headers add the few percent noted below.
 
 Container overhead, as PyAV 18.1 / FFmpeg 8.1 mux H.264 + AAC 128k: FLV costs ~21 bytes
@@ -81,10 +82,11 @@ class Inputs:
     tts_mp3_kbps: float
     control_host: str
     control_port: float
+    tts_remote: tuple[str, int] | None = None   # (engine, PCM rate) of a streamed server
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Inputs":
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {"tts_remote": _remote_tts(config)}
         for field, (path, default) in CONFIG_KEYS.items():
             value = _lookup(config, path, default)
             if isinstance(default, str):
@@ -97,6 +99,18 @@ class Inputs:
         return cls(**values)
 
     @property
+    def tts_engine(self) -> str:
+        """The first engine of the tts: list as the remote TTS (edge-tts's MP3 unless it is
+        a streamed PCM server)."""
+        return self.tts_remote[0] if self.tts_remote else "edge"
+
+    @property
+    def tts_download_kbps(self) -> float:
+        if self.tts_remote:
+            return self.tts_remote[1] * 16 / 1000 * 1.01   # s16 mono + HTTP chunk framing
+        return self.tts_mp3_kbps * 1.04                    # websocket/message headers
+
+    @property
     def container(self) -> str:
         out = self.output.lower()
         if out.startswith("srt://") or out.startswith("udp://") or out.endswith(".ts"):
@@ -104,6 +118,21 @@ class Inputs:
         if "://" in out and not out.startswith("file://"):
             return "flv"
         return "file"
+
+
+def _remote_tts(config: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(engine, PCM rate) when the first tts engine is a streamed PCM server, else None."""
+    from broadcaster.tts.settings import REMOTE_PCM_RATES
+    engines = _lookup(config, "tts.engines", [])
+    first = engines[0] if isinstance(engines, list) and engines else None
+    first = {"engine": first} if isinstance(first, str) else first
+    if not isinstance(first, Mapping) or first.get("engine") not in REMOTE_PCM_RATES:
+        return None
+    rate = first.get("sample_rate", REMOTE_PCM_RATES[first["engine"]])
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        raise BandwidthConfigError(f"config key tts.engines[0].sample_rate: expected a positive "
+                                   f"whole number, got {rate!r}")
+    return first["engine"], rate
 
 
 def _lookup(config: Mapping[str, Any], path: str, default: Any) -> Any:
@@ -138,7 +167,7 @@ def compute(inputs: Inputs) -> dict[str, dict[tuple[str, str], float]]:
         ("llm", "up"): inputs.llm_prompt_bytes * 8 / 1000 * inputs.llm_replies_per_min / 60,
         ("llm", "down"): inputs.llm_tokens_per_s * inputs.llm_bytes_per_token * 8 / 1000,
         ("tts_download", "up"): 600 * 8 / 1000 / 3.0,  # ~600 B of SSML per ~3 s sentence
-        ("tts_download", "down"): inputs.tts_mp3_kbps * 1.04,  # websocket/message headers
+        ("tts_download", "down"): inputs.tts_download_kbps,
     }
     table = {}
     for deployment in DEPLOYMENTS:
@@ -152,30 +181,58 @@ def metrics_url(inputs: Inputs) -> str:
     return f"http://{inputs.control_host}:{int(inputs.control_port)}/metrics"
 
 
-def scrape_link_bytes(url: str, timeout_s: float = 5.0) -> dict[tuple[str, str], float]:
-    """broadcaster_link_bytes_total per (link, direction) from a /metrics endpoint."""
+# The counters --measure reads: family -> the labels that key its samples.
+COUNTERS = {"link": ("broadcaster_link_bytes", ("link", "direction")),
+            "tts_engine": ("broadcaster_tts_engine_bytes", ("engine", "direction"))}
+
+
+def scrape_counters(url: str, timeout_s: float = 5.0) -> dict[str, dict[tuple[str, str], float]]:
+    """Each of COUNTERS' byte counters from a /metrics endpoint, keyed by its labels."""
     with urllib.request.urlopen(url, timeout=timeout_s) as response:
         text = response.read().decode("utf-8")
-    counters: dict[tuple[str, str], float] = {}
+    found: dict[str, dict[tuple[str, str], float]] = {kind: {} for kind in COUNTERS}
     for family in text_string_to_metric_families(text):
-        if family.name != "broadcaster_link_bytes":
-            continue
-        for sample in family.samples:
-            if sample.name == "broadcaster_link_bytes_total":
-                counters[(sample.labels["link"], sample.labels["direction"])] = sample.value
-    if not counters:
+        for kind, (name, labels) in COUNTERS.items():
+            if family.name != name:
+                continue
+            for sample in family.samples:
+                if sample.name == name + "_total":
+                    found[kind][tuple(sample.labels[k] for k in labels)] = sample.value
+    if not found["link"]:
         raise ValueError(f"{url} has no broadcaster_link_bytes_total samples")
-    return counters
+    return found
+
+
+def scrape_link_bytes(url: str, timeout_s: float = 5.0) -> dict[tuple[str, str], float]:
+    """broadcaster_link_bytes_total per (link, direction) from a /metrics endpoint."""
+    return scrape_counters(url, timeout_s)["link"]
+
+
+def measure_counters(url: str, seconds: float, sleep: Callable[[float], None] = time.sleep,
+                     clock: Callable[[], float] = time.monotonic
+                     ) -> dict[str, dict[tuple[str, str], float]]:
+    """kbit/s of each of COUNTERS' keys between two scrapes `seconds` apart."""
+    first, t0 = scrape_counters(url), clock()
+    sleep(seconds)
+    second, t1 = scrape_counters(url), clock()
+    elapsed = max(t1 - t0, 1e-6)
+    return {kind: {key: (value - first[kind].get(key, 0.0)) * 8 / 1000 / elapsed
+                   for key, value in second[kind].items()} for kind in COUNTERS}
 
 
 def measure(url: str, seconds: float, sleep: Callable[[float], None] = time.sleep,
             clock: Callable[[], float] = time.monotonic) -> dict[tuple[str, str], float]:
     """kbit/s per (link, direction) between two scrapes `seconds` apart."""
-    first, t0 = scrape_link_bytes(url), clock()
-    sleep(seconds)
-    second, t1 = scrape_link_bytes(url), clock()
-    elapsed = max(t1 - t0, 1e-6)
-    return {key: (second[key] - first.get(key, 0.0)) * 8 / 1000 / elapsed for key in second}
+    return measure_counters(url, seconds, sleep, clock)["link"]
+
+
+def format_engines(measured: dict[tuple[str, str], float]) -> str:
+    """The measured tts_download rate of each remote TTS engine, one line per engine."""
+    engines = sorted({engine for engine, _ in measured})
+    return "\n".join(f"tts_download by engine {engine}: "
+                     f"up {measured.get((engine, 'up'), 0.0):.1f}, "
+                     f"down {measured.get((engine, 'down'), 0.0):.1f} kbit/s"
+                     for engine in engines)
 
 
 def format_table(computed: dict[str, dict[tuple[str, str], float]],
@@ -207,8 +264,9 @@ def format_table(computed: dict[str, dict[tuple[str, str], float]],
         f"raw 16 kHz PCM would need {PCM_ASR_KBPS:.0f} kbit/s.",
         f"llm: {inputs.llm_tokens_per_s:g} tokens/s x {inputs.llm_bytes_per_token:g} B/token "
         f"(streamed chunks); prompts {inputs.llm_prompt_bytes:g} B x "
-        f"{inputs.llm_replies_per_min:g} replies/min. tts_download: MP3 at "
-        f"{inputs.tts_mp3_kbps:g} kbit/s.",
+        f"{inputs.llm_replies_per_min:g} replies/min. tts_download: " + (
+            f"{inputs.tts_engine} streams 16-bit PCM at {inputs.tts_remote[1]} Hz."
+            if inputs.tts_remote else f"MP3 at {inputs.tts_mp3_kbps:g} kbit/s."),
         "On the wire add TCP/IP headers (~3.6 %), TLS records (~0.5 %) or SRT+UDP/IP (~3.3 %).",
     ]
     return "\n".join(lines + [""] + notes)
@@ -228,7 +286,7 @@ def bandwidth_main(config: Mapping[str, Any], measure_s: float | None,
     except BandwidthConfigError as exc:
         print(f"broadcaster bandwidth: {exc}", file=err)
         return 2
-    measured = None
+    measured = counters = None
     if measure_s is not None:
         if measure_s <= 0:
             print(f"broadcaster bandwidth: --measure needs a positive number of seconds, "
@@ -236,11 +294,14 @@ def bandwidth_main(config: Mapping[str, Any], measure_s: float | None,
             return 2
         url = url or metrics_url(inputs)
         try:
-            measured = measure(url, measure_s)
+            counters = measure_counters(url, measure_s)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             print(redact_text(f"broadcaster bandwidth: cannot read {url}: {exc}. --measure "
                               f"reads a running `broadcaster run` (control.port)."), file=err)
             return 1
+        measured = counters["link"]
         print(f"measured over {measure_s:g} s from {url}", file=out)
     print(format_table(compute(inputs), measured, inputs), file=out)
+    if measure_s is not None and counters["tts_engine"]:
+        print(format_engines(counters["tts_engine"]), file=out)
     return 0

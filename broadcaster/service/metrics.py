@@ -145,6 +145,9 @@ class Metrics:
                                         buckets=_LATENCY_BUCKETS, registry=r)
         self._link_bytes = Counter(PREFIX + "link_bytes", "Payload bytes on each link.",
                                    ["link", "direction"], registry=r)
+        self._tts_engine_bytes = Counter(PREFIX + "tts_engine_bytes",
+                                         "Payload bytes to and from each remote TTS engine.",
+                                         ["engine", "direction"], registry=r)
         self._on_air = Gauge(PREFIX + "on_air", "1 while packets reach the ingest.", registry=r)
         self._start_time = Gauge(PREFIX + "start_time_seconds",
                                  "Unix time the process started.", registry=r)
@@ -206,13 +209,13 @@ class Metrics:
 
     # chat
     def chat_in(self, source: str) -> None:
-        self._chat_in.labels(_label("source", source)).inc()
+        self._chat_in.labels(_label("chat source", source)).inc()
 
     def chat_selected(self, source: str) -> None:
-        self._chat_selected.labels(_label("source", source)).inc()
+        self._chat_selected.labels(_label("chat source", source)).inc()
 
     def chat_dropped(self, reason: str) -> None:
-        self._chat_dropped.labels(_label("reason", reason)).inc()
+        self._chat_dropped.labels(_label("chat reason", reason)).inc()
 
     # latency
     def observe_stage(self, stage: str, seconds: float) -> None:
@@ -233,6 +236,14 @@ class Metrics:
         self._link_bytes.labels(link, direction).inc(n)
         self.link_meters[(link, direction)].add(n, self.clock())
 
+    def tts_bytes(self, engine: str, n: int, direction: str) -> None:
+        """Count n payload bytes to ("up") or from ("down") a remote TTS engine: on its own
+        counter and on the tts_download link."""
+        if n <= 0:
+            return
+        self.link_bytes("tts_download", n, direction)
+        self._tts_engine_bytes.labels(_label("tts engine", engine), direction).inc(n)
+
     # snapshot values for the status view
     def fps_out(self) -> float:
         return self.fps_meter.rate(self.clock())
@@ -249,6 +260,6 @@ class Metrics:
 
 def _label(kind: str, value: str) -> str:
     if not _LABEL_VALUE.match(value):
-        raise ValueError(f"chat {kind} {value!r} must be a short lowercase name "
+        raise ValueError(f"{kind} {value!r} must be a short lowercase name "
                          f"({_LABEL_VALUE.pattern})")
     return value

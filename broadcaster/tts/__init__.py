@@ -1,4 +1,5 @@
-"""Speech out: streaming sentence splitting, TTS engines (Piper, edge-tts), fallback, levels."""
+"""Speech out: streaming sentence splitting, TTS engines (Piper, edge-tts, streamed remote
+servers), fallback, levels."""
 from broadcaster.tts.edge_engine import EdgeTTSEngine, decode_mp3
 from broadcaster.tts.engine import Synthesized, TTSEngine, TTSError
 from broadcaster.tts.fallback import FallbackChain

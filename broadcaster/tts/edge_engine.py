@@ -8,10 +8,10 @@ import asyncio
 import io
 import logging
 
-import av
 import numpy as np
 
 from broadcaster.tts.engine import Synthesized, TTSError
+from broadcaster.tts.levels import decode_mono
 
 log = logging.getLogger(__name__)
 
@@ -19,19 +19,9 @@ log = logging.getLogger(__name__)
 def decode_mp3(data: bytes) -> tuple[np.ndarray, int]:
     """Decode MP3 bytes to float32 mono at their own rate."""
     try:
-        with av.open(io.BytesIO(data), mode="r", format="mp3") as container:
-            stream = container.streams.audio[0]
-            rate = stream.codec_context.sample_rate
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            parts = []
-            for frame in container.decode(stream):
-                parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-            parts += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
-    except (av.FFmpegError, IndexError) as exc:
+        return decode_mono(io.BytesIO(data), format="mp3")
+    except ValueError as exc:
         raise TTSError(f"edge-tts returned audio that does not decode as MP3: {exc}") from exc
-    if not parts:
-        raise TTSError("edge-tts returned no decodable audio")
-    return np.concatenate(parts).astype(np.float32), int(rate)
 
 
 class EdgeTTSEngine:

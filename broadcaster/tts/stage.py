@@ -1,13 +1,17 @@
 """SpeechStage: streamed text in, synthesized sentences pushed to the speech sink in order.
 
 The first sentence is synthesized as soon as the splitter releases it, while later text still
-streams in. Synthesis runs on one worker thread so the asyncio loop never blocks.
-interrupt() drops everything queued at once (a sentence being synthesized is discarded).
+streams in. Synthesis runs on one worker thread so the asyncio loop never blocks. An engine
+that streams (a remote server) has each chunk pushed as it arrives, so its first audio goes on
+air before the server has finished the sentence; the others push whole sentences.
+interrupt() drops everything queued at once (a sentence being synthesized is discarded, a
+stream being received is closed).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,8 +19,8 @@ from typing import AsyncIterator, Protocol
 
 import numpy as np
 
-from broadcaster.tts.engine import TTSEngine, TTSError
-from broadcaster.tts.levels import prepare_speech
+from broadcaster.tts.engine import TTSEngine, TTSError, chunks_of
+from broadcaster.tts.levels import BROADCAST_RATE, StreamLeveler, prepare_speech
 from broadcaster.tts.splitter import SentenceSplitter, split_first_fragment
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,8 @@ class SpeechStage:
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._line_stop: asyncio.Event | None = None
+        self._push_lock = threading.Lock()   # an interrupt never lands between check and push
+        self._stream_gains: dict[str, float] = {}   # per engine, the last streamed sentence's gain
 
     def set_engine(self, engine: TTSEngine, target_dbfs: float) -> None:
         """The next sentence is synthesized by `engine` at `target_dbfs` (a reload)."""
@@ -75,15 +81,16 @@ class SpeechStage:
     def interrupt(self, cut_sink: bool = True) -> None:
         """Stop the current line now (callable from any thread): queued sentences are dropped,
         a speak() waiting for more text returns, and the sink is cut if it can be."""
-        self._generation += 1
+        with self._push_lock:
+            self._generation += 1
+            if cut_sink:
+                self.sink.cut()
         loop, event = self._loop, self._line_stop
         if loop is not None and event is not None:
             try:
                 loop.call_soon_threadsafe(event.set)
             except RuntimeError:  # that loop is closed: nothing is waiting on it
                 pass
-        if cut_sink:
-            self.sink.cut()
 
     async def speak(self, deltas: AsyncIterator[str], line_id: int) -> LineReport:
         """Speak a streamed line; returns when it is all pushed (or interrupted).
@@ -153,24 +160,56 @@ class SpeechStage:
             if self._generation != gen:
                 continue  # drain without synthesizing
             try:
-                pcm, engine = await loop.run_in_executor(self._executor, self._render, sentence)
+                await loop.run_in_executor(self._executor, self._speak_sentence, sentence, gen,
+                                           report, t_first)
             except TTSError as exc:
                 report.failed += 1
                 log.error("line %d: sentence not spoken: %s", report.line_id, exc)
-                continue
+
+    def _speak_sentence(self, sentence: str, gen: int, report: LineReport,
+                        t_first: list[float]) -> None:
+        """On the worker thread: push the sentence's audio to the sink as it is synthesized
+        (one push for an engine that returns whole sentences, one per chunk for a stream)."""
+        target = self.target_dbfs
+        leveler: StreamLeveler | None = None
+        engine = None
+        chunks = chunks_of(self.engine, sentence)
+        try:
+            for chunk in chunks:
+                if chunk.restart:
+                    leveler = None   # the broken stream's resampler tail is not played
+                if chunk.whole:
+                    pcm = prepare_speech(chunk.pcm, chunk.rate, target)
+                else:
+                    if leveler is None or chunk.engine != engine:
+                        leveler = StreamLeveler(chunk.rate, target,
+                                                start_gain=self._stream_gains.get(chunk.engine, 1.0))
+                    pcm = leveler.feed(chunk.pcm)
+                engine = chunk.engine
+                if not self._push(pcm, sentence, gen, report, t_first):
+                    return  # interrupted: closing the stream ends the download
+            if leveler is not None:
+                self._push(leveler.flush(), sentence, gen, report, t_first)
+                self._stream_gains[engine] = leveler.gain
+        finally:
+            chunks.close()
+        if engine is not None:
+            report.sentences.append(sentence)
+            report.engines.append(engine)
+
+    def _push(self, pcm: np.ndarray, sentence: str, gen: int, report: LineReport,
+              t_first: list[float]) -> bool:
+        """Hand audio to the sink unless the line was interrupted; False once it was."""
+        with self._push_lock:
             if self._generation != gen:
-                continue
+                return False
+            if pcm.size == 0:
+                return True
             if report.first_audio_latency_s is None and t_first:
                 report.first_audio_latency_s = time.monotonic() - t_first[0]
             self.sink.push(pcm, sentence, report.line_id)
-            report.sentences.append(sentence)
-            report.engines.append(engine)
-            report.seconds_of_speech += len(pcm) / 48_000
-
-    def _render(self, sentence: str) -> tuple[np.ndarray, str]:
-        out = self.engine.synthesize(sentence)
-        engine = getattr(self.engine, "last_engine", None) or out.engine
-        return prepare_speech(out.pcm, out.rate, self.target_dbfs), engine
+        report.seconds_of_speech += len(pcm) / BROADCAST_RATE
+        return True
 
     def close(self) -> None:
         """Stop the worker thread (waits for a running synthesis to finish)."""

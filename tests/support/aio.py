@@ -64,11 +64,11 @@ class AppServer:
 
 
 @contextlib.contextmanager
-def serve_app(app: web.Application) -> Iterator[str]:
+def serve_app(app: web.Application, **runner_options) -> Iterator[str]:
     """Yield the base URL (http://127.0.0.1:PORT) while app serves from a LoopThread."""
     loop = LoopThread()
     try:
-        runner, port = loop.run(start_site(app))
+        runner, port = loop.run(start_site(app, **runner_options))
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
