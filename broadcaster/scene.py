@@ -16,7 +16,7 @@ from broadcaster.schema import Section, load_yaml_mapping
 RGBA = tuple[int, int, int, int]
 # Keys the live side reads and validates (tts, responder, persona, script, chat_overlay;
 # "voice" is accepted but read by nothing); passed through untouched here.
-FEATURE_KEYS = ("script", "persona", "tts", "responder", "chat_overlay", "voice")
+FEATURE_KEYS = ("script", "persona", "tts", "responder", "chat_overlay", "voice", "greeting")
 
 
 @dataclass(frozen=True)

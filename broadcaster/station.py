@@ -56,7 +56,7 @@ class _ServiceEvents(PublisherEvents):
         self.runtime.metrics.observe_stage("mux", seconds)
 
     def on_bitrate(self, kbps: int) -> None:
-        self.runtime.metrics.set_encoder_bitrate(kbps * 1000)
+        self.runtime.on_bitrate(kbps)
 
     def on_link_sample(self, send_bps: float, queue_delay_s: float) -> None:
         self.runtime.metrics.set_send_rate(send_bps)
@@ -70,11 +70,13 @@ class Station:
     def __init__(self, config: Config, scene: Scene, *, config_path: str | None = None,
                  scene_override: str | None = None, canvas_override: dict | None = None,
                  duration_s: float | None = None, responder: str | None = None, live: bool = True,
-                 mic: str | None = None, answer_chat: bool = True):
+                 mic: str | None = None, answer_chat: bool = True, interactive: bool = False):
         """live: run the live side (speech, chat, conversation); answer_chat=False speaks only
-        scripted and /say lines; mic: --mic's device or file."""
+        scripted and /say lines; mic: --mic's device or file; interactive: run from a
+        terminal (lines typed there are chat, and the scene's greeting is spoken)."""
         self.config = config
         self.config_path = config_path
+        self.interactive = interactive
         self.scene_override = scene_override
         self.canvas_override = canvas_override or {}
         from broadcaster.config import resolve_output_path
@@ -97,11 +99,16 @@ class Station:
         self.live = None
         if live:
             from broadcaster.dialogue.live import Live
-            self.live = Live(self, responder_override=responder, answer_chat=answer_chat)
+            self.live = Live(self, responder_override=responder, answer_chat=answer_chat,
+                             stdin_chat=interactive and mic != "-", greet=interactive)
         self.host_mic = None
         if live:
             from broadcaster.mic.host import attach_host_mic
             self.host_mic = attach_host_mic(self, mic)       # None unless mic is enabled / --mic
+        self.studio = None
+        if config.control.enabled:
+            from broadcaster.service.studio import Studio
+            self.studio = Studio(self)
 
     def add_stage(self, stage: Stage) -> None:
         """Run `stage` with the station: started after the broadcast, stopped in reverse order."""
@@ -134,6 +141,15 @@ class Station:
 
     def request_reload(self) -> None:
         self._reload_requested.set()
+
+    def scene_name(self) -> str:
+        """The scene on air, as named on the command line, by a switch or in the config."""
+        return self.scene_override or self.config.scene
+
+    def switch_scene(self, name: str) -> None:
+        """Put scene `name` on air: the SIGHUP reload with the scene overridden (main thread)."""
+        self.scene_override = name
+        self.request_reload()
 
     def run(self) -> int:
         """Run until the duration ends or a signal stops it; SIGHUP reloads."""

@@ -9,36 +9,12 @@ import pytest
 
 from tests.support.broadcaster_proc import run_broadcaster, start_broadcaster, wait_on_air, wait_turns
 from tests.support.http import http_json
+from tests.support.media import audio_rms_per_frame, decode_frames_and_audio as decode
 from tests.support.ports import free_port
 
 LONG = ("Good evening and welcome to the late show. Tonight we will talk about live streaming, "
         "about virtual anchors, about how a voice is made from text, and about why the lips of "
         "an animated character should move with exactly the sound that goes out on air.")
-
-
-def decode(path):
-    """Per video frame: (pts, rgb); per audio frame: (pts, mono float samples)."""
-    import av
-    frames, audio = [], []
-    with av.open(str(path)) as c:
-        for f in c.decode(video=0):
-            frames.append((float(f.pts * f.time_base), f.to_ndarray(format="rgb24")))
-    with av.open(str(path)) as c:
-        for f in c.decode(audio=0):
-            audio.append((float(f.pts * f.time_base), f.to_ndarray().mean(axis=0)))
-    return frames, audio
-
-
-def audio_rms_per_frame(audio, frame_pts, fps):
-    starts = np.array([a[0] for a in audio])
-    samples = np.concatenate([a[1] for a in audio])
-    t0, rate = starts[0], 48000
-    out = []
-    for pts in frame_pts:
-        i = int(round((pts - t0) * rate))
-        chunk = samples[max(i, 0):max(i, 0) + rate // fps]
-        out.append(float(np.sqrt(np.mean(chunk ** 2))) if len(chunk) else 0.0)
-    return np.array(out)
 
 
 # the puppet's mouth in the default scene (anchor box 218,60 418x420; mouth at ~0.59 of it)
