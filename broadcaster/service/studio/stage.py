@@ -25,7 +25,7 @@ from aiohttp import web
 from broadcaster.redact import redact_url
 from broadcaster.scene import list_scenes
 from broadcaster.service.preview import PreviewFeed
-from broadcaster.service.replies import json_error as _error
+from broadcaster.service.replies import json_error, json_refusal
 from broadcaster.stages import Tick
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class Studio:
             await asyncio.sleep(0.05)
             picture = await loop.run_in_executor(None, self.preview.jpeg)
         if picture is None:
-            return _error(503, "no_picture", "no frame yet; the broadcast is starting")
+            return json_error(503, "no_picture", "no frame yet; the broadcast is starting")
         index, body = picture
         return web.Response(body=body, content_type="image/jpeg",
                             headers={"Cache-Control": "no-store", "X-Frame-Index": str(index)})
@@ -141,39 +141,25 @@ class Studio:
     async def _remove_chat(self, request: web.Request) -> web.Response:
         live = self.station.live
         if live is None:
-            return _error(404, "no_chat", "this broadcast runs without the live side")
-        data = await _json_body(request)
-        if isinstance(data, web.Response):
-            return data
-        message_id = data.get("id")
-        if not isinstance(message_id, str) or not message_id:
-            return _error(400, "missing_field", "'id' (a queued message's id) is required")
-        removed = live.intake.remove(message_id)
-        if removed is None:
-            return _error(404, "not_queued", "no waiting message has that id (picked or expired?)")
+            raise json_refusal(web.HTTPNotFound, "no_chat", "this broadcast runs without the live side")
+        message_id = await _json_field(request, "id", str, "'id' (a queued message's id) is required")
+        if live.intake.remove(message_id) is None:
+            raise json_refusal(web.HTTPNotFound, "not_queued", "no waiting message has that id (picked or expired?)")
         return web.json_response({"status": "removed", "id": message_id})
 
     async def _switch_scene(self, request: web.Request) -> web.Response:
-        data = await _json_body(request)
-        if isinstance(data, web.Response):
-            return data
-        name = data.get("name")
         available = [p.stem for p in list_scenes(self.station.config.scenes_dir)]
-        if not isinstance(name, str) or name not in available:
-            return _error(400, "unknown_scene", f"'name' must be one of {available}")
+        name = await _json_field(request, "name", str, f"'name' must be one of {available}")
+        if name not in available:
+            raise json_refusal(web.HTTPBadRequest, "unknown_scene", f"'name' must be one of {available}")
         self.station.switch_scene(name)
         return web.json_response({"status": "switching", "scene": name}, status=202)
 
     async def _mute_mic(self, request: web.Request) -> web.Response:
         mic = self.station.host_mic
         if mic is None:
-            return _error(404, "no_mic", "the host microphone is off (mic.enabled or --mic)")
-        data = await _json_body(request)
-        if isinstance(data, web.Response):
-            return data
-        muted = data.get("muted")
-        if not isinstance(muted, bool):
-            return _error(400, "bad_field", "'muted' must be true or false")
+            raise json_refusal(web.HTTPNotFound, "no_mic", "the host microphone is off (mic.enabled or --mic)")
+        muted = await _json_field(request, "muted", bool, "'muted' must be true or false")
         mic.set_muted(muted)
         return web.json_response({"status": "muted" if muted else "open"})
 
@@ -185,11 +171,16 @@ def _aged(entry: dict, now: float) -> dict:
     return aged
 
 
-async def _json_body(request: web.Request) -> dict | web.Response:
+async def _json_field(request: web.Request, key: str, kind: type, problem: str):
+    """The body's `key` when it is a (non-empty) `kind`; else a 400 refusal saying `problem`."""
     try:
         data = await request.json()
     except (ValueError, UnicodeDecodeError):
-        return _error(400, "bad_json", "the body must be a JSON object")
+        data = None
     if not isinstance(data, dict):
-        return _error(400, "bad_json", "the body must be a JSON object")
-    return data
+        raise json_refusal(web.HTTPBadRequest, "bad_json", "the body must be a JSON object")
+    value = data.get(key)
+    if not isinstance(value, kind) or (kind is str and not value):
+        raise json_refusal(web.HTTPBadRequest, "bad_field", problem)
+    return value
+

@@ -4,7 +4,7 @@
 "use strict";
 
 const PREVIEW_MS = 250;     // 4 pictures a second: under half a second behind the program
-const STATE_MS = 1000;
+const STATE_MS = 500;
 
 const token = (() => {
   const fromUrl = new URLSearchParams(location.search).get("token");
@@ -78,7 +78,8 @@ function plot(canvas, points, key, color) {
   ctx.fillStyle = "#8b96a8";
   ctx.font = "11px system-ui, sans-serif";
   ctx.fillText(String(Math.round(top)), 4, 12);
-  const span = 300;   // seconds shown
+  // seconds shown: the history so far (at least 30 s), up to the five minutes kept
+  const span = Math.min(300, Math.max(30, ...points.map((p) => p.ago)));
   ctx.strokeStyle = color;
   ctx.lineWidth = 2;
   ctx.beginPath();
