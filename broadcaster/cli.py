@@ -221,11 +221,13 @@ def cmd_run(args, config: Config) -> int:
         canvas["width"], canvas["height"] = parse_size(args.size)
     if args.fps:
         canvas["fps"] = args.fps
+    from broadcaster.service.status_view import status_view_enabled
     responder = None if args.responder in (None, "script") else args.responder
     station = Station(config, scene, config_path=args.config, scene_override=args.scene,
                       canvas_override=canvas, duration_s=args.duration, responder=responder,
                       mic=args.mic, answer_chat=args.responder != "script",
-                      config_overrides=lambda reloaded: apply_run_overrides(args, reloaded))
+                      config_overrides=lambda reloaded: apply_run_overrides(args, reloaded),
+                      interactive=status_view_enabled(sys.stdin))
     status = station.run()
     if status == 0 and station.broadcast.output_path is not None:
         print(f"recorded {station.broadcast.output_path}")

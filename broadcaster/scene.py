@@ -15,8 +15,8 @@ from broadcaster.schema import Section, load_yaml_mapping
 
 RGBA = tuple[int, int, int, int]
 # Keys the live side reads and validates (tts and voice, responder, persona, script,
-# chat_overlay); passed through untouched here.
-FEATURE_KEYS = ("script", "persona", "tts", "responder", "chat_overlay", "voice")
+# chat_overlay, greeting); passed through untouched here.
+FEATURE_KEYS = ("script", "persona", "tts", "responder", "chat_overlay", "voice", "greeting")
 
 
 @dataclass(frozen=True)

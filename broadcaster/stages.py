@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from broadcaster.config import Config
     from broadcaster.media.mixer import MixChunk
     from broadcaster.scene import Scene
@@ -43,6 +45,7 @@ class Tick:
     rendered: bool              # a new picture (False: the previous one repeats)
     video_dropped: bool         # the encoder queue was full: this slot carries audio only
     render_s: float             # time spent composing the picture
+    frame: "np.ndarray | None" = None   # the new yuv420p picture (None: the previous one repeats)
 
 
 @dataclass(frozen=True)

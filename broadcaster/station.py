@@ -57,7 +57,7 @@ class _ServiceEvents(PublisherEvents):
         self.runtime.metrics.observe_stage("mux", seconds)
 
     def on_bitrate(self, kbps: int) -> None:
-        self.runtime.metrics.set_encoder_bitrate(kbps * 1000)
+        self.runtime.on_bitrate(kbps)
 
     def on_link_sample(self, send_bps: float, queue_delay_s: float) -> None:
         self.runtime.metrics.set_send_rate(send_bps)
@@ -72,13 +72,16 @@ class Station:
                  scene_override: str | None = None, canvas_override: dict | None = None,
                  duration_s: float | None = None, responder: str | None = None, live: bool = True,
                  mic: str | None = None, answer_chat: bool = True,
-                 config_overrides: Callable[[Config], Config] | None = None):
+                 config_overrides: Callable[[Config], Config] | None = None,
+                 interactive: bool = False):
         """live: run the live side (speech, chat, conversation); answer_chat=False speaks only
         scripted and /say lines; mic: --mic's device or file; config_overrides: what the
-        command line changed, applied again to the config a reload reads."""
+        command line changed, applied again to the config a reload reads; interactive: run
+        from a terminal (lines typed there are chat, and the scene's greeting is spoken)."""
         self.config = config
         self.config_path = config_path
         self.config_overrides = config_overrides or (lambda c: c)
+        self.interactive = interactive
         self.scene_override = scene_override
         self.canvas_override = canvas_override or {}
         from broadcaster.config import resolve_output_path
@@ -101,11 +104,16 @@ class Station:
         self.live = None
         if live:
             from broadcaster.dialogue.live import Live
-            self.live = Live(self, responder_override=responder, answer_chat=answer_chat)
+            self.live = Live(self, responder_override=responder, answer_chat=answer_chat,
+                             stdin_chat=interactive and mic != "-", greet=interactive)
         self.host_mic = None
         if live:
             from broadcaster.mic.host import attach_host_mic
             self.host_mic = attach_host_mic(self, mic)       # None unless mic is enabled / --mic
+        self.studio = None
+        if config.control.enabled:
+            from broadcaster.service.studio import Studio
+            self.studio = Studio(self)
 
     def add_stage(self, stage: Stage) -> None:
         """Run `stage` with the station: started after the broadcast, stopped in reverse order."""
@@ -138,6 +146,15 @@ class Station:
 
     def request_reload(self) -> None:
         self._reload_requested.set()
+
+    def scene_name(self) -> str:
+        """The scene on air, as named on the command line, by a switch or in the config."""
+        return self.scene_override or self.config.scene
+
+    def switch_scene(self, name: str) -> None:
+        """Put scene `name` on air: the SIGHUP reload with the scene overridden (main thread)."""
+        self.scene_override = name
+        self.request_reload()
 
     def run(self) -> int:
         """Run until the duration ends or a signal stops it; SIGHUP reloads."""

@@ -143,3 +143,22 @@ def test_irc_flood_through_intake_keeps_the_anchor_answering():
     assert sum(u == "spammer" for _, u in picks) <= 2
     print(f"irc flood: 20000 messages in {flood_s:.2f} s "
           f"({20_000 / flood_s:.0f}/s), {len(during)} picks during it")
+
+
+def test_the_intake_logs_what_happened_to_each_message():
+    from broadcaster.chat.message import ChatMessage
+    from broadcaster.chat.selection import SelectionConfig
+    now = [100.0]
+    intake = ChatIntake(ChatSelector(SelectionConfig(max_chars=20)), clock=lambda: now[0], log_size=3)
+    ok = intake.offer(ChatMessage("test", "ann", "hello there")).message
+    intake.offer(ChatMessage("test", "bob", "x" * 50))
+    skip = intake.offer(ChatMessage("test", "cat", "skip me please")).message
+    now[0] = 102.0
+    assert [(q["user"], q["waited_s"]) for q in intake.queue()] == [("ann", 2.0), ("cat", 2.0)]
+    assert intake.remove(skip.id) == skip and intake.remove(skip.id) is None
+    assert intake.pick() == ok
+    log = intake.recent()
+    assert [(e["user"], e["outcome"], e["reason"]) for e in log] == \
+        [("bob", "refused", "too_long"), ("cat", "removed", None), ("ann", "picked", None)]
+    intake.offer(ChatMessage("test", "dan", "y" * 50))
+    assert len(intake.recent()) == 3 and intake.recent()[-1]["user"] == "dan"     # bounded

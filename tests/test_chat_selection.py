@@ -182,3 +182,18 @@ def test_backoff_sequence_grows_with_jitter_and_caps():
     assert 1.6 <= b.next_delay() <= 2.4
     with pytest.raises(ValueError):
         Backoff(initial_s=0)
+
+
+def test_the_queue_reads_in_arrival_order_and_an_operator_can_remove_one():
+    sel = ChatSelector(SelectionConfig(max_age_s=60))
+    a = sel.offer(m("ann", "first question"), 0.0).message
+    b = sel.offer(m("bob", "second question"), 1.0).message
+    c = sel.offer(m("cat", "third question"), 2.0).message
+    assert [(msg.user, round(waited, 1)) for msg, waited in sel.queued(5.0)] == \
+        [("ann", 5.0), ("bob", 4.0), ("cat", 3.0)]
+    assert sel.remove(b.id) == b
+    assert sel.remove(b.id) is None and sel.remove("no-such-id") is None
+    assert sel.counters["removed"] == 1
+    assert sel.pick(6.0) == a and sel.pick(6.0) == c and sel.pick(6.0) is None
+    sel.offer(m("dan", "too late to answer"), 10.0)
+    assert sel.queued(100.0) == [] and sel.counters["expired"] == 1

@@ -5,11 +5,12 @@ interruption cuts speech and mouth within one frame. Checked by decoding the rec
 import time
 
 import numpy as np
-import pytest
 
-from tests.support.anchor_av import MOUTH, audio_rms_per_frame, check_lips_and_captions, decode
+from tests.support.anchor_av import MOUTH, check_lips_and_captions
 from tests.support.broadcaster_proc import run_broadcaster, start_broadcaster, wait_on_air, wait_turns
 from tests.support.http import http_json
+from tests.support.media import audio_rms_per_frame
+from tests.support.media import decode_frames_and_audio as decode
 from tests.support.ports import free_port
 
 LONG = ("Good evening and welcome to the late show. Tonight we will talk about live streaming, "

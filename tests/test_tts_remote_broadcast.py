@@ -9,7 +9,7 @@ import pytest
 
 from broadcaster.tts import PiperEngine
 from broadcaster.tts.levels import resample_to_broadcast
-from tests.support.anchor_av import check_lips_and_captions, decode
+from tests.support.anchor_av import check_lips_and_captions
 from tests.support.broadcaster_proc import (
     metrics,
     sample,
@@ -19,6 +19,7 @@ from tests.support.broadcaster_proc import (
     write_config,
 )
 from tests.support.http import http_json
+from tests.support.media import decode_frames_and_audio as decode
 from tests.support.ports import free_port
 from tests.support.servers.tts_standins import OpenAISpeechStandIn, speak_with
 

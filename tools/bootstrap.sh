@@ -18,6 +18,10 @@ APT_PACKAGES=(
   iproute2                       # tc/netns for the bandwidth step test
   util-linux                     # prlimit: the descriptor-flood test runs under a 1024 file limit
 )
+mode=${1:-run}
+if [ "$mode" = test ]; then
+  APT_PACKAGES+=(chromium)       # the studio page's browser test (Playwright drives this browser)
+fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -34,7 +38,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-mode=${1:-run}; shift || true
+shift || true
 # `run` installs what running needs; `test` adds the test extra (pytest, torch for the model
 # exports, onnx, matplotlib). A stamp per mode and pyproject.toml skips a repeated install.
 sha=$(sha1sum pyproject.toml | cut -c1-12)

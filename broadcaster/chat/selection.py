@@ -136,6 +136,7 @@ class ChatSelector:
         self.counters: dict[str, int] = {r: 0 for r in REASONS}
         self.counters["accepted"] = 0
         self.counters["picked"] = 0
+        self.counters["removed"] = 0
 
     # ---- public API -------------------------------------------------------------------
     def offer(self, msg: ChatMessage, now: float) -> Decision:
@@ -201,6 +202,22 @@ class ChatSelector:
 
     def pending(self) -> int:
         return len(self._queue)
+
+    def queued(self, now: float) -> list[tuple[ChatMessage, float]]:
+        """The waiting messages with how long each has waited, in arrival order (a read-only
+        view for the studio page; expired messages are dropped first)."""
+        self._expire(now)
+        return [(q.message, now - q.arrived) for q in sorted(self._queue, key=lambda q: q.seq)]
+
+    def remove(self, message_id: str) -> ChatMessage | None:
+        """Take a waiting message out of the queue (an operator skipped it); None when no
+        message with that id waits (already picked, expired or never queued)."""
+        for q in self._queue:
+            if q.message.id == message_id:
+                self._queue.remove(q)
+                self.counters["removed"] += 1
+                return q.message
+        return None
 
     def drops(self) -> dict[str, int]:
         """Counts of messages dropped, by reason (only non-zero)."""

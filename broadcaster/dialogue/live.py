@@ -20,6 +20,7 @@ from broadcaster.chat.config import chat_settings_from_dict
 from broadcaster.chat.intake import ChatIntake
 from broadcaster.chat.sanitize import clean_text
 from broadcaster.chat.selection import ChatSelector, Refused
+from broadcaster.chat.stdin import StdinSource
 from broadcaster.chat.web import add_chat_routes, broadcast
 from broadcaster.dialogue.conversation import Conversation, TrackingSink, TurnLog
 from broadcaster.dialogue.offair import OffAirHold
@@ -28,6 +29,7 @@ from broadcaster.errors import ConfigError
 from broadcaster.render.overlay import ChatOverlay, overlay_spec
 from broadcaster.reply.factory import make_responder
 from broadcaster.scene import Scene
+from broadcaster.service.replies import json_error as _error
 from broadcaster.stages import Interrupt, LinesMuxed, Reload, Tick
 from broadcaster.tts.settings import build_engine, tts_settings
 from broadcaster.tts.stage import SpeechStage
@@ -81,6 +83,18 @@ def chat_settings(config):
         raise ConfigError(config.source, "chat", str(exc).split(": ", 1)[-1]) from None
 
 
+def greeting_of(scene: Scene) -> str | None:
+    """The scene's `greeting:` line (said once when a run starts from a terminal)."""
+    text = scene.features.get("greeting")
+    if text is None:
+        return None
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(scene.source, "greeting", "must be non-empty text")
+    if len(text) > MAX_SAY_CHARS:
+        raise ConfigError(scene.source, "greeting", f"must be at most {MAX_SAY_CHARS} characters")
+    return text.strip()
+
+
 def validate_live(config, scene: Scene) -> None:
     """Check every live-side setting of config + scene (for `broadcaster check`): voice,
     responder, chat, script, overlay, persona. Raises ConfigError naming file and key."""
@@ -89,6 +103,7 @@ def validate_live(config, scene: Scene) -> None:
     asyncio.run(responder.close())
     chat_settings(config)
     script_schedule(scene.features.get("script"), scene.source)
+    greeting_of(scene)
     if scene.features.get("chat_overlay"):
         overlay_spec(scene.features["chat_overlay"], scene.source, scene.canvas.width, scene.canvas.height)
 
@@ -98,7 +113,10 @@ class Live:
 
     name = "live"
 
-    def __init__(self, station, responder_override: str | None = None, answer_chat: bool = True):
+    def __init__(self, station, responder_override: str | None = None, answer_chat: bool = True,
+                 stdin_chat: bool = False, greet: bool = False):
+        """stdin_chat: lines typed in the terminal are chat (unless a stdin source is
+        configured already); greet: say the scene's `greeting` once on start."""
         self.station = station
         config, scene = station.config, station.broadcast.scene
         self.responder_override = responder_override
@@ -106,7 +124,9 @@ class Live:
         self.responder = build_responder(config, scene, responder_override)
         chat = chat_settings(config)
         self.chat_http = chat.http
-        self.intake = ChatIntake(ChatSelector(chat.selection), chat.sources)
+        self.stdin_chat = stdin_chat and not any(isinstance(s, StdinSource) for s in chat.sources)
+        sources = chat.sources + ([StdinSource(user="you")] if self.stdin_chat else [])
+        self.intake = ChatIntake(ChatSelector(chat.selection), sources)
         self.turns = TurnLog(on_complete=self._turn_complete)
         self.engine = build_engine(self.tts, count_bytes=station.runtime.metrics.tts_bytes)
         self.stage = SpeechStage(self.engine, TrackingSink(station.broadcast.mixer, self.turns),
@@ -119,6 +139,7 @@ class Live:
             on_interrupt=lambda: station.events.interrupt.publish(Interrupt(time.monotonic())),
             on_turn_start=self._turn_start, on_turn_end=self._turn_end)
         self.overlay = self._make_overlay(scene)
+        self.greeting = greeting_of(scene) if greet else None
         self._stop: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self._wire()
@@ -156,8 +177,13 @@ class Live:
         station.add_stage(self)
 
     def start(self) -> None:
-        """Nothing to start here: the conversation and chat run as tasks of the control loop,
-        which started them when it came up."""
+        """The conversation and chat run as tasks of the control loop, which started them
+        when it came up; here the greeting is queued and the terminal told how to chat."""
+        if self.greeting:
+            self.conversation.say(self.greeting)
+        if self.stdin_chat:
+            log.info("type a line and press Enter: the anchor answers it on air "
+                     "(\"@name text\" to speak as name)")
 
     async def _run(self) -> None:
         self._stop = asyncio.Event()
@@ -276,7 +302,3 @@ class Live:
 def _label(value: str) -> str:
     cleaned = "".join(c for c in value.lower() if c.isalnum() or c == "_")[:24]
     return cleaned or "other"
-
-
-def _error(status: int, reason: str, detail: str) -> web.Response:
-    return web.json_response({"error": reason, "detail": detail}, status=status)

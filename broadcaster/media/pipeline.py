@@ -137,7 +137,7 @@ class Broadcast:
                     log.warning("encoder %d slots behind: dropped slot %d (audio included)",
                                 len(self.queue), lost.index)
                 if self._on_tick is not None:
-                    self._on_tick(Tick(n, chunk, mixed_at, render, video_dropped, render_s))
+                    self._on_tick(Tick(n, chunk, mixed_at, render, video_dropped, render_s, video))
                 n += 1
                 self.frame_index = n
         except BaseException:

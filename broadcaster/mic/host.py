@@ -222,6 +222,7 @@ class HostMic:
             self.mixer.enable_host(settings.host_gain, settings.duck)
             self.voice = HostVoice(self.mixer, station.config.audio.sample_rate)
         self.state = "idle"
+        self.muted = False
         self.onsets: deque[dict] = deque(maxlen=50)
         self.finals: deque[dict] = deque(maxlen=50)
         self.frames_in = 0
@@ -342,9 +343,15 @@ class HostMic:
     def anchor_audible(self) -> bool:
         return not self.mixer.idle()
 
+    def set_muted(self, muted: bool) -> None:
+        """Muted, the mic feeds silence: nothing is heard, transcribed or put on air."""
+        self.muted = muted
+        log.info("mic: %s", "muted" if muted else "open")
+
     def _on_frame(self, frame: np.ndarray) -> np.ndarray:
         self.frames_in += 1
-        if self.gate.closed(self.anchor_audible(), self.mixer.last_speech_at, time.monotonic()):
+        if self.muted or self.gate.closed(self.anchor_audible(), self.mixer.last_speech_at,
+                                          time.monotonic()):
             self.frames_gated += 1
             frame = np.zeros_like(frame)
         if self.voice is not None:
@@ -405,7 +412,7 @@ class HostMic:
     async def _get_mic(self, request):
         from aiohttp import web
         return web.json_response({
-            "state": self.state, "input": self._shown(), "asr": "remote" if self.settings.server else "local",
+            "state": self.state, "muted": self.muted, "input": self._shown(), "asr": "remote" if self.settings.server else "local",
             "echo": self.settings.echo, "mix_into_broadcast": self.settings.mix_into_broadcast,
             "frames_in": self.frames_in, "frames_gated": self.frames_gated, "restarts": self.restarts,
             "fps": self.station.broadcast.fps, "onsets": list(self.onsets), "finals": list(self.finals)})

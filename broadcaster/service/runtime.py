@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Mapping
 from typing import IO
 
@@ -38,6 +40,7 @@ class ServiceRuntime:
         self._reload_announced = False
         self._speaker: str | None = None
         self._last_chat: str | None = None
+        self._link_log: deque[dict] = deque(maxlen=100)
         self.status_view = StatusView(self.snapshot, stream=status_stream, env=env)
 
     def add_routes(self, app: web.Application) -> None:
@@ -65,6 +68,7 @@ class ServiceRuntime:
         a reconnection counted every later time."""
         self.health.set_on_air(True)
         self.health.clear("ingest")
+        self._note_link("connected", "on air")
         with self._lock:
             first, self._ready_sent = not self._ready_sent, True
         if first:
@@ -77,10 +81,29 @@ class ServiceRuntime:
         """The ingest dropped or refused us; the publisher reconnects with backoff."""
         self.health.set_on_air(False)
         self.health.degrade("ingest", reason)
+        self._note_link("dropped", reason)
         self.notifier.status(f"reconnecting to {self.ingest}: {reason}")
 
     def on_connect_attempt(self) -> None:
         self.metrics.connect_attempt()
+        self._note_link("connecting", "")
+
+    def on_bitrate(self, kbps: int) -> None:
+        """The encoder's target changed (the rate controller's decision, or the first rate)."""
+        changed = self.metrics.last_encoder_bitrate_bps != kbps * 1000
+        self.metrics.set_encoder_bitrate(kbps * 1000)
+        if changed:
+            self._note_link("bitrate", f"{kbps} kbit/s")
+
+    def link_events(self) -> list[dict]:
+        """Recent connects, drops, reconnect attempts and bitrate changes, oldest first
+        (`at`: monotonic seconds)."""
+        with self._lock:
+            return list(self._link_log)
+
+    def _note_link(self, kind: str, detail: str) -> None:
+        with self._lock:
+            self._link_log.append({"kind": kind, "detail": detail, "at": time.monotonic()})
 
     # SIGHUP
     def on_reload_started(self) -> None:

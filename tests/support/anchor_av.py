@@ -5,34 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.support.media import audio_rms_per_frame
+
 # the puppet's mouth in the default scene (anchor box 218,60 418x420; mouth at ~0.59 of it)
 MOUTH = (slice(290, 330), slice(395, 465))
 CAPTION = (slice(415, 470), slice(60, 800))
-
-
-def decode(path):
-    """Per video frame: (pts, rgb); per audio frame: (pts, mono float samples)."""
-    import av
-    frames, audio = [], []
-    with av.open(str(path)) as c:
-        for f in c.decode(video=0):
-            frames.append((float(f.pts * f.time_base), f.to_ndarray(format="rgb24")))
-    with av.open(str(path)) as c:
-        for f in c.decode(audio=0):
-            audio.append((float(f.pts * f.time_base), f.to_ndarray().mean(axis=0)))
-    return frames, audio
-
-
-def audio_rms_per_frame(audio, frame_pts, fps):
-    starts = np.array([a[0] for a in audio])
-    samples = np.concatenate([a[1] for a in audio])
-    t0, rate = starts[0], 48000
-    out = []
-    for pts in frame_pts:
-        i = int(round((pts - t0) * rate))
-        chunk = samples[max(i, 0):max(i, 0) + rate // fps]
-        out.append(float(np.sqrt(np.mean(chunk ** 2))) if len(chunk) else 0.0)
-    return np.array(out)
 
 
 def check_lips_and_captions(frames, audio, fps: int = 20) -> np.ndarray:

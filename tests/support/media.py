@@ -96,3 +96,28 @@ def probe(path: Path | str, decode_audio: bool = False) -> StreamReport:
                         pcm = frame.to_ndarray()
                         report.audio_rms.append(float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))))
     return report
+
+
+def decode_frames_and_audio(path):
+    """Per video frame: (pts, rgb); per audio frame: (pts, mono float samples)."""
+    frames, audio = [], []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            frames.append((float(f.pts * f.time_base), f.to_ndarray(format="rgb24")))
+    with av.open(str(path)) as c:
+        for f in c.decode(audio=0):
+            audio.append((float(f.pts * f.time_base), f.to_ndarray().mean(axis=0)))
+    return frames, audio
+
+
+def audio_rms_per_frame(audio, frame_pts, fps):
+    """RMS of the audio (48 kHz, from decode_frames_and_audio) during each video frame."""
+    starts = np.array([a[0] for a in audio])
+    samples = np.concatenate([a[1] for a in audio])
+    t0, rate = starts[0], 48000
+    out = []
+    for pts in frame_pts:
+        i = int(round((pts - t0) * rate))
+        chunk = samples[max(i, 0):max(i, 0) + rate // fps]
+        out.append(float(np.sqrt(np.mean(chunk ** 2))) if len(chunk) else 0.0)
+    return np.array(out)
