@@ -189,6 +189,14 @@ def test_say_on_a_token_protected_broadcaster(tmp_path):
             return [t["text"] for t in body["turns"] if t["kind"] == "say"] if status == 200 else []
         wait_for(lambda: len(said()) >= 2, 30, what="both /say lines to be taken up")
         assert said()[-1] == "[1mBreaking news continues here"
+        # the studio page loads without the token, but what it reads and does needs it
+        assert raw_request(port, "GET", "/studio/", b"", {})[0] == 200
+        assert raw_request(port, "GET", "/studio/studio.js", b"", {})[0] == 200
+        for path in ("/studio/state", "/studio/preview.jpg"):
+            assert raw_request(port, "GET", path, b"", {})[0] == 401, path
+        assert raw_request(port, "GET", "/studio/state", b"", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+        scene = json.dumps({"name": "default"}).encode()
+        assert raw_request(port, "POST", "/studio/scene", scene, {"Content-Type": "application/json"})[0] == 401
     finally:
         out, err = stop(proc)
     assert proc.returncode == 0, err

@@ -21,7 +21,10 @@ from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
-OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+# no token needed: health and metrics for systemd and Prometheus, and the studio page's own
+# static files (they hold no data; everything the page reads or does needs the token)
+OPEN_PATHS = frozenset({"/healthz", "/metrics", "/studio", "/studio/", "/studio/index.html",
+                        "/studio/studio.js", "/studio/studio.css"})
 TOKEN_QUERY_PATHS = frozenset({"/chat/ws"})
 
 
