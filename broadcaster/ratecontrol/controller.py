@@ -33,8 +33,12 @@ every 4 s) and Belabox (unacked packets vs RTT thresholds, constant creep):
   overhead that LinkSample.wire_factor measures (MPEG-TS over SRT carries 15-30 % more than
   the encoder writes, FLV over TCP about what it writes), `overhead` until it is known.
 - When even the floor does not fit, the bitrate goes below it with a frame-rate divisor
-  (each frame keeps floor quality); below floor/max_fps_divisor video is dropped and audio
-  alone goes on. Audio is never dropped.
+  (each frame keeps floor quality). Audio only (drop_video, which the publisher still
+  relieves with one picture a second) is for a link whose known capacity cannot carry
+  floor/max_fps_divisor besides the audio, or for the moments of a collapse that measured
+  nothing yet: a deep cut on a link known to carry the smallest picture keeps it, and from
+  audio only the smallest picture itself is the probe, however little silence and the
+  missing picture send. Audio is never dropped.
 """
 
 from __future__ import annotations
@@ -349,6 +353,16 @@ class RateController:
     def _video(self, link_kbps: float) -> float:
         return self.config.video_kbps_for(link_kbps, self._s.overhead)
 
+    @property
+    def _min_video(self) -> float:
+        """The smallest picture: floor quality at the deepest frame-rate cut (video kbps)."""
+        return self.config.floor_kbps / self.config.max_fps_divisor
+
+    def _carries_min_picture(self) -> bool:
+        """The link capacity known carries the smallest picture besides the audio."""
+        cap = self._s.capacity
+        return cap is not None and self._link(self._min_video) <= cap
+
     def _growing(self, now: float, d: float) -> bool:
         """The queue rose over most ticks of the last growth_window_s, not in one jump.
 
@@ -387,7 +401,10 @@ class RateController:
             s.target = ceiling
             return "hold"
         if s.capacity is None:
-            s.target = min(ceiling, s.target * (1 + c.fast_rate) ** dt)
+            # (from audio only straight back to the smallest picture: nothing is known
+            # against it, and a picture that stays away is a frozen broadcast)
+            s.target = min(ceiling, max(s.target * (1 + c.fast_rate) ** dt,
+                                        self._link(self._min_video)))
             return "ramp"
         if now - s.last_cut > c.margin_recover_s and now - s.margin_at > c.margin_recover_s:
             s.margin = min(c.capacity_margin, s.margin + 0.01)
@@ -426,8 +443,11 @@ class RateController:
         s.probe_level = min(max(s.capacity or 0.0, s.target) * s.probe_gain,
                             max(sending, 1.0) * PROBE_MAX_JUMP, ceiling / s.margin)
         s.probe_base = None
-        if self._video(s.target) < c.floor_kbps / c.max_fps_divisor:
-            s.probe_base = s.target      # audio only: no picture to pad, so video is the probe
+        if self._video(s.target) < self._min_video:
+            # Audio only: no picture to pad, so the picture is the probe, at least the
+            # smallest one (however little the silence and the missing picture send now).
+            s.probe_base = s.target
+            s.probe_level = min(max(s.probe_level, self._link(self._min_video)), ceiling / s.margin)
             s.target = s.probe_level
 
     def _end_probe(self, now: float, passed: bool) -> None:
@@ -490,7 +510,10 @@ class RateController:
             # Even the floor does not fit: fewer frames, each at floor quality.
             need = max(1, math.ceil(c.floor_kbps / max(video, 1e-6)))
             divisor = max(divisor, min(c.max_fps_divisor, need))
-            drop_video = video < c.floor_kbps / c.max_fps_divisor
+            # Audio only is for a link that cannot carry the smallest picture besides the
+            # audio: a deep cut (an emergency, a failed probe) on a link known to carry it
+            # keeps the picture moving at the lowest frame rate.
+            drop_video = video < self._min_video and not self._carries_min_picture()
             reason = "floor" if reason in ("hold", "recover", "probe", "ramp") else reason
             s.below_floor = True
         else:

@@ -35,14 +35,20 @@ class Trace:
     delay_ms: list = field(default_factory=list)     # true queueing delay
     fps_divisor: list = field(default_factory=list)
     padding_kbps: list = field(default_factory=list)  # a probe's filler
+    picture: list = field(default_factory=list)      # a picture was sent at this frame
     frames_dropped: int = 0
 
 
 def simulate(schedule: Callable[[float], float], duration_s: float,
              controller: RateController | None, *, fixed_video_kbps: float | None = None,
              config: RateControlConfig | None = None, seed: int = 1,
-             jitter: float = 0.15) -> Trace:
-    """Run the link for duration_s; controller None means a fixed bitrate (the baseline)."""
+             jitter: float = 0.15, audio_sent_kbps: float | None = None) -> Trace:
+    """Run the link for duration_s; controller None means a fixed bitrate (the baseline).
+
+    audio_sent_kbps: what the audio really makes (a silent anchor: a few kbit/s) where it
+    is not the budgeted config.audio_kbps; the meter then also reports what the encoder
+    wrote (offered_kbps, over 0.5 s), as the link monitor does.
+    """
     cfg = controller.config if controller else config
     assert cfg is not None
     rng = random.Random(seed)
@@ -57,6 +63,8 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
     last_busy, busy_kbps = -math.inf, 0.0
     tr = Trace()
     p_share = GOP / (GOP - 1 + I_FACTOR)
+    audio_kbps = cfg.audio_kbps if audio_sent_kbps is None else audio_sent_kbps
+    written: list[float] = []                  # bits the encoder wrote per frame, last 0.5 s
     for n in range(int(duration_s * FPS)):
         now = n * dt
         cap = schedule(now)
@@ -72,8 +80,9 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
             frame_bits += padding * 1000 / FPS          # a probe's filler rides on the frame
         else:
             tr.frames_dropped += 1
-        audio_bits = cfg.audio_kbps * 1000 / FPS
+        audio_bits = audio_kbps * 1000 / FPS
         queue_bits += (frame_bits + audio_bits) * (1 + cfg.overhead)
+        written = (written + [frame_bits + audio_bits])[-FPS // 2:]
         sent = min(queue_bits, cap * 1000 * dt)
         queue_bits -= sent
         inst = sent / dt / 1000
@@ -85,9 +94,11 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
             busy = busy_kbps
         delay = queue_bits / max(drain_kbps * 1000, 1.0) * 1000 if queue_bits > 0 else 0.0
         if controller is not None:
+            offered = (sum(written) / len(written) * FPS / 1000
+                       if audio_sent_kbps is not None else None)
             dec = controller.update(LinkSample(now=now, send_rate_kbps=drain_kbps,
                                                queue_delay_ms=delay, rtt_ms=40.0,
-                                               busy_rate_kbps=busy))
+                                               busy_rate_kbps=busy, offered_kbps=offered))
             pending.append((now + ENC_DELAY_S, float(dec.video_kbps)))
             divisor = dec.fps_divisor if not dec.drop_video else 10**9
             padding = float(dec.padding_kbps)
@@ -98,6 +109,7 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
         tr.delay_ms.append(queue_bits / (cap * 1000) * 1000)
         tr.fps_divisor.append(divisor)
         tr.padding_kbps.append(padding)
+        tr.picture.append(frame_bits > 0)
     return tr
 
 
@@ -136,6 +148,15 @@ def settle_time(tr: Trace, step_at: float, until: float, limit_ms: float = 200.0
     if last_bad >= until - 1.0 / FPS - 1e-9:
         return math.inf
     return last_bad + 1.0 / FPS - step_at
+
+
+def worst_freeze(tr: Trace, a: float, b: float) -> float:
+    """The longest time between two pictures sent in [a, b), in seconds (the ingest's
+    largest gap between video timestamps)."""
+    times = [tr.t[i] for i in _window(tr, a, b) if tr.picture[i]]
+    if not times:
+        return b - a
+    return max([b2 - a2 for a2, b2 in zip(times, times[1:])] + [times[0] - a])
 
 
 def peak_delay(tr: Trace, a: float, b: float) -> float:
