@@ -20,7 +20,7 @@ def test_a_frame_rate_cut_sends_every_nth_picture():
 
 def test_audio_only_still_sends_one_picture_a_second():
     pacing = PicturePacing(25)
-    _sent(pacing, range(0, 5))
+    _sent(pacing, range(5))
     pacing.set(4, True)
     sent = _sent(pacing, range(5, 105))
     assert sent == [29, 54, 79, 104]
@@ -31,11 +31,11 @@ def test_audio_only_still_sends_one_picture_a_second():
 def test_a_new_session_gets_its_picture_at_once():
     pacing = PicturePacing(25)
     pacing.set(4, True)
-    assert _sent(pacing, range(0, 10), needs_picture={6}) == [0, 6]
+    assert _sent(pacing, range(10), needs_picture={6}) == [0, 6]
 
 
 def test_a_backlog_written_under_a_deep_cut_keeps_a_picture_a_second():
     pacing = PicturePacing(20)
     pacing.set(3, False)
-    sent = _sent(pacing, range(0, 60))
+    sent = _sent(pacing, range(60))
     assert max(b - a for a, b in zip(sent, sent[1:])) <= 3

@@ -54,6 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support import yardstick  # noqa: E402
 from tests.support.broadcaster_proc import run_env, write_config  # noqa: E402
 from tests.support.media import write_wav  # noqa: E402
 from tests.support.polling import wait_for  # noqa: E402
@@ -73,7 +74,7 @@ NARROW_SCHEDULE = "6000:20,400:25"
 NARROW_SHORT_SCHEDULE = "6000:8,400:14"
 NARROW_SIZE, NARROW_FPS, NARROW_CEILING_KBPS = "1280x720", 25, 3000
 TBF_LATENCY_MS = 300
-DELAY_OK_MS = 200.0
+AUDIO_KBPS = 128        # what the controller keeps for audio (figures relative to the link)
 
 
 # -- running inside the namespace -----------------------------------------------------------
@@ -308,6 +309,7 @@ def series(result) -> list[dict]:
                     0.0 if r.get("drop_video") == "1" else
                     int(r["encoder_kbps"]) / max(1, int(r.get("fps_divisor") or 1)),
                     "padding": float(r.get("padding_kbps") or 0),
+                    "wire": float(r["wire_factor"]) if r.get("wire_factor") else 1.06,
                     "connected": r["connected"] == "1", "reason": r["reason"],
                     "skipped": int(r["frames_skipped"]), "dropped": int(r["frames_dropped"]),
                     "reconnects": int(r["reconnects"])})
@@ -324,7 +326,10 @@ def figures(result) -> dict:
     for (ts, cap, prev), te in zip(steps, ends):
         seg = [p for p in s if ts <= p["t"] < te]
         if cap < prev:
-            down.append(_settle_time(seg, ts))
+            timed = [p for p in seg if p["delay"] is not None]
+            settle = yardstick.settle_time([p["t"] for p in timed], [p["delay"] for p in timed], ts, te,
+                                           burst_s=yardstick.BURST_S) if timed else math.inf
+            down.append(None if math.isinf(settle) else settle)
         else:
             up.append(next((p["t"] - ts for p in seg if p["send"] and p["send"] >= 0.9 * cap), None))
     delays = [p["delay"] for p in s if p["delay"] is not None]
@@ -337,7 +342,8 @@ def figures(result) -> dict:
     first = s[0] if s else last
     return {
         "settle_after_down_s": down, "reach_90pct_after_up_s": up,
-        "peak_delay_ms": max(delays) if delays else None,
+        "peak_delay_ms": yardstick.peak_delay([p["t"] for p in s if p["delay"] is not None], delays,
+                                              -math.inf, math.inf) if delays else None,
         "utilisation": sum(util) / len(util) if util else None,
         "utilisation_steady": (sum(steady_util) / len(steady_util)) if steady_util else None,
         # share of the capacity that probes filled with padding (counted in both figures)
@@ -345,7 +351,7 @@ def figures(result) -> dict:
         if steady else None,
         # counted within each steady stretch: the move from one capacity to the next is
         # the response to the step, not an oscillation
-        "oscillations_per_min": sum(_oscillations([p for p in steady if a <= p["t"] < b])
+        "oscillations_per_min": sum(_oscillations(steady, a, b)
                                     for a, b in _stretches(steps, s)) / minutes if minutes > 0 else None,
         "frames_skipped": last["skipped"] - first["skipped"],
         "frames_dropped": last["dropped"] - first["dropped"],
@@ -354,8 +360,6 @@ def figures(result) -> dict:
         **ingest_figures(result, steps),
     }
 
-
-AUDIO_KBPS = 128
 
 
 def ingest_figures(result, steps) -> dict:
@@ -413,40 +417,17 @@ def _tick(s) -> float:
     return (s[-1]["t"] - s[0]["t"]) / max(1, len(s) - 1) if len(s) > 1 else 0.1
 
 
-def _settle_time(seg, ts: float):
-    """Time from the step until the delay is under 200 ms and stays there for 1 s."""
-    for i, p in enumerate(seg):
-        if p["delay"] is None or p["delay"] >= DELAY_OK_MS:
-            continue
-        window = [q for q in seg[i:] if q["t"] < p["t"] + 1.0]
-        if all(q["delay"] is not None and q["delay"] < DELAY_OK_MS for q in window):
-            return p["t"] - ts
-    return None
-
-
 def _stretches(steps, s) -> list[tuple[float, float]]:
     """(start, end) of the stretches between capacity steps."""
     bounds = [0.0] + [ts for ts, _, _ in steps] + [s[-1]["t"] + 1.0 if s else 0.0]
     return list(zip(bounds, bounds[1:]))
 
 
-def _oscillations(points) -> float:
-    """Half the number of reversals of the video bitrate by at least 10 %."""
-    values = [p["video"] for p in points]
-    reversals, direction, extreme = 0, 0, None
-    for v in values:
-        if extreme is None:
-            extreme = v
-            continue
-        if direction >= 0 and v < extreme * 0.9:
-            reversals += direction > 0
-            direction, extreme = -1, v
-        elif direction <= 0 and v > extreme * 1.1:
-            reversals += direction < 0
-            direction, extreme = 1, v
-        elif (direction > 0 and v > extreme) or (direction < 0 and v < extreme):
-            extreme = v
-    return reversals / 2.0
+def _oscillations(points, a: float, b: float) -> int:
+    """yardstick.oscillations of the decided video rate plus audio, with the measured overhead."""
+    return yardstick.oscillations([p["t"] for p in points],
+                                  [(p["video"] + AUDIO_KBPS) * p["wire"] / p["capacity"] for p in points],
+                                  a, b)
 
 
 def fmt_list(values) -> str:
@@ -503,7 +484,7 @@ def write_outputs(results, out: Path) -> None:
         ax2 = ax.twinx()
         ax2.plot(t, [p["delay"] if p["delay"] is not None else math.nan for p in s], color="tab:red",
                  lw=0.8, label="queueing delay")
-        ax2.axhline(DELAY_OK_MS, color="tab:red", ls=":", lw=0.8)
+        ax2.axhline(yardstick.SETTLED_MS, color="tab:red", ls=":", lw=0.8)
         ax2.set_ylabel("delay ms", color="tab:red")
         ax2.set_yscale("symlog", linthresh=100)
         ax.set_title(f"{r['protocol'].upper()} - {'rate control' if r['mode'] == 'on' else 'fixed bitrate (baseline)'}")

@@ -18,12 +18,14 @@ from typing import Callable
 
 from broadcaster.ratecontrol.controller import RateControlConfig, RateController
 from broadcaster.ratecontrol.sample import LinkSample
+from tests.support import yardstick
 
 FPS = 20
 GOP = 40
 I_FACTOR = 5.0
 ENC_DELAY_S = 0.1
 ENC_TAU_S = 0.1
+AUDIO_KBPS, OVERHEAD = 128.0, 0.06      # (the oscillation count's link rate)
 
 
 @dataclass
@@ -131,36 +133,19 @@ def _window(tr: Trace, a: float, b: float) -> range:
     return range(idx[0], idx[-1] + 1)
 
 
-def settle_time(tr: Trace, step_at: float, until: float, limit_ms: float = 200.0,
+def settle_time(tr: Trace, step_at: float, until: float, limit_ms: float = yardstick.SETTLED_MS,
                 burst_s: float = 0.0) -> float:
-    """Seconds after step_at until the queueing delay is under limit_ms for good (inf if never).
-
-    burst_s > 0 ignores excursions shorter than that (a keyframe's own serialisation time):
-    the delay then counts as the minimum over the preceding burst_s.
-    """
-    k = max(1, int(round(burst_s * FPS)) + 1) if burst_s > 0 else 1
-    last_bad = None
-    for i in _window(tr, step_at, until):
-        if min(tr.delay_ms[max(0, i - k + 1):i + 1]) >= limit_ms:
-            last_bad = tr.t[i]
-    if last_bad is None:
-        return 0.0
-    if last_bad >= until - 1.0 / FPS - 1e-9:
-        return math.inf
-    return last_bad + 1.0 / FPS - step_at
+    """yardstick.settle_time of the true queueing delay."""
+    return yardstick.settle_time(tr.t, tr.delay_ms, step_at, until, limit_ms, burst_s)
 
 
 def worst_freeze(tr: Trace, a: float, b: float) -> float:
-    """The longest time between two pictures sent in [a, b), in seconds (the ingest's
-    largest gap between video timestamps)."""
-    times = [tr.t[i] for i in _window(tr, a, b) if tr.picture[i]]
-    if not times:
-        return b - a
-    return max([b2 - a2 for a2, b2 in zip(times, times[1:])] + [times[0] - a])
+    """yardstick.worst_freeze of the pictures sent."""
+    return yardstick.worst_freeze([t for t, p in zip(tr.t, tr.picture) if p], a, b)
 
 
 def peak_delay(tr: Trace, a: float, b: float) -> float:
-    return max(tr.delay_ms[i] for i in _window(tr, a, b))
+    return yardstick.peak_delay(tr.t, tr.delay_ms, a, b)
 
 
 def smoothed_sent(tr: Trace, i: int, span_s: float = 1.0) -> float:
@@ -182,18 +167,11 @@ def utilisation(tr: Trace, a: float, b: float) -> float:
     return sum(tr.sent_kbps[i] for i in w) / sum(tr.capacity[i] for i in w)
 
 
-def oscillations(tr: Trace, a: float, b: float, high: float = 0.9, low: float = 0.7) -> int:
-    """RFC 8868 style: swings of the encoder's link rate between a high and a low watermark
-    (fractions of capacity); each high->low or low->high crossing counts once."""
-    state = None
-    count = 0
-    for i in _window(tr, a, b):
-        link = (tr.video_kbps[i] + 128.0) * 1.06 / tr.capacity[i]
-        new = "high" if link >= high else "low" if link <= low else state
-        if state is not None and new != state:
-            count += 1
-        state = new
-    return count
+def oscillations(tr: Trace, a: float, b: float, high: float = yardstick.HIGH_SHARE,
+                 low: float = yardstick.LOW_SHARE) -> int:
+    """yardstick.oscillations of the encoder's link rate (video + audio, with overhead)."""
+    shares = [(v + AUDIO_KBPS) * (1 + OVERHEAD) / c for v, c in zip(tr.video_kbps, tr.capacity)]
+    return yardstick.oscillations(tr.t, shares, a, b, high, low)
 
 
 def cuts(tr: Trace, a: float, b: float, min_drop: float = 0.05) -> int:
