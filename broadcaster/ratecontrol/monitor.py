@@ -18,7 +18,7 @@ import time
 from collections import deque
 from dataclasses import replace
 
-from broadcaster.ratecontrol.controller import RateController, RateDecision
+from broadcaster.ratecontrol.controller import RateController, RateDecision, Reason
 from broadcaster.ratecontrol.rates import slide_window
 from broadcaster.ratecontrol.reader import LinkReader, reader_for
 from broadcaster.ratecontrol.sample import LinkSample
@@ -176,7 +176,7 @@ class LinkMonitor:
             abs(decision.video_kbps - self._logged_kbps) >= 0.1 * self._logged_kbps
         if prev is None or (prev.fps_divisor, prev.drop_video) != \
                 (decision.fps_divisor, decision.drop_video) or (
-                prev.reason != decision.reason and (decision.reason in ("cut", "emergency", "floor")
+                prev.reason != decision.reason and (decision.reason in (Reason.CUT, Reason.EMERGENCY, Reason.FLOOR)
                                                     or moved)):
             self._logged_kbps = decision.video_kbps
             cap = decision.capacity_kbps
