@@ -385,3 +385,21 @@ def test_a_deep_cut_on_a_link_known_to_carry_a_picture_keeps_the_picture():
                                     busy_rate_kbps=400.0, offered_kbps=300.0))
         assert not dec.drop_video, dec
     assert dec.fps_divisor == SILENT_720P.max_fps_divisor
+
+
+def test_capacity_learned_while_busy_is_kept_through_a_long_idle_stretch():
+    """A silent still scene sends a few kbit/s and never queues: nothing re-measures the
+    link, and nothing should make the controller forget what it carried."""
+    ctl = RateController(SILENT_720P)
+    now = 0.0
+    for _ in range(10):
+        now += 0.1
+        ctl.update(LinkSample(now=now, send_rate_kbps=400.0, queue_delay_ms=150.0,
+                              busy_rate_kbps=400.0, offered_kbps=380.0))
+    for _ in range(600):                        # a minute of near silence
+        now += 0.1
+        dec = ctl.update(LinkSample(now=now, send_rate_kbps=6.0, queue_delay_ms=0.0,
+                                    offered_kbps=6.0))
+        assert not dec.drop_video, dec
+    assert ctl.capacity_kbps is not None and ctl.capacity_kbps >= 0.9 * 400
+    assert dec.video_kbps >= 0.5 * (400 / 1.06 - SILENT_AUDIO_BUDGET)
