@@ -327,14 +327,16 @@ def figures(result) -> dict:
         seg = [p for p in s if ts <= p["t"] < te]
         if cap < prev:
             timed = [p for p in seg if p["delay"] is not None]
-            settle = yardstick.settle_time([p["t"] for p in timed], [p["delay"] for p in timed], ts, te,
+            settle = yardstick.settle_time([p["t"] for p in timed], [p["delay"] for p in timed], ts,
+                                           min(te, ts + yardstick.RESPONSE_S),
                                            burst_s=yardstick.BURST_S) if timed else math.inf
             down.append(None if math.isinf(settle) else settle)
         else:
             up.append(next((p["t"] - ts for p in seg if p["send"] and p["send"] >= 0.9 * cap), None))
     delays = [p["delay"] for p in s if p["delay"] is not None]
     util = [min(p["send"], p["capacity"]) / p["capacity"] for p in s if p["send"] is not None]
-    steady = [p for p in s if all(not (ts <= p["t"] < ts + 5.0) for ts, _, _ in steps) and p["t"] >= 5.0]
+    steady = [p for p in s if all(not (ts <= p["t"] < ts + yardstick.RESPONSE_S) for ts, _, _ in steps)
+              and p["t"] >= yardstick.RESPONSE_S]
     minutes = len(steady) * _tick(s) / 60.0
     # the steady-state utilisation: the same points the oscillations are counted on
     steady_util = [min(p["send"], p["capacity"]) / p["capacity"] for p in steady if p["send"] is not None]

@@ -13,12 +13,18 @@ from collections.abc import Sequence
 SETTLED_MS = 200.0     # a queue under this is settled
 BURST_S = 0.25         # an excursion shorter than this is a keyframe's own serialisation time
 HIGH_SHARE, LOW_SHARE = 0.9, 0.7   # oscillation watermarks, shares of the capacity
+RESPONSE_S = 5.0       # a step's response: whether it settled is judged within this much
+                       # after it, and steady-state figures (oscillation, utilisation) start
+                       # after it; a queue later on (a probe's, SRT's loss recovery) is the
+                       # steady state's, seen in its peak delay
 
 
 def settle_time(times: Sequence[float], delays: Sequence[float], step_at: float, until: float,
                 limit_ms: float = SETTLED_MS, burst_s: float = 0.0) -> float:
     """Seconds after step_at until the queueing delay is under limit_ms for good, up to until
-    (0.0: it never went over; inf: it still was at the end).
+    (0.0: it never went over; inf: it still was at the end). Real links are judged within
+    RESPONSE_S of the step (until = step_at + RESPONSE_S at most); the simulator's stretches
+    have no loss recovery or probe queues of their own, and its tests pass whole stretches.
 
     burst_s > 0 ignores excursions shorter than that: the delay then counts as the minimum
     over the preceding burst_s.
