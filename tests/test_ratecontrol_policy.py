@@ -12,7 +12,11 @@ import math
 
 import pytest
 
-from broadcaster.ratecontrol.controller import RateControlConfig, RateController
+from broadcaster.ratecontrol.controller import (
+    RateControlConfig,
+    RateController,
+    RateDecision,
+)
 from broadcaster.ratecontrol.sample import LinkSample
 from tests.support.linksim import (
     cuts,
@@ -23,6 +27,7 @@ from tests.support.linksim import (
     steps,
     time_to_fraction,
     utilisation,
+    worst_freeze,
 )
 
 CFG = RateControlConfig(floor_kbps=300, ceiling_kbps=4000, start_kbps=2500)
@@ -317,3 +322,84 @@ def test_a_probe_that_never_sent_the_capacity_known_is_followed_by_a_bigger_one(
         if dec.padding_kbps:
             break
     assert dec.padding_kbps > 1.5 * first.padding_kbps, (first, dec)
+
+
+# -- issue 13: a silent anchor (audio makes a few kbit/s of the 128 budgeted) -----------------
+SILENT_720P = RateControlConfig(floor_kbps=250, ceiling_kbps=3000, start_kbps=2500)
+SILENT_AUDIO_BUDGET = 128
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_silent_scene_keeps_its_picture_moving_after_a_step_to_400_kbit(seed):
+    tr = simulate(steps((0, 6000), (20, 400)), 60, RateController(SILENT_720P), seed=seed,
+                  audio_sent_kbps=4.0)
+    # the link carries far more than the audio: the picture never stops for long ...
+    assert worst_freeze(tr, 20, 60) <= 1.0
+    # ... and soon carries a fair share of what the link leaves over the audio
+    late = [v for t, v, d in zip(tr.t, tr.video_kbps, tr.fps_divisor) if t >= 30]
+    assert sum(late) / len(late) >= 0.5 * (400 - SILENT_AUDIO_BUDGET)
+
+
+def _audio_only_after_a_collapse(ctl: RateController, now: float) -> tuple[float, RateDecision]:
+    """A link that stops carrying anything measurable: a queue grows and nothing drains
+    while busy, so no capacity is known; the controller ends up sending audio only."""
+    dec = None
+    for i in range(40):
+        now += 0.1
+        dec = ctl.update(LinkSample(now=now, send_rate_kbps=60.0, queue_delay_ms=200.0 + 150.0 * i,
+                                    offered_kbps=2000.0))
+    assert dec.drop_video, dec
+    return now, dec
+
+
+def test_audio_only_with_nothing_to_send_brings_the_picture_back_within_a_second_or_so():
+    """A silent anchor and no picture send a few kbit/s: no queue to measure, no picture
+    to carry padding. The picture itself is the probe, at least the smallest one."""
+    ctl = RateController(SILENT_720P)
+    now, _ = _audio_only_after_a_collapse(ctl, 0.0)
+    audio_only_since = now
+    back = None
+    for _ in range(40):
+        now += 0.1
+        dec = ctl.update(LinkSample(now=now, send_rate_kbps=4.0, queue_delay_ms=0.0,
+                                    offered_kbps=4.0))
+        if not dec.drop_video:
+            back = now
+            break
+    assert back is not None and back - audio_only_since <= 1.6
+    assert dec.video_kbps >= SILENT_720P.floor_kbps // SILENT_720P.max_fps_divisor
+
+
+def test_a_deep_cut_on_a_link_known_to_carry_a_picture_keeps_the_picture():
+    """An emergency cut below the smallest picture while the capacity measured carries it
+    (a queue from before the step is draining): fewer frames, not audio only."""
+    ctl = RateController(SILENT_720P)
+    now = 0.0
+    for _ in range(10):
+        now += 0.1
+        ctl.update(LinkSample(now=now, send_rate_kbps=400.0, queue_delay_ms=2500.0,
+                              busy_rate_kbps=400.0, offered_kbps=2500.0))
+    for _ in range(20):
+        now += 0.1
+        dec = ctl.update(LinkSample(now=now, send_rate_kbps=400.0, queue_delay_ms=2500.0 + 10 * now,
+                                    busy_rate_kbps=400.0, offered_kbps=300.0))
+        assert not dec.drop_video, dec
+    assert dec.fps_divisor == SILENT_720P.max_fps_divisor
+
+
+def test_capacity_learned_while_busy_is_kept_through_a_long_idle_stretch():
+    """A silent still scene sends a few kbit/s and never queues: nothing re-measures the
+    link, and nothing should make the controller forget what it carried."""
+    ctl = RateController(SILENT_720P)
+    now = 0.0
+    for _ in range(10):
+        now += 0.1
+        ctl.update(LinkSample(now=now, send_rate_kbps=400.0, queue_delay_ms=150.0,
+                              busy_rate_kbps=400.0, offered_kbps=380.0))
+    for _ in range(600):                        # a minute of near silence
+        now += 0.1
+        dec = ctl.update(LinkSample(now=now, send_rate_kbps=6.0, queue_delay_ms=0.0,
+                                    offered_kbps=6.0))
+        assert not dec.drop_video, dec
+    assert ctl.capacity_kbps is not None and ctl.capacity_kbps >= 0.9 * 400
+    assert dec.video_kbps >= 0.5 * (400 / 1.06 - SILENT_AUDIO_BUDGET)

@@ -8,11 +8,13 @@ is missing. The fixed-bitrate baseline must fail where the controller passes.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
 import pytest
 
+from tests.support import yardstick
 from tests.support.broadcaster_proc import run_env
 from tests.support.paths import ROOT
 from tests.support.servers.srt import SLT
@@ -37,12 +39,12 @@ def test_srt_step_down_is_absorbed_by_the_controller():
     after = [r for r in rows if r["t"] >= STEP_AT]
     # The true wait: msSndBuf, the age of the oldest unacknowledged packet (what the
     # controller sees is the same queue with keyframe bursts discounted).
-    peak = max(r["snd_buf_ms"] for r in after)
-    # settled: from then on under 200 ms for a whole second (as tools/step_test.py counts;
-    # a later probe's short queue is not the step's)
-    settled = next((r["t"] for r in after if all(q["snd_buf_ms"] < 200 for q in after
-                                                   if r["t"] <= q["t"] < r["t"] + 1.0)), None)
-    settled = after[-1]["t"] if settled is None else settled
+    times, queue = [r["t"] for r in rows], [r["snd_buf_ms"] for r in rows]
+    peak = yardstick.peak_delay(times, queue, STEP_AT, math.inf)
+    # settled as tools/step_test.py and the simulator count it (yardstick.settle_time: under
+    # 200 ms for good within the step's response, a keyframe's short queue aside)
+    settled = STEP_AT + yardstick.settle_time(times, queue, STEP_AT, STEP_AT + yardstick.RESPONSE_S,
+                                              burst_s=yardstick.BURST_S)
     drops = sum(r["drops"] for r in after)
     print(f"SRT 3->1 step: peak queue {peak} ms (controller view {max(r['delay'] for r in after)} ms), "
           f"under 200 ms after {settled - STEP_AT:.2f} s, sender drops {drops}")

@@ -6,7 +6,7 @@ Needs root (CI runs as root); elsewhere it is skipped with the reason printed.
 
 import pytest
 
-from tests.support.steptest import run_short_step_test
+from tests.support.steptest import run_narrow_step_test, run_short_step_test
 from tools import step_test
 
 
@@ -26,3 +26,24 @@ def test_short_step_test_cuts_on_a_narrowing_link_without_a_disconnect(tmp_path)
     at_1m = [r.split(",") for r in rows[1:] if r.split(",")[3] == "1000"
              and float(r.split(",")[2]) > 8.0]
     assert at_1m and sum(int(r[4]) for r in at_1m) / len(at_1m) <= 1000
+
+
+# (video timestamps are whole frame periods: a gap of exactly one second reads 1.0000x)
+FREEZE_LIMIT_S = 1.0 + 1e-3
+
+
+def test_a_silent_anchor_keeps_its_picture_moving_when_the_link_narrows_to_400_kbit(tmp_path):
+    """Issue 13: with no audio bed, audio alone makes a few kbit/s and nothing else queues;
+    the picture must not stand still for seconds on a link that carries far more than audio.
+    What the ingest recorded (nginx-rtmp's FLV, srt-live-transmit's TS) is read with PyAV."""
+    why = step_test.namespace_unavailable()
+    if why:
+        print(f"step test skipped: {why}")
+        pytest.skip(why)
+    figures = run_narrow_step_test(tmp_path / "out", timeout=240)
+    for protocol, f in figures.items():
+        assert f["worst_freeze_s"] is not None, (protocol, "nothing recorded")
+        assert max(f["freeze_after_step_s"]) <= FREEZE_LIMIT_S, (protocol, f)
+        # the ingest's video fits the new link soon, and is not starved on it
+        assert f["ingest_under_capacity_s"][0] is not None and f["ingest_under_capacity_s"][0] <= 3.0, (protocol, f)
+        assert f["ingest_half_share_s"][0] is not None and f["ingest_half_share_s"][0] <= 10.0, (protocol, f)

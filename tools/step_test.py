@@ -1,7 +1,15 @@
 """Step test: a real broadcast through a real bottleneck, rate control on vs fixed bitrate.
 
     sudo python tools/step_test.py [--short] [--protocols rtmp,srt] [--modes on,off] [--out DIR]
-         [--link auto|netns|proxy]
+         [--link auto|netns|proxy] [--silent] [--narrow] [--size WxH --fps N --ceiling KBITS]
+
+--narrow is the issue-13 case: 1280x720@25, ceiling 3000 kbit/s, 6 Mbit/s narrowing to
+400 kbit/s (tbf latency 2000 ms); with --silent the anchor is silent and there is no audio
+bed, so audio alone makes a few kbit/s and nothing else keeps the link busy. Both ingests
+record what they receive (nginx-rtmp's FLV, srt-live-transmit's TS); the recording is read
+with PyAV for the worst picture freeze after each step (the largest gap between video
+timestamps), and, per step down, when the ingest's video bitrate (1 s windows, by timestamp)
+was first under the new capacity and then back to half of (capacity - 128 kbit/s of audio).
 
 --link netns: runs itself again inside a fresh network namespace (`unshare -n`, needs root),
 sets lo's MTU to 1500 and shapes lo with `tc ... tbf` to a capacity schedule (default 3 Mbit/s
@@ -46,6 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.support import yardstick  # noqa: E402
 from tests.support.broadcaster_proc import run_env, write_config  # noqa: E402
 from tests.support.media import write_wav  # noqa: E402
 from tests.support.polling import wait_for  # noqa: E402
@@ -60,7 +69,12 @@ DEFAULT_SCHEDULE = "3000:20,1000:20,500:20,3000:25"
 SHORT_SCHEDULE = "3000:4,1000:4,500:4,3000:6"
 CEILING_KBPS, FIXED_KBPS, FLOOR_KBPS = 4000, 2500, 250
 SIZE, FPS = "854x480", 20
-DELAY_OK_MS = 200.0
+# the issue-13 case: a new user's 720p25 at 3000 kbit/s, silent, on a link that narrows to 400
+NARROW_SCHEDULE = "6000:20,400:25"
+NARROW_SHORT_SCHEDULE = "6000:8,400:14"
+NARROW_SIZE, NARROW_FPS, NARROW_CEILING_KBPS = "1280x720", 25, 3000
+TBF_LATENCY_MS = 300
+AUDIO_KBPS = 128        # what the controller keeps for audio (figures relative to the link)
 
 
 # -- running inside the namespace -----------------------------------------------------------
@@ -68,7 +82,7 @@ def sh(cmd: str) -> None:
     subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
 
 
-def shape(kbit: int, first: bool = False) -> None:
+def shape(kbit: int, first: bool = False, latency_ms: int | None = None) -> None:
     """Only the upstream (packets to the ingest ports) goes through the tbf: on lo both
     directions share one device, and ACKs stuck behind our own media would not be a real
     uplink bottleneck (TCP then stalls in retransmission timeouts)."""
@@ -79,19 +93,14 @@ def shape(kbit: int, first: bool = False) -> None:
         for port in (RTMP_PORT, SRT_PORT):
             sh(f"tc filter add dev lo parent 1: protocol ip u32 match ip dport {port} 0xffff flowid 1:10")
     verb = "add" if first else "change"
-    sh(f"tc qdisc {verb} dev lo parent 1:10 handle 10: tbf rate {kbit}kbit burst 16kb latency 300ms")
+    latency = TBF_LATENCY_MS if latency_ms is None else latency_ms
+    sh(f"tc qdisc {verb} dev lo parent 1:10 handle 10: tbf rate {kbit}kbit burst 16kb latency {latency}ms")
 
 
-def start_nginx(work: Path, port: int = RTMP_PORT) -> subprocess.Popen:
-    """nginx-rtmp without recording, listening on port."""
-    ingest = NginxRtmp(work, port, record=False)
-    ingest.start()
-    return ingest.proc
-
-
-def start_srt_listener(port: int = SRT_PORT) -> subprocess.Popen:
-    """srt-live-transmit listening on port (1 s latency), discarding what it receives."""
-    proc = start_receiver(f"srt://:{port}?mode=listener&latency=1000")
+def start_srt_listener(port: int = SRT_PORT, record: Path | None = None) -> subprocess.Popen:
+    """srt-live-transmit listening on port (1 s latency), writing what it receives to record
+    (None: discarded)."""
+    proc = start_receiver(f"srt://:{port}?mode=listener&latency=1000", record)
     time.sleep(0.3)
     return proc
 
@@ -106,7 +115,11 @@ def read_trace(path: Path) -> list[dict]:
 class NetnsLink:
     """tc tbf on lo inside the namespace (inside() has set up the qdiscs)."""
 
-    name, label = "netns", "netns tc tbf (burst 16kb, latency 300ms)"
+    name = "netns"
+
+    @property
+    def label(self) -> str:
+        return f"netns tc tbf (burst 16kb, latency {TBF_LATENCY_MS}ms)"
 
     def open(self, protocol: str, kbit: int) -> tuple[int, int]:
         """Shapes to kbit; returns (the server's port, the port the broadcaster pushes to)."""
@@ -184,30 +197,40 @@ def write_bed_scene(work: Path) -> Path:
 
 
 def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Path, busy: bool,
-            link=None, bed: bool = True) -> dict:
-    """One broadcast through the shaped link; returns its trace rows and capacity changes."""
+            link=None, bed: bool = True, size: str = SIZE, fps: int = FPS,
+            ceiling: int = CEILING_KBPS) -> dict:
+    """One broadcast through the shaped link; returns its trace rows, capacity changes and
+    what the ingest recorded (video packet times and sizes: freezes, the ingest's bitrate)."""
     link = link or NetnsLink()
     work = Path(tempfile.mkdtemp(prefix=f"step-{protocol}-{mode}-"))
     trace = out / f"trace_{protocol}_{mode}.csv"
     trace.unlink(missing_ok=True)
     on = mode == "on"
+    fixed = min(FIXED_KBPS, ceiling)
     cfg = write_config(
         work / "config.yaml", scenes_dir=str(write_bed_scene(work) if bed else ROOT / "scenes"),
         control={"enabled": False},
-        video={"bitrate_kbps": CEILING_KBPS if on else FIXED_KBPS, "min_bitrate_kbps": FLOOR_KBPS},
-        ratecontrol={"enabled": on, "trace": str(trace), **({"start_kbps": FIXED_KBPS} if on else {})})
+        video={"bitrate_kbps": ceiling if on else fixed, "min_bitrate_kbps": FLOOR_KBPS},
+        ratecontrol={"enabled": on, "trace": str(trace), **({"start_kbps": fixed} if on else {})})
     server_port, port = link.open(protocol, schedule[0][0])
-    server = proc = log = None
+    server = proc = log = ingest = None
+    srt_recording = work / "ingest.ts"
     changes = []
+    recorded = None
     try:        # whatever fails, the link (proxy threads), server and broadcaster are stopped
-        server = start_nginx(work, server_port) if protocol == "rtmp" else start_srt_listener(server_port)
+        if protocol == "rtmp":
+            ingest = NginxRtmp(work, server_port, record=True)
+            ingest.start()
+            server = ingest.proc
+        else:
+            server = start_srt_listener(server_port, srt_recording)
         url = (f"rtmp://127.0.0.1:{port}/live/steptest" if protocol == "rtmp"
                else f"srt://127.0.0.1:{port}?latency_ms=1000")
         total = sum(d for _, d in schedule)
         log = (out / f"broadcaster_{protocol}_{mode}.log").open("w")
         cmd = [sys.executable, str(Path(__file__).resolve()), "_broadcast"] + (["--busy"] if busy else []) + [
             "run", "-c", str(cfg), "--output", url, "--duration", str(total + 30),
-            "--size", SIZE, "--fps", str(FPS), "--responder", "script"]
+            "--size", size, "--fps", str(fps), "--responder", "script"]
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=run_env(), cwd=str(ROOT))
         # the schedule starts when the stream is on air
         wait_for(lambda: any(r["connected"] == "1" and r["send_kbps"] for r in read_trace(trace)), 60,
@@ -224,13 +247,31 @@ def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Pa
         if proc is not None:
             stop(proc, signal.SIGINT, 15)
         if server is not None:
-            stop(server, timeout=10)
+            stop(server, signal.SIGINT, timeout=10)
         link_stats = link.close()
         if log is not None:
             log.close()
+        files = ingest.recordings("steptest") if ingest is not None else \
+            [srt_recording] if srt_recording.exists() else []
+        if files and files[-1].stat().st_size > 0:
+            recorded = ingest_video(files[-1])
         shutil.rmtree(work, ignore_errors=True)
     return {"protocol": protocol, "mode": mode, "rows": read_trace(trace), "changes": changes,
-            "link": link.name, "link_stats": link_stats}
+            "link": link.name, "link_stats": link_stats, "fps": fps, "recorded": recorded}
+
+
+def ingest_video(path: Path) -> list[tuple[float, int]]:
+    """(pts in seconds, bytes) of every video packet the ingest recorded, in pts order."""
+    import av
+    packets = []
+    try:
+        with av.open(str(path)) as container:
+            for packet in container.demux(video=0):
+                if packet.pts is not None and packet.size:
+                    packets.append((float(packet.pts * packet.time_base), packet.size))
+    except (av.error.FFmpegError, IndexError) as exc:
+        print(f"  the recording {path.name} could not be read: {exc}", flush=True)
+    return sorted(packets)
 
 
 # -- figures ------------------------------------------------------------------------------
@@ -268,6 +309,7 @@ def series(result) -> list[dict]:
                     0.0 if r.get("drop_video") == "1" else
                     int(r["encoder_kbps"]) / max(1, int(r.get("fps_divisor") or 1)),
                     "padding": float(r.get("padding_kbps") or 0),
+                    "wire": float(r["wire_factor"]) if r.get("wire_factor") else 1.06,
                     "connected": r["connected"] == "1", "reason": r["reason"],
                     "skipped": int(r["frames_skipped"]), "dropped": int(r["frames_dropped"]),
                     "reconnects": int(r["reconnects"])})
@@ -284,12 +326,17 @@ def figures(result) -> dict:
     for (ts, cap, prev), te in zip(steps, ends):
         seg = [p for p in s if ts <= p["t"] < te]
         if cap < prev:
-            down.append(_settle_time(seg, ts))
+            timed = [p for p in seg if p["delay"] is not None]
+            settle = yardstick.settle_time([p["t"] for p in timed], [p["delay"] for p in timed], ts,
+                                           min(te, ts + yardstick.RESPONSE_S),
+                                           burst_s=yardstick.BURST_S) if timed else math.inf
+            down.append(None if math.isinf(settle) else settle)
         else:
             up.append(next((p["t"] - ts for p in seg if p["send"] and p["send"] >= 0.9 * cap), None))
     delays = [p["delay"] for p in s if p["delay"] is not None]
     util = [min(p["send"], p["capacity"]) / p["capacity"] for p in s if p["send"] is not None]
-    steady = [p for p in s if all(not (ts <= p["t"] < ts + 5.0) for ts, _, _ in steps) and p["t"] >= 5.0]
+    steady = [p for p in s if all(not (ts <= p["t"] < ts + yardstick.RESPONSE_S) for ts, _, _ in steps)
+              and p["t"] >= yardstick.RESPONSE_S]
     minutes = len(steady) * _tick(s) / 60.0
     # the issue's steady-state utilisation: the same points the oscillations are counted on
     steady_util = [min(p["send"], p["capacity"]) / p["capacity"] for p in steady if p["send"] is not None]
@@ -297,7 +344,8 @@ def figures(result) -> dict:
     first = s[0] if s else last
     return {
         "settle_after_down_s": down, "reach_90pct_after_up_s": up,
-        "peak_delay_ms": max(delays) if delays else None,
+        "peak_delay_ms": yardstick.peak_delay([p["t"] for p in s if p["delay"] is not None], delays,
+                                              -math.inf, math.inf) if delays else None,
         "utilisation": sum(util) / len(util) if util else None,
         "utilisation_steady": (sum(steady_util) / len(steady_util)) if steady_util else None,
         # share of the capacity that probes filled with padding (counted in both figures)
@@ -305,28 +353,70 @@ def figures(result) -> dict:
         if steady else None,
         # counted within each steady stretch: the move from one capacity to the next is
         # the response to the step, not an oscillation
-        "oscillations_per_min": sum(_oscillations([p for p in steady if a <= p["t"] < b])
+        "oscillations_per_min": sum(_oscillations(steady, a, b)
                                     for a, b in _stretches(steps, s)) / minutes if minutes > 0 else None,
         "frames_skipped": last["skipped"] - first["skipped"],
         "frames_dropped": last["dropped"] - first["dropped"],
         "reconnects": last["reconnects"] - first["reconnects"],
         "offline_ticks": sum(not p["connected"] for p in s),
+        **ingest_figures(result, steps),
     }
+
+
+
+def ingest_figures(result, steps) -> dict:
+    """What the ingest recorded, around each capacity step: the worst picture freeze (largest
+    gap between video timestamps from 2 s before the step on), how long until the ingest's
+    video bitrate (1 s windows, by timestamp) was under the new capacity, and until it was
+    back to half of (capacity - audio). None where nothing was recorded."""
+    packets = result.get("recorded")
+    if not packets:
+        return {"worst_freeze_s": None, "freeze_after_step_s": [], "ingest_under_capacity_s": [],
+                "ingest_half_share_s": []}
+    pts_at = _pts_clock(result)
+    freezes, under, half = [], [], []
+    for ts, cap, prev in steps:
+        start = pts_at(ts)
+        times = [t for t, _ in packets if t >= start - 2.0]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        freezes.append(max(gaps) if gaps else None)
+        if cap < prev:
+            rates = [(w - start, kbps) for w, kbps in _windowed_kbps(packets, start, start + 12.0)]
+            fits = next((w for w, k in rates if k <= cap), None)
+            under.append(fits)
+            # (from then on: what was queued before the step is no share of the new link)
+            half.append(None if fits is None else next(
+                (w for w, k in rates if w >= fits and k >= 0.5 * (cap - AUDIO_KBPS)), None))
+    times = [t for t, _ in packets]
+    worst = max((b - a for a, b in zip(times, times[1:])), default=None)
+    return {"worst_freeze_s": worst, "freeze_after_step_s": freezes,
+            "ingest_under_capacity_s": under, "ingest_half_share_s": half}
+
+
+def _pts_clock(result):
+    """Schedule time -> media timestamp: the slots the publisher had written by then (one per
+    frame period, sent or skipped) over the frame rate."""
+    t0 = result["changes"][0][0]
+    marks = [(float(r["mono"]) - t0, int(r["frames_out"]) / result["fps"]) for r in result["rows"]]
+
+    def pts_at(t: float) -> float:
+        before = [m for m in marks if m[0] <= t]
+        return before[-1][1] if before else 0.0
+    return pts_at
+
+
+def _windowed_kbps(packets, start: float, end: float, window: float = 1.0, step: float = 0.25):
+    """(window start, kbit/s of video in [w, w + window)) for w from start to end."""
+    out, w = [], start
+    while w < end:
+        size = sum(n for t, n in packets if w <= t < w + window)
+        out.append((w, size * 8 / 1000 / window))
+        w += step
+    return out
 
 
 def _tick(s) -> float:
     return (s[-1]["t"] - s[0]["t"]) / max(1, len(s) - 1) if len(s) > 1 else 0.1
-
-
-def _settle_time(seg, ts: float):
-    """Time from the step until the delay is under 200 ms and stays there for 1 s."""
-    for i, p in enumerate(seg):
-        if p["delay"] is None or p["delay"] >= DELAY_OK_MS:
-            continue
-        window = [q for q in seg[i:] if q["t"] < p["t"] + 1.0]
-        if all(q["delay"] is not None and q["delay"] < DELAY_OK_MS for q in window):
-            return p["t"] - ts
-    return None
 
 
 def _stretches(steps, s) -> list[tuple[float, float]]:
@@ -335,23 +425,11 @@ def _stretches(steps, s) -> list[tuple[float, float]]:
     return list(zip(bounds, bounds[1:]))
 
 
-def _oscillations(points) -> float:
-    """Half the number of reversals of the video bitrate by at least 10 %."""
-    values = [p["video"] for p in points]
-    reversals, direction, extreme = 0, 0, None
-    for v in values:
-        if extreme is None:
-            extreme = v
-            continue
-        if direction >= 0 and v < extreme * 0.9:
-            reversals += direction > 0
-            direction, extreme = -1, v
-        elif direction <= 0 and v > extreme * 1.1:
-            reversals += direction < 0
-            direction, extreme = 1, v
-        elif (direction > 0 and v > extreme) or (direction < 0 and v < extreme):
-            extreme = v
-    return reversals / 2.0
+def _oscillations(points, a: float, b: float) -> int:
+    """yardstick.oscillations of the decided video rate plus audio, with the measured overhead."""
+    return yardstick.oscillations([p["t"] for p in points],
+                                  [(p["video"] + AUDIO_KBPS) * p["wire"] / p["capacity"] for p in points],
+                                  a, b)
 
 
 def fmt_list(values) -> str:
@@ -360,7 +438,8 @@ def fmt_list(values) -> str:
 
 def report(results) -> str:
     lines = [f"{'run':<12}{'settle<200ms after down (s)':<30}{'90% after up (s)':<18}{'peak delay':>11}"
-             f"{'util':>7}{'steady':>8}{'osc/min':>9}{'skipped':>9}{'dropped':>9}{'reconn':>8}"]
+             f"{'util':>7}{'steady':>8}{'osc/min':>9}{'skipped':>9}{'dropped':>9}{'reconn':>8}"
+             f"  {'freeze after step (s)':<24}{'ingest<cap (s)':<16}{'ingest>=50% (s)':<16}"]
     for r in results:
         f = r["figures"]
         peak = "-" if f["peak_delay_ms"] is None else f"{f['peak_delay_ms']:.0f} ms"
@@ -370,7 +449,8 @@ def report(results) -> str:
         lines.append(f"{r['protocol'] + ' ' + ('ctl' if r['mode'] == 'on' else 'fixed'):<12}"
                      f"{fmt_list(f['settle_after_down_s']):<30}{fmt_list(f['reach_90pct_after_up_s']):<18}"
                      f"{peak:>11}{util:>7}{steady:>8}{osc:>9}{f['frames_skipped']:>9}{f['frames_dropped']:>9}"
-                     f"{f['reconnects']:>8}")
+                     f"{f['reconnects']:>8}  {fmt_list(f['freeze_after_step_s']):<24}"
+                     f"{fmt_list(f['ingest_under_capacity_s']):<16}{fmt_list(f['ingest_half_share_s']):<16}")
     return "\n".join(lines)
 
 
@@ -402,11 +482,11 @@ def write_outputs(results, out: Path) -> None:
         ax.plot(t, [p["send"] if p["send"] is not None else math.nan for p in s], color="tab:green",
                 label="send rate (acked)")
         ax.set_ylabel("kbit/s")
-        ax.set_ylim(0, CEILING_KBPS * 1.1)
+        ax.set_ylim(0, max(p["capacity"] or 0 for p in s) * 1.1 if s else CEILING_KBPS)
         ax2 = ax.twinx()
         ax2.plot(t, [p["delay"] if p["delay"] is not None else math.nan for p in s], color="tab:red",
                  lw=0.8, label="queueing delay")
-        ax2.axhline(DELAY_OK_MS, color="tab:red", ls=":", lw=0.8)
+        ax2.axhline(yardstick.SETTLED_MS, color="tab:red", ls=":", lw=0.8)
         ax2.set_ylabel("delay ms", color="tab:red")
         ax2.set_yscale("symlog", linthresh=100)
         ax.set_title(f"{r['protocol'].upper()} - {'rate control' if r['mode'] == 'on' else 'fixed bitrate (baseline)'}")
@@ -431,6 +511,8 @@ def parse_schedule(text: str) -> list[tuple[int, float]]:
 def inside(args) -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    global TBF_LATENCY_MS
+    TBF_LATENCY_MS = args.tbf_latency_ms
     sh("ip link set lo up && ip link set lo mtu 1500")
     schedule = parse_schedule(args.schedule)
     shape(schedule[0][0], first=True)
@@ -443,18 +525,23 @@ def run_all(args, out: Path, schedule, link) -> int:
         for mode in args.modes.split(","):
             print(f"step test: {protocol} with rate control {mode} ...", flush=True)
             r = run_one(protocol, mode, schedule, out, busy=not args.no_busy_picture, link=link,
-                        bed=not args.silent)
+                        bed=not args.silent, size=args.size, fps=args.fps, ceiling=args.ceiling)
             r["figures"] = figures(r)
             results.append(r)
             if r["link_stats"]:
                 print(f"  proxy: {r['link_stats']}", flush=True)
     write_outputs(results, out)
+    for r in results:
+        if r["recorded"]:
+            with (out / f"ingest_{r['protocol']}_{r['mode']}.csv").open("w", newline="") as fh:
+                csv.writer(fh).writerows([("pts_s", "bytes")] + r["recorded"])
     (out / "figures.json").write_text(json.dumps(
         [{"protocol": r["protocol"], "mode": r["mode"], "link": r["link"], **r["figures"],
           **({"link_stats": r["link_stats"]} if r["link_stats"] else {})} for r in results],
         indent=1))
-    print(f"schedule (kbit/s:s): {args.schedule}; ceiling {CEILING_KBPS} kbit/s with rate control, "
-          f"fixed {FIXED_KBPS} kbit/s without; {SIZE}@{FPS}")
+    print(f"schedule (kbit/s:s): {args.schedule}; ceiling {args.ceiling} kbit/s with rate control, "
+          f"fixed {min(FIXED_KBPS, args.ceiling)} kbit/s without; {args.size}@{args.fps}; "
+          f"audio bed {'off (silent anchor)' if args.silent else 'on'}")
     print(f"link: {link.label}")
     print(report(results))
     print(f"wrote {out / 'step_test.csv'}, {out / 'step_test.png'}, {out / 'figures.json'}")
@@ -494,12 +581,28 @@ def main() -> int:
     p.add_argument("--no-busy-picture", action="store_true")
     p.add_argument("--silent", action="store_true",
                    help="no audio bed: AAC then sends a few kbit/s of the 128 kept for audio")
+    p.add_argument("--narrow", action="store_true",
+                   help=f"the issue-13 case: {NARROW_SIZE}@{NARROW_FPS}, ceiling "
+                        f"{NARROW_CEILING_KBPS}, schedule {NARROW_SCHEDULE} (--short: "
+                        f"{NARROW_SHORT_SCHEDULE}), tbf latency 2000 ms")
+    p.add_argument("--size", help=f"WxH (default {SIZE})")
+    p.add_argument("--fps", type=int, help=f"default {FPS}")
+    p.add_argument("--ceiling", type=int, help=f"video ceiling, kbit/s (default {CEILING_KBPS})")
+    p.add_argument("--tbf-latency-ms", type=int, help=f"netns tbf latency (default {TBF_LATENCY_MS})")
     p.add_argument("--link", choices=("auto", "netns", "proxy"), default="auto",
                    help="netns: tc tbf in a network namespace (root); proxy: throttling "
                         "TCP/UDP proxies on loopback (no root); auto: netns if possible")
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.narrow:
+        args.schedule = args.schedule or (NARROW_SHORT_SCHEDULE if args.short else NARROW_SCHEDULE)
+        args.size, args.fps = args.size or NARROW_SIZE, args.fps or NARROW_FPS
+        args.ceiling = args.ceiling or NARROW_CEILING_KBPS
+        args.tbf_latency_ms = args.tbf_latency_ms or 2000
     args.schedule = args.schedule or (SHORT_SCHEDULE if args.short else DEFAULT_SCHEDULE)
+    args.size, args.fps = args.size or SIZE, args.fps or FPS
+    args.ceiling = args.ceiling or CEILING_KBPS
+    args.tbf_latency_ms = args.tbf_latency_ms or TBF_LATENCY_MS
     if args.inside:
         return inside(args)
     link = args.link

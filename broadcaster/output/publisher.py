@@ -22,6 +22,7 @@ from broadcaster.errors import OutputError
 from broadcaster.media.slotqueue import SlotQueue
 from broadcaster.media.stats import BroadcastStats
 from broadcaster.output.encode import EncoderSession
+from broadcaster.output.pacing import PicturePacing
 from broadcaster.output.reconnect import ReconnectPolicy
 from broadcaster.output.stallguard import StallGuard, StallWatcher
 from broadcaster.redact import redact
@@ -76,8 +77,7 @@ class Publisher:
         self._probe: dict | None = None       # a port check running in the background
         self.bitrate_kbps = config.video.bitrate_kbps
         self._requested_kbps: int | None = None
-        self._fps_divisor = 1               # rate control: send every n-th picture
-        self._drop_video = False            # rate control: audio only
+        self._pacing = PicturePacing(fps)   # rate control: every n-th picture, or audio only
         self._padding_kbps = 0              # rate control: a probe's filler, kbit/s
         self._passphrase_reported = False
         self._session: EncoderSession | None = None
@@ -117,10 +117,9 @@ class Publisher:
 
     def set_video_pacing(self, fps_divisor: int = 1, drop_video: bool = False) -> None:
         """Rate control's fast actuator: from the next slot send only every fps_divisor-th
-        picture, or none (drop_video). Audio is always sent; skipped pictures are not
-        replaced, so the next one sent keeps its own pts."""
-        self._fps_divisor = max(1, int(fps_divisor))
-        self._drop_video = bool(drop_video)
+        picture, or none but one a second (drop_video: see pacing.py). Audio is always sent;
+        skipped pictures are not replaced, so the next one sent keeps its own pts."""
+        self._pacing.set(fps_divisor, drop_video)
 
     def set_padding(self, kbps: int) -> None:
         """Rate control's probe: add this much H.264 filler to the video from the next slot
@@ -170,8 +169,7 @@ class Publisher:
             self.events.on_bitrate(self.stats.bitrate_kbps)
         if slot.video is None and session.needs_picture:
             slot.video = self._last_video     # a new session cannot repeat what it never had
-        skip = not session.needs_picture and (
-            self._drop_video or (self._fps_divisor > 1 and slot.index % self._fps_divisor != 0))
+        skip = self._pacing.skip(slot.index, session.needs_picture)
         session.padding_kbps = self._padding_kbps
         started = time.perf_counter()
         self._write_guard.begin(self._handle.abort)

@@ -33,8 +33,12 @@ every 4 s) and Belabox (unacked packets vs RTT thresholds, constant creep):
   overhead that LinkSample.wire_factor measures (MPEG-TS over SRT carries 15-30 % more than
   the encoder writes, FLV over TCP about what it writes), `overhead` until it is known.
 - When even the floor does not fit, the bitrate goes below it with a frame-rate divisor
-  (each frame keeps floor quality); below floor/max_fps_divisor video is dropped and audio
-  alone goes on. Audio is never dropped.
+  (each frame keeps floor quality). Audio only (drop_video, which the publisher still
+  relieves with one picture a second) is for a link whose known capacity cannot carry
+  floor/max_fps_divisor besides the audio, or for the moments of a collapse that measured
+  nothing yet: a deep cut on a link known to carry the smallest picture keeps it, and from
+  audio only the smallest picture itself is the probe, however little silence and the
+  missing picture send. Audio is never dropped.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from enum import Enum, StrEnum
 
 from broadcaster.ratecontrol.sample import LinkSample
 
@@ -52,6 +57,27 @@ STARVING_STALE_S = 1.0
 PROBE_MAX_JUMP = 1.8
 
 
+class Reason(StrEnum):
+    """Why a decision was made (logged, traced; compares equal to its value)."""
+
+    HOLD = "hold"             # nothing to change
+    RECOVER = "recover"       # back towards the known capacity after a cut
+    PROBE = "probe"           # padding tests the link above the known capacity
+    RETREAT = "retreat"       # a probe found no room: only its padding stops
+    RAMP = "ramp"             # no capacity known yet: climb
+    CUT = "cut"               # overuse: down to what the link carries, less the queue
+    EMERGENCY = "emergency"   # a queue still growing past emergency_delay_ms: fewer frames
+    FLOOR = "floor"           # under the floor: fewer frames, or audio only
+
+
+class ProbePhase(Enum):
+    """Where the controller stands towards probing the link (with `_State.phase_since`)."""
+
+    IDLE = "idle"             # below the known capacity (recovering), or none known
+    PLATEAU = "plateau"       # holding at the known capacity: a probe may follow
+    PROBING = "probing"       # padding tests the link above it
+
+
 @dataclass(frozen=True)
 class RateDecision:
     """What the encoder should do from now on."""
@@ -59,7 +85,7 @@ class RateDecision:
     video_kbps: int             # set codec_context.bit_rate = video_kbps * 1000
     fps_divisor: int = 1        # encode only frames with frame_index % fps_divisor == 0
     drop_video: bool = False    # the link cannot carry even a trickle of video: audio only
-    reason: str = "hold"        # hold|recover|probe|retreat|ramp|cut|emergency|floor (logs)
+    reason: Reason = Reason.HOLD
     padding_kbps: int = 0       # filler to add to the video (a probe): the picture is untouched
     link_target_kbps: float = 0.0
     capacity_kbps: float | None = None   # last measured link capacity, if known
@@ -137,8 +163,8 @@ class _State:
     capacity_at: float = -math.inf
     last_cut: float = -math.inf
     last_overuse: float = -math.inf
-    plateau_since: float | None = None     # when the target reached the known capacity
-    probe_since: float | None = None
+    phase: ProbePhase = ProbePhase.IDLE
+    phase_since: float = -math.inf         # when the phase began
     probe_level: float = 0.0               # link kbps a probe tests (target + padding)
     probe_gain: float = 1.1
     probe_yield: float = 1.0               # what the encoder really sends / its target
@@ -221,10 +247,10 @@ class RateController:
                 s.capacity += gain * (busy - s.capacity)
             s.capacity_at = now
 
-        probing = s.probe_since is not None
+        probing = s.phase is ProbePhase.PROBING
         overuse = ((standing > c.high_delay_ms and not draining) or (d > c.high_delay_ms and growing)
                    or sample.dropped_packets > 0)
-        reason = "hold"
+        reason = Reason.HOLD
         if probing and d < c.emergency_delay_ms:
             # A probe by padding: any standing queue, or a busy rate (the link saturated)
             # below the probe, means no more room; a dwell without either means room.
@@ -246,10 +272,10 @@ class RateController:
                 s.probe_failed_at = now
                 s.probe_failed_capacity = max(s.capacity or 0.0, drain)
                 self._end_probe(now, passed=False)
-                reason = "retreat"           # only the padding stops: the picture never changed
-            elif now - s.probe_since >= c.probe_dwell_s:
+                reason = Reason.RETREAT      # only the padding stops: the picture never changed
+            elif now - s.phase_since >= c.probe_dwell_s:
                 self._end_probe(now, passed=True)
-                reason = "probe"
+                reason = Reason.PROBE
             overuse = False              # (a probe answers for its own queue)
         elif (overuse and now - s.probe_failed_at < c.probe_settle_s and sample.dropped_packets == 0
               and not (growing and d > c.emergency_delay_ms)
@@ -319,11 +345,10 @@ class RateController:
                     # halved per cut)
                     s.capacity = min(s.capacity, max(ref, new, 0.5 * s.capacity))
                 s.last_cut = now
-                s.probe_since = None
+                self._enter(ProbePhase.IDLE, now)
                 s.probe_gain = c.probe_gain
-                s.plateau_since = None
-                reason = "cut"
-        elif (reason == "hold" and standing < c.low_delay_ms
+                reason = Reason.CUT
+        elif (reason is Reason.HOLD and standing < c.low_delay_ms
               and now - s.last_overuse >= c.increase_holdoff_s and dt > 0):
             wanted = s.expected if s.offered is None else min(s.expected, s.offered)
             # (a trickle, e.g. silent audio only, needs no proof: it may sit in a sender's
@@ -337,7 +362,7 @@ class RateController:
             if s.capacity is not None and s.capacity > 0 and now - s.capacity_at <= 0.5:
                 need = math.ceil(s.expected / s.capacity)
             s.fps_divisor = min(c.max_fps_divisor, max(2, need, s.fps_divisor))
-            reason = "emergency"
+            reason = Reason.EMERGENCY
         elif d < c.high_delay_ms:
             s.fps_divisor = 1
         return self._decide(reason)
@@ -348,6 +373,16 @@ class RateController:
 
     def _video(self, link_kbps: float) -> float:
         return self.config.video_kbps_for(link_kbps, self._s.overhead)
+
+    @property
+    def _min_video(self) -> float:
+        """The smallest picture: floor quality at the deepest frame-rate cut (video kbps)."""
+        return self.config.floor_kbps / self.config.max_fps_divisor
+
+    def _carries_min_picture(self) -> bool:
+        """The link capacity known carries the smallest picture besides the audio."""
+        cap = self._s.capacity
+        return cap is not None and self._link(self._min_video) <= cap
 
     def _growing(self, now: float, d: float) -> bool:
         """The queue rose over most ticks of the last growth_window_s, not in one jump.
@@ -385,21 +420,26 @@ class RateController:
         ceiling = self._link(c.ceiling_kbps)
         if s.target >= ceiling:
             s.target = ceiling
-            return "hold"
+            return Reason.HOLD
         if s.capacity is None:
-            s.target = min(ceiling, s.target * (1 + c.fast_rate) ** dt)
-            return "ramp"
+            # (from audio only straight back to the smallest picture: nothing is known
+            # against it, and a picture that stays away is a frozen broadcast)
+            s.target = min(ceiling, max(s.target * (1 + c.fast_rate) ** dt,
+                                        self._link(self._min_video)))
+            return Reason.RAMP
         if now - s.last_cut > c.margin_recover_s and now - s.margin_at > c.margin_recover_s:
             s.margin = min(c.capacity_margin, s.margin + 0.01)
             s.margin_at = now
         level = s.margin * s.capacity
         if s.target < level * 0.98:
             s.target = min(ceiling, s.target + (level - s.target) * (1 - math.exp(-dt / c.recover_tau_s)))
-            s.plateau_since = None
-            return "probe" if s.probe_since is not None else "recover"
-        if s.probe_since is None:
-            if s.plateau_since is None:
-                s.plateau_since = now
+            if s.phase is ProbePhase.PROBING:
+                return Reason.PROBE
+            self._enter(ProbePhase.IDLE, now)
+            return Reason.RECOVER
+        if s.phase is not ProbePhase.PROBING:
+            if s.phase is ProbePhase.IDLE:
+                self._enter(ProbePhase.PLATEAU, now)
             # Bursts (keyframes) that still make a queue keep the capacity figure fresh:
             # then it is known and there is nothing to probe for.
             # Below the floor (frame-rate cut, audio only) we send too little to make a queue,
@@ -408,15 +448,15 @@ class RateController:
             stale_s, wait_s = (STARVING_STALE_S, STARVING_STALE_S) if starving else \
                 (c.capacity_stale_s, s.probe_wait)
             fresh = now - s.capacity_at < stale_s
-            if s.target >= 0.98 * ceiling or fresh or now - s.plateau_since < wait_s:
-                return "hold"
+            if s.target >= 0.98 * ceiling or fresh or now - s.phase_since < wait_s:
+                return Reason.HOLD
             self._start_probe(now)
-        return "probe"
+        return Reason.PROBE
 
     def _start_probe(self, now: float) -> None:
         """Test the link above the known capacity with padding."""
         c, s = self.config, self._s
-        s.probe_since = now
+        self._enter(ProbePhase.PROBING, now)
         ceiling = self._link(c.ceiling_kbps)
         # Encoders fall short of their target (x264 ABR by ~5 %): pad from what is really sent.
         sending = s.expected if s.offered is None else min(s.expected, s.offered)
@@ -426,15 +466,18 @@ class RateController:
         s.probe_level = min(max(s.capacity or 0.0, s.target) * s.probe_gain,
                             max(sending, 1.0) * PROBE_MAX_JUMP, ceiling / s.margin)
         s.probe_base = None
-        if self._video(s.target) < c.floor_kbps / c.max_fps_divisor:
-            s.probe_base = s.target      # audio only: no picture to pad, so video is the probe
+        if self._video(s.target) < self._min_video:
+            # Audio only: no picture to pad, so the picture is the probe, at least the
+            # smallest one (however little the silence and the missing picture send now).
+            s.probe_base = s.target
+            s.probe_level = min(max(s.probe_level, self._link(self._min_video)), ceiling / s.margin)
             s.target = s.probe_level
 
     def _end_probe(self, now: float, passed: bool) -> None:
         """A probe the link carried raises the known capacity and chains a bigger probe at
         once (a widened link is found in a few probes); one it did not carry waits longer."""
         c, s = self.config, self._s
-        s.probe_since = None
+        self._enter(ProbePhase.PLATEAU, now)      # (unless a bigger probe follows at once)
         # No queue while we sent this: the link carries at least that much (if it was more
         # than the capacity known; an encoder short of its target may have sent less).
         sent = s.offered if s.offered is not None else s.expected
@@ -471,14 +514,15 @@ class RateController:
                     # left too low would never be probed past (an encoder that undershoots
                     # its target keeps each probe's padding small).
                     s.probe_gain = min(c.probe_gain_max, s.probe_gain * c.probe_chain)
-                    s.plateau_since = now
                     return
         else:
             s.probe_wait = min(c.probe_wait_max_s, s.probe_wait * 2.0)
         s.probe_gain = c.probe_gain
-        s.plateau_since = now
 
-    def _decide(self, reason: str) -> RateDecision:
+    def _enter(self, phase: ProbePhase, now: float) -> None:
+        self._s.phase, self._s.phase_since = phase, now
+
+    def _decide(self, reason: Reason) -> RateDecision:
         c, s = self.config, self._s
         s.target = max(s.target, self._link(0.0))          # audio always goes
         video = self._video(s.target)
@@ -490,15 +534,19 @@ class RateController:
             # Even the floor does not fit: fewer frames, each at floor quality.
             need = max(1, math.ceil(c.floor_kbps / max(video, 1e-6)))
             divisor = max(divisor, min(c.max_fps_divisor, need))
-            drop_video = video < c.floor_kbps / c.max_fps_divisor
-            reason = "floor" if reason in ("hold", "recover", "probe", "ramp") else reason
+            # Audio only is for a link that cannot carry the smallest picture besides the
+            # audio: a deep cut (an emergency, a failed probe) on a link known to carry it
+            # keeps the picture moving at the lowest frame rate.
+            drop_video = video < self._min_video and not self._carries_min_picture()
+            reason = Reason.FLOOR if reason in (Reason.HOLD, Reason.RECOVER, Reason.PROBE,
+                                                Reason.RAMP) else reason
             s.below_floor = True
         else:
             s.below_floor = False
         video = min(c.ceiling_kbps, max(video, c.floor_kbps / c.max_fps_divisor))
         padding = 0.0
         sending = self._link(0.0 if drop_video else video)
-        if s.probe_since is not None and not drop_video:
+        if s.phase is ProbePhase.PROBING and not drop_video:
             padding = max(0.0, s.probe_level - sending * s.probe_yield)
         s.expected = sending + padding
         return RateDecision(video_kbps=int(round(video)), fps_divisor=divisor,

@@ -15,11 +15,10 @@ import csv
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import replace
 
-from broadcaster.ratecontrol.controller import RateController, RateDecision
-from broadcaster.ratecontrol.rates import slide_window
+from broadcaster.ratecontrol.controller import RateController, RateDecision, Reason
+from broadcaster.ratecontrol.rates import WindowedCounters
 from broadcaster.ratecontrol.reader import LinkReader, reader_for
 from broadcaster.ratecontrol.sample import LinkSample
 from broadcaster.ratecontrol.settings import RateControlSettings
@@ -58,8 +57,8 @@ class LinkMonitor:
         self._handle = None
         self._reader: LinkReader | None = None
         self._session_at = 0.0
-        self._written: deque = deque()        # (now, bytes muxed) over OFFERED_WINDOW_S
-        self._wire: deque = deque()           # (now, bytes on the link, bytes muxed)
+        self._written = WindowedCounters(OFFERED_WINDOW_S)  # (now, bytes muxed)
+        self._wire = WindowedCounters(WIRE_WINDOW_S)        # (now, bytes on the link, bytes muxed)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="link-monitor", daemon=True)
         self._trace_file = None
@@ -131,11 +130,10 @@ class LinkMonitor:
 
     def _offered_kbps(self, now: float) -> float | None:
         """What the encoder handed to the output over the last OFFERED_WINDOW_S."""
-        self._written.append((now, self.publisher.stats.bytes_out))
-        t0, b0 = slide_window(self._written, now, OFFERED_WINDOW_S)
+        t0, b0 = self._written.add(now, self.publisher.stats.bytes_out)
         if now - t0 < 0.5 * OFFERED_WINDOW_S:
             return None
-        return max(0, self._written[-1][1] - b0) * 8 / 1000.0 / (now - t0)
+        return max(0, self._written.latest[1] - b0) * 8 / 1000.0 / (now - t0)
 
     def _wire_factor(self, now: float) -> float | None:
         """Bytes on the link per byte the encoder wrote, over the last WIRE_WINDOW_S.
@@ -149,12 +147,11 @@ class LinkMonitor:
         if wire is None or now - self._session_at < WARMUP_S:   # (headers, first IDR)
             self._wire.clear()
             return None
-        self._wire.append((now, wire, self.publisher.stats.bytes_out))
-        t0, w0, e0 = slide_window(self._wire, now, WIRE_WINDOW_S)
-        es = self._wire[-1][2] - e0
+        t0, w0, e0 = self._wire.add(now, wire, self.publisher.stats.bytes_out)
+        es = self._wire.latest[2] - e0
         if now - t0 < 0.5 * WIRE_WINDOW_S or es < 4000:
             return None
-        return max(0, self._wire[-1][1] - w0) / es
+        return max(0, self._wire.latest[1] - w0) / es
 
     def _apply(self, decision: RateDecision) -> None:
         cfg = self.settings.controller
@@ -176,7 +173,7 @@ class LinkMonitor:
             abs(decision.video_kbps - self._logged_kbps) >= 0.1 * self._logged_kbps
         if prev is None or (prev.fps_divisor, prev.drop_video) != \
                 (decision.fps_divisor, decision.drop_video) or (
-                prev.reason != decision.reason and (decision.reason in ("cut", "emergency", "floor")
+                prev.reason != decision.reason and (decision.reason in (Reason.CUT, Reason.EMERGENCY, Reason.FLOOR)
                                                     or moved)):
             self._logged_kbps = decision.video_kbps
             cap = decision.capacity_kbps

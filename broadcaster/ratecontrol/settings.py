@@ -4,7 +4,7 @@
       enabled: true              # false: fixed bitrate (video.bitrate_kbps), the baseline
       tick_ms: 100               # how often the link is sampled
       start_kbps: 1500           # first bitrate (default: video.bitrate_kbps, the ceiling)
-      max_fps_divisor: 4         # deepest frame-rate cut before video is dropped (audio only)
+      max_fps_divisor: 4         # deepest frame-rate cut; below it one picture a second
       high_delay_ms: 120         # queueing delay that means overuse
       emergency_delay_ms: 300    # still growing past this: skip frames at once
       drain_time_s: 1.5          # a cut drains the standing queue within this time

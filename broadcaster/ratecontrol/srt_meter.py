@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 from broadcaster.ratecontrol.burst import BurstCompensator
-from broadcaster.ratecontrol.rates import recent_rate_kbps, slide_window
+from broadcaster.ratecontrol.rates import WindowedCounters
 from broadcaster.ratecontrol.sample import LinkSample
 from broadcaster.transport import libsrt
 from broadcaster.transport.libsrt import SrtStats
@@ -38,7 +36,7 @@ class SrtLinkMeter:
     def __init__(self, window_s: float = 0.5, min_busy_s: float = 0.4) -> None:
         self._window = window_s
         self._min_busy = min_busy_s
-        self._hist: deque[tuple[float, int]] = deque()      # (now, bytes acknowledged)
+        self._hist = WindowedCounters(window_s)      # (now, bytes acknowledged)
         self._busy_since: tuple[float, int] | None = None   # (now, bytes carried)
         self._acked = 0
         self._prev: SrtStats | None = None
@@ -70,8 +68,7 @@ class SrtLinkMeter:
             acked = max(0, int(entered - (stats.snd_buf_bytes - prev.snd_buf_bytes)
                                - (stats.byte_snd_drop_total - prev.byte_snd_drop_total)))
             self._acked += acked
-        self._hist.append((now, self._acked))
-        t0, a0 = slide_window(self._hist, now, self._window)
+        t0, a0 = self._hist.add(now, self._acked)
         if prev is None or now <= t0:
             return None
         drain_kbps = (self._acked - a0) * 8 / (now - t0) / 1000.0
@@ -103,4 +100,4 @@ class SrtLinkMeter:
             now=now, send_rate_kbps=drain_kbps, queue_delay_ms=queue_ms,
             rtt_ms=stats.rtt_ms, lost_packets=stats.pkt_snd_loss,
             dropped_packets=stats.pkt_snd_drop, busy_rate_kbps=busy,
-            recent_rate_kbps=recent_rate_kbps(self._hist, now))
+            recent_rate_kbps=self._hist.recent_kbps(now))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 from broadcaster.ratecontrol.burst import BurstCompensator
-from broadcaster.ratecontrol.rates import recent_rate_kbps, slide_window
+from broadcaster.ratecontrol.rates import WindowedCounters
 from broadcaster.ratecontrol.sample import LinkSample
 from broadcaster.transport.tcpinfo import TcpInfo
 
@@ -27,7 +25,7 @@ class TcpLinkMeter:
     def __init__(self, window_s: float = 0.5, min_busy_s: float = 0.4) -> None:
         self._window = window_s
         self._min_busy = min_busy_s
-        self._hist: deque[tuple[float, int]] = deque()     # (now, bytes_acked)
+        self._hist = WindowedCounters(window_s)     # (now, bytes_acked)
         self._busy_since: tuple[float, int] | None = None   # first reading of the busy run
         self._prev: TcpInfo | None = None
         self._bursts = BurstCompensator()
@@ -46,8 +44,7 @@ class TcpLinkMeter:
                 self._busy_since = (now, info.bytes_acked)
         else:
             self._busy_since = None
-        self._hist.append((now, info.bytes_acked))
-        t0, a0 = slide_window(self._hist, now, self._window)
+        t0, a0 = self._hist.add(now, info.bytes_acked)
         if prev is None or now <= t0:
             return None
         drain_kbps = max(0, info.bytes_acked - a0) * 8 / (now - t0) / 1000.0
@@ -69,5 +66,5 @@ class TcpLinkMeter:
         delay = max(0.0, delay - self._bursts.residual_ms(now, drain_bps, delay))
         return LinkSample(now=now, send_rate_kbps=drain_kbps, queue_delay_ms=delay,
                           rtt_ms=info.rtt_ms, busy_rate_kbps=busy,
-                          recent_rate_kbps=recent_rate_kbps(self._hist, now),
+                          recent_rate_kbps=self._hist.recent_kbps(now),
                           lost_packets=max(0, info.total_retrans - prev.total_retrans))

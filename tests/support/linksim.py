@@ -18,12 +18,14 @@ from typing import Callable
 
 from broadcaster.ratecontrol.controller import RateControlConfig, RateController
 from broadcaster.ratecontrol.sample import LinkSample
+from tests.support import yardstick
 
 FPS = 20
 GOP = 40
 I_FACTOR = 5.0
 ENC_DELAY_S = 0.1
 ENC_TAU_S = 0.1
+AUDIO_KBPS, OVERHEAD = 128.0, 0.06      # (the oscillation count's link rate)
 
 
 @dataclass
@@ -35,14 +37,20 @@ class Trace:
     delay_ms: list = field(default_factory=list)     # true queueing delay
     fps_divisor: list = field(default_factory=list)
     padding_kbps: list = field(default_factory=list)  # a probe's filler
+    picture: list = field(default_factory=list)      # a picture was sent at this frame
     frames_dropped: int = 0
 
 
 def simulate(schedule: Callable[[float], float], duration_s: float,
              controller: RateController | None, *, fixed_video_kbps: float | None = None,
              config: RateControlConfig | None = None, seed: int = 1,
-             jitter: float = 0.15) -> Trace:
-    """Run the link for duration_s; controller None means a fixed bitrate (the baseline)."""
+             jitter: float = 0.15, audio_sent_kbps: float | None = None) -> Trace:
+    """Run the link for duration_s; controller None means a fixed bitrate (the baseline).
+
+    audio_sent_kbps: what the audio really makes (a silent anchor: a few kbit/s) where it
+    is not the budgeted config.audio_kbps; the meter then also reports what the encoder
+    wrote (offered_kbps, over 0.5 s), as the link monitor does.
+    """
     cfg = controller.config if controller else config
     assert cfg is not None
     rng = random.Random(seed)
@@ -57,6 +65,8 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
     last_busy, busy_kbps = -math.inf, 0.0
     tr = Trace()
     p_share = GOP / (GOP - 1 + I_FACTOR)
+    audio_kbps = cfg.audio_kbps if audio_sent_kbps is None else audio_sent_kbps
+    written: list[float] = []                  # bits the encoder wrote per frame, last 0.5 s
     for n in range(int(duration_s * FPS)):
         now = n * dt
         cap = schedule(now)
@@ -72,8 +82,9 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
             frame_bits += padding * 1000 / FPS          # a probe's filler rides on the frame
         else:
             tr.frames_dropped += 1
-        audio_bits = cfg.audio_kbps * 1000 / FPS
+        audio_bits = audio_kbps * 1000 / FPS
         queue_bits += (frame_bits + audio_bits) * (1 + cfg.overhead)
+        written = (written + [frame_bits + audio_bits])[-FPS // 2:]
         sent = min(queue_bits, cap * 1000 * dt)
         queue_bits -= sent
         inst = sent / dt / 1000
@@ -85,9 +96,11 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
             busy = busy_kbps
         delay = queue_bits / max(drain_kbps * 1000, 1.0) * 1000 if queue_bits > 0 else 0.0
         if controller is not None:
+            offered = (sum(written) / len(written) * FPS / 1000
+                       if audio_sent_kbps is not None else None)
             dec = controller.update(LinkSample(now=now, send_rate_kbps=drain_kbps,
                                                queue_delay_ms=delay, rtt_ms=40.0,
-                                               busy_rate_kbps=busy))
+                                               busy_rate_kbps=busy, offered_kbps=offered))
             pending.append((now + ENC_DELAY_S, float(dec.video_kbps)))
             divisor = dec.fps_divisor if not dec.drop_video else 10**9
             padding = float(dec.padding_kbps)
@@ -98,6 +111,7 @@ def simulate(schedule: Callable[[float], float], duration_s: float,
         tr.delay_ms.append(queue_bits / (cap * 1000) * 1000)
         tr.fps_divisor.append(divisor)
         tr.padding_kbps.append(padding)
+        tr.picture.append(frame_bits > 0)
     return tr
 
 
@@ -119,27 +133,19 @@ def _window(tr: Trace, a: float, b: float) -> range:
     return range(idx[0], idx[-1] + 1)
 
 
-def settle_time(tr: Trace, step_at: float, until: float, limit_ms: float = 200.0,
+def settle_time(tr: Trace, step_at: float, until: float, limit_ms: float = yardstick.SETTLED_MS,
                 burst_s: float = 0.0) -> float:
-    """Seconds after step_at until the queueing delay is under limit_ms for good (inf if never).
+    """yardstick.settle_time of the true queueing delay."""
+    return yardstick.settle_time(tr.t, tr.delay_ms, step_at, until, limit_ms, burst_s)
 
-    burst_s > 0 ignores excursions shorter than that (a keyframe's own serialisation time):
-    the delay then counts as the minimum over the preceding burst_s.
-    """
-    k = max(1, int(round(burst_s * FPS)) + 1) if burst_s > 0 else 1
-    last_bad = None
-    for i in _window(tr, step_at, until):
-        if min(tr.delay_ms[max(0, i - k + 1):i + 1]) >= limit_ms:
-            last_bad = tr.t[i]
-    if last_bad is None:
-        return 0.0
-    if last_bad >= until - 1.0 / FPS - 1e-9:
-        return math.inf
-    return last_bad + 1.0 / FPS - step_at
+
+def worst_freeze(tr: Trace, a: float, b: float) -> float:
+    """yardstick.worst_freeze of the pictures sent."""
+    return yardstick.worst_freeze([t for t, p in zip(tr.t, tr.picture) if p], a, b)
 
 
 def peak_delay(tr: Trace, a: float, b: float) -> float:
-    return max(tr.delay_ms[i] for i in _window(tr, a, b))
+    return yardstick.peak_delay(tr.t, tr.delay_ms, a, b)
 
 
 def smoothed_sent(tr: Trace, i: int, span_s: float = 1.0) -> float:
@@ -161,18 +167,11 @@ def utilisation(tr: Trace, a: float, b: float) -> float:
     return sum(tr.sent_kbps[i] for i in w) / sum(tr.capacity[i] for i in w)
 
 
-def oscillations(tr: Trace, a: float, b: float, high: float = 0.9, low: float = 0.7) -> int:
-    """RFC 8868 style: swings of the encoder's link rate between a high and a low watermark
-    (fractions of capacity); each high->low or low->high crossing counts once."""
-    state = None
-    count = 0
-    for i in _window(tr, a, b):
-        link = (tr.video_kbps[i] + 128.0) * 1.06 / tr.capacity[i]
-        new = "high" if link >= high else "low" if link <= low else state
-        if state is not None and new != state:
-            count += 1
-        state = new
-    return count
+def oscillations(tr: Trace, a: float, b: float, high: float = yardstick.HIGH_SHARE,
+                 low: float = yardstick.LOW_SHARE) -> int:
+    """yardstick.oscillations of the encoder's link rate (video + audio, with overhead)."""
+    shares = [(v + AUDIO_KBPS) * (1 + OVERHEAD) / c for v, c in zip(tr.video_kbps, tr.capacity)]
+    return yardstick.oscillations(tr.t, shares, a, b, high, low)
 
 
 def cuts(tr: Trace, a: float, b: float, min_drop: float = 0.05) -> int:
