@@ -1,14 +1,14 @@
-"""CosyVoice's FastAPI server (runtime/python/fastapi/server.py in the CosyVoice repository).
+"""CosyVoice's FastAPI server (runtime/python/fastapi/server.py in FunAudioLLM/CosyVoice).
 
-UNVERIFIED: no copy of that server is available offline here (the `cosyvoice` package on PyPI
-is an unrelated OpenAI-style wrapper), so this follows the upstream server as publicly
-documented: form-data POSTs (GET works too upstream) to
-  /inference_sft            tts_text, spk_id                 (a fine-tuned speaker)
+Follows that file as of commit 1cfc5dd0 (read from the repository): the routes are GETs
+whose parameters are form fields, so the request is a GET with a multipart body:
+  /inference_sft            tts_text, spk_id                 (a built-in or fine-tuned speaker)
   /inference_zero_shot      tts_text, prompt_text, prompt_wav (the clip, uploaded as a file)
   /inference_cross_lingual  tts_text, prompt_wav
-each answered as a stream of raw int16 mono PCM at the model's rate (22050 Hz for
-CosyVoice-300M, 24000 Hz for CosyVoice2/3: set `sample_rate`), one piece per generated
-segment, no header. Check these against the server you run before relying on them.
+each answered as a StreamingResponse of raw int16 mono PCM (the model's float output times
+2^15), one piece per generated segment, no header, at the model's rate: 22050 Hz for
+CosyVoice-300M, 24000 Hz for CosyVoice2 (set `sample_rate`). Forks that add /stream/ routes
+with float32 output are not covered.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class CosyVoiceEngine:
                 fields.append(("prompt_text", self.voice.text))
             files.append(("prompt_wav", self.voice.path.name, self.voice.audio))
         body, content_type = multipart(fields, files)
-        return AudioRequest(self.url, body, content_type)
+        return AudioRequest(self.url, body, content_type, method="GET")
 
     def stream(self, text: str) -> Iterator[SpeechChunk]:
         return stream_audio(self.name, self.request(text), FixedRate(S16Decoder(), self.sample_rate),

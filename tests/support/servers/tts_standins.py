@@ -252,11 +252,11 @@ STANDINS["gpt_sovits"] = GptSovitsStandIn
 
 
 class CosyVoiceStandIn(StreamingTTSStandIn):
-    """CosyVoice's FastAPI server as publicly documented (runtime/python/fastapi/server.py;
-    not verified against its code): form-data POSTs to /inference_sft (tts_text, spk_id),
+    """CosyVoice's FastAPI server (runtime/python/fastapi/server.py at commit 1cfc5dd0): GET
+    routes taking form fields (a multipart body), /inference_sft (tts_text, spk_id),
     /inference_zero_shot (tts_text, prompt_text, prompt_wav file), /inference_cross_lingual
-    (tts_text, prompt_wav file), answered with raw int16 mono at 22050 Hz. Uploaded files are
-    recorded as (filename, bytes)."""
+    (tts_text, prompt_wav file), answered with raw int16 mono at 22050 Hz. A POST is refused
+    with 405, as that server does. Uploaded files are recorded as (filename, bytes)."""
 
     api_prefix = ""
     FIELDS: ClassVar[dict] = {"sft": ("tts_text", "spk_id"),
@@ -269,13 +269,15 @@ class CosyVoiceStandIn(StreamingTTSStandIn):
 
     def add_routes(self, app: web.Application) -> None:
         for mode in self.FIELDS:
-            app.router.add_post(f"/inference_{mode}", self._inference)
+            app.router.add_get(f"/inference_{mode}", self._inference, allow_head=False)
 
     async def _inference(self, request: web.Request) -> web.StreamResponse:
         mode = request.path.removeprefix("/inference_")
-        form = await request.post()
-        body = {name: ((value.filename, value.file.read()) if isinstance(value, web.FileField) else value)
-                for name, value in form.items()}
+        body = {}
+        reader = await request.multipart()      # a GET's form body (request.post() reads POSTs only)
+        async for part in reader:
+            data = await part.read()
+            body[part.name] = (part.filename, bytes(data)) if part.filename else data.decode()
         self.requests.append({"mode": mode, "body": body, "headers": dict(request.headers),
                               "t": time.monotonic()})
         missing = [f for f in self.FIELDS[mode] if f not in body]
