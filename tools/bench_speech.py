@@ -11,8 +11,10 @@ first audio (text in -> first 48 kHz sample ready) and real-time factor, against
 without --url against a local stand-in of that server (tests/support/servers/tts_standins.py,
 speaking with Piper after a fixed --delay), where it also prints the broadcaster's own
 overhead: the stand-in's first audio byte written -> first sample ready (target <= 20 ms),
-beside a bare HTTP client's time to that first byte as the baseline.
+beside a bare HTTP client's time to that first byte as the baseline. A cloning engine
+(fish_speech, gpt_sovits, cosyvoice) is sent --voice/--voice-text, or a Piper recording.
 Run: PYTHONPATH=. python tools/bench_speech.py --engine openai_speech [--url URL] [--delay 0.3]
+     [--voice CLIP.wav --voice-text "what the clip says"]
 """
 from __future__ import annotations
 
@@ -63,13 +65,34 @@ def bare_first_byte(engine, text: str) -> float:
     parts = urlsplit(request.url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     t0 = time.monotonic()
-    conn.request("POST", parts.path, body=request.body,
+    conn.request(request.method, parts.path, body=request.body,
                  headers={"Content-Type": request.content_type, **dict(request.headers)})
     response = conn.getresponse()
+    if response.status != 200:
+        raise SystemExit(f"{engine.name}: the server answered {response.status} to the baseline request")
     response.read1(1)
     elapsed = time.monotonic() - t0
     conn.close()
     return elapsed
+
+
+CLONING_ENGINES = ("fish_speech", "gpt_sovits", "cosyvoice")
+PROMPT = "Good evening, this is the voice you will hear on the show tonight. Stay with us."
+
+
+def bench_voice(args):
+    """The reference clip a cloning engine is sent: --voice/--voice-text, or for a stand-in a
+    Piper recording of PROMPT (written to a temporary file)."""
+    from broadcaster.tts.voice import voice_reference
+    if args.voice:
+        return voice_reference({"reference": args.voice, "text": args.voice_text or PROMPT}, "bench", None)
+    if args.engine not in CLONING_ENGINES:
+        return None
+    from tests.support.media import write_wav
+    spoken = PiperEngine().synthesize(PROMPT)
+    path = Path(tempfile.mkdtemp(prefix="bench-voice-")) / "voice.wav"
+    write_wav(path, (np.clip(spoken.pcm, -1, 1) * 32767).astype(np.int16), spoken.rate)
+    return voice_reference({"reference": str(path), "text": PROMPT}, "bench", None)
 
 
 def bench_remote(args) -> None:
@@ -85,7 +108,7 @@ def bench_remote(args) -> None:
         print(f"local {args.engine} stand-in, fixed first-byte delay {args.delay * 1000:.0f} ms")
     try:
         settings = tts_settings({"engines": [{"engine": args.engine, "url": url}],
-                                 "first_audio_timeout_s": 30}, "bench")
+                                 "first_audio_timeout_s": 30}, "bench", voice=bench_voice(args))
         chain = build_engine(settings)
         engine = chain.engines[0]
         sink = FirstPushSink()
@@ -166,9 +189,12 @@ def main() -> None:
     ap.add_argument("--wav2lip", help="a wav2lip ONNX model; default: export a random-weight one (needs torch)")
     ap.add_argument("--fps", type=int, default=20)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--engine", help="benchmark a remote TTS engine (openai_speech) instead")
+    ap.add_argument("--engine", help="benchmark a remote TTS engine (openai_speech, fish_speech, "
+                                     "gpt_sovits, cosyvoice) instead")
     ap.add_argument("--url", help="the engine's API base URL (default: a local stand-in)")
     ap.add_argument("--delay", type=float, default=0.3, help="the stand-in's first-byte delay, s")
+    ap.add_argument("--voice", help="the reference clip for a cloning engine (default: a Piper recording)")
+    ap.add_argument("--voice-text", help="the clip's transcript")
     ap.add_argument("--runs", type=int, default=9)
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
