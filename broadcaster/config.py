@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from broadcaster import redact
 from broadcaster.credentials import read_credential
@@ -132,6 +132,8 @@ def _output(sec: Section, env) -> OutputSettings:
     key = env.get("BROADCASTER_STREAM_KEY") or read_credential("stream_key", env)
     key = key.strip() if key else None
     url = apply_stream_key(url, key, sec.source)
+    passphrase = env.get("BROADCASTER_SRT_PASSPHRASE") or read_credential("srt_passphrase", env)
+    url = apply_srt_passphrase(url, passphrase.strip() if passphrase else None, sec.source)
     rec = sec.section("reconnect")
     rec.allow_only(("initial_s", "factor", "max_s", "jitter", "probe_s"))
     reconnect = ReconnectSettings(
@@ -164,6 +166,28 @@ def apply_stream_key(url: str, key: str | None, source: str = "environment") -> 
         if url.startswith(("rtmp://", "rtmps://")):
             return url.rstrip("/") + "/" + key
     return url
+
+
+def apply_srt_passphrase(url: str, passphrase: str | None, source: str = "environment") -> str:
+    """Put an SRT passphrase into an srt:// URL: at '{srt_passphrase}', or as a `passphrase`
+    query parameter when the URL has none. SRT accepts 10 to 79 characters."""
+    if "{srt_passphrase}" not in url and not (passphrase and url.lower().startswith("srt://")):
+        return url
+    if not passphrase:
+        raise ConfigError(source, "output.url", "contains {srt_passphrase} but no passphrase is "
+                          "set (set BROADCASTER_SRT_PASSPHRASE or an srt_passphrase credential)")
+    redact.register_secret(passphrase)
+    if not 10 <= len(passphrase) <= 79:
+        raise ConfigError(source, "output.url", f"the SRT passphrase has {len(passphrase)} "
+                          "characters; SRT needs 10 to 79")
+    encoded = quote(passphrase, safe="")
+    redact.register_secret(encoded)
+    if "{srt_passphrase}" in url:
+        return url.replace("{srt_passphrase}", encoded)
+    query = url.split("?", 1)[1] if "?" in url else ""
+    if any(part.split("=", 1)[0].lower() == "passphrase" for part in query.split("&")):
+        return url          # the URL's own passphrase wins, as the stream key's placeholder does
+    return url + ("&" if "?" in url else "?") + "passphrase=" + encoded
 
 
 def check_output_url(url: str, source: str, key: str) -> None:

@@ -86,6 +86,20 @@ def test_malformed_rtmp_urls_are_config_errors(tmp_path, url, message):
     (["not", "a", "mapping"], "chat: expected a mapping"),
     ({"sources": [{"type": "twitch"}]}, "chat.sources[0]: missing key(s) ['channel']"),
     ({"selection": [1, 2]}, "chat.selection: expected a mapping"),
+    ({"sources": [{"type": "twitch", "channel": "c", "idle_timeout_s": float("nan")}]},
+     "chat.sources[0].idle_timeout_s: expected a positive number, got nan"),
+    ({"sources": [{"type": "twitch", "channel": "c", "port": float("inf")}]},
+     "chat.sources[0].port: expected a positive number, got inf"),
+    ({"sources": [{"type": "twitch", "channel": "c", "port": 99999}]},
+     "chat.sources[0].port: expected a port from 1 to 65535"),
+    ({"sources": [{"type": "twitch", "channel": "c", "pong_timeout_s": -1}]},
+     "chat.sources[0].pong_timeout_s: expected a positive number"),
+    ({"sources": [{"type": "twitch", "channel": "c", "port": 6697.5}]},
+     "chat.sources[0].port: expected a whole number"),
+    ({"sources": [{"type": "twitch", "channel": "c", "tls": "yes"}]},
+     "chat.sources[0].tls: expected true or false"),
+    ({"sources": [{"type": "bilibili", "room_id": 5, "uid": float("nan")}]},
+     "'uid' must be a whole number >= 0, got nan"),
 ])
 def test_chat_section_errors_name_the_key_not_python_internals(data, fragment):
     with pytest.raises(ValueError) as err:

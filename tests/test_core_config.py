@@ -139,3 +139,31 @@ def test_check_validates_voice_responder_chat_script_and_overlay(tmp_path, confi
     err = result.stderr.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     assert key in err and message in err
+
+
+def test_srt_passphrase_comes_from_the_environment_or_a_credential_and_is_masked(tmp_path):
+    from broadcaster.config import apply_srt_passphrase
+    from broadcaster.errors import ConfigError
+    from broadcaster.redact import redact_text
+
+    secret = "pass phrase&with=odd chars"
+    url = apply_srt_passphrase("srt://ingest:9000?streamid=abc", secret)
+    assert url == "srt://ingest:9000?streamid=abc&passphrase=pass%20phrase%26with%3Dodd%20chars"
+    assert secret not in redact_text(f"pushing to {url}") and "pass%20phrase" not in redact_text(url)
+    assert apply_srt_passphrase("srt://ingest:9000", secret).endswith("?passphrase=pass%20phrase%26with%3Dodd%20chars")
+    assert apply_srt_passphrase("srt://i:1?pbkeylen=16&passphrase={srt_passphrase}", "0123456789") \
+        == "srt://i:1?pbkeylen=16&passphrase=0123456789"
+    assert apply_srt_passphrase("srt://i:1?passphrase=fromtheurl1", "0123456789") == "srt://i:1?passphrase=fromtheurl1"
+    assert apply_srt_passphrase("rtmp://h/app/key", "0123456789") == "rtmp://h/app/key"
+    with pytest.raises(ConfigError, match="10 to 79"):
+        apply_srt_passphrase("srt://i:1", "short")
+    with pytest.raises(ConfigError, match="no passphrase is set"):
+        apply_srt_passphrase("srt://i:1?passphrase={srt_passphrase}", None)
+
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "srt_passphrase").write_text("credential-passphrase\n")
+    cfg, _ = make_setup(tmp_path, "output:\n  url: srt://127.0.0.1:9/?streamid=x\n")
+    from broadcaster.config import load_config
+    loaded = load_config(cfg, env={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert loaded.output.url == "srt://127.0.0.1:9/?streamid=x&passphrase=credential-passphrase"

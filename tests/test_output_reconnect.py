@@ -12,7 +12,7 @@ from tests.support.broadcaster_proc import (
     start_broadcaster,
     write_config,
 )
-from tests.support.ingest_return import seconds_back_on_air
+from tests.support.ingest_return import on_air, seconds_back_on_air
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
 from tests.support.processes import stop
@@ -119,4 +119,46 @@ def test_an_ingest_that_refuses_us_is_not_hammered(nginx, tmp_path):
     assert proc.returncode == 0, err[-3000:]
     assert 1 <= made <= 3, (made, err[-3000:])          # every 2 s, not every 0.5 s
     assert "accepts connections again" not in err
+    assert KEY not in err
+
+
+def test_a_hung_ingest_is_checked_with_a_handshake_and_retried_once_it_answers():
+    policy = _policy()
+    policy.attempt_started()
+    assert policy.failed(10.0, absent=False, hung=True) == 8.0 and policy.state == IngestState.HUNG
+    assert policy.checks_handshake
+    assert not policy.probe_due(10.2) and policy.probe_due(10.5)
+    assert not policy.probed(10.5, accepted=False) and policy.state == IngestState.HUNG
+    assert policy.probed(12.0, accepted=True) and policy.attempt_due(12.0)   # not at 18
+    policy.attempt_started()
+    assert not policy.checks_handshake and not policy.probe_due(12.5)
+
+
+def test_back_on_air_within_a_second_of_a_hung_ingest_being_replaced(nginx, tmp_path):
+    """A silent listener (accepts, never answers) stands on the ingest's port; when nginx-rtmp
+    is back in its place the handshake check brings the stream back, not the 8 s backoff."""
+    from tests.support.servers.silent import SilentListener
+
+    port = free_port()
+    config = write_config(tmp_path / "config.yaml", control={"port": port},
+                          output={"url": nginx.url(KEY), "connect_timeout_s": 1,
+                                  "reconnect": {"initial_s": 8, "factor": 1.5, "jitter": 0}})
+    proc = start_broadcaster("run", "-c", str(config), "--size", "320x240", "--fps", "15")
+    try:
+        wait_for(lambda: on_air(port), 30, interval=0.1, what="the broadcast on air", proc=proc)
+        nginx.stop()
+        with SilentListener(nginx.port) as silent:
+            wait_for(lambda: silent.accepted >= 2, 30, what="a connect attempt to the hung ingest",
+                     proc=proc)
+            time.sleep(1.5)                    # the attempt gives up, the checks begin
+        nginx.start()
+        back_from = time.monotonic()
+        wait_for(lambda: on_air(port), 15, interval=0.02, what="the broadcast back on air",
+                 proc=proc)
+        back_after = time.monotonic() - back_from
+    finally:
+        _, err = stop(proc)
+    assert proc.returncode == 0, err[-3000:]
+    assert "answers the handshake again: reconnecting now" in err, err[-3000:]
+    assert back_after < 3.0, back_after
     assert KEY not in err

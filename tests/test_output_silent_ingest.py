@@ -1,6 +1,7 @@
 """An ingest whose port accepts TCP and then never speaks (a hung ingest, a load balancer in
-front of one) must not freeze the process: the connect gives up after connect_timeout_s and
-is retried, /healthz keeps answering, --duration ends the run and SIGTERM ends it at once."""
+front of one), or one that completes the RTMP handshake and then never answers `connect`,
+must not freeze the process: the connect gives up after connect_timeout_s and is retried,
+/healthz keeps answering, --duration ends the run and SIGTERM ends it at once."""
 
 import signal
 import time
@@ -52,9 +53,12 @@ def test_the_handshake_probe_names_a_silent_and_an_absent_ingest():
         rtmp_handshake("127.0.0.1", free_port(), False, 0.5, "rtmp://127.0.0.1/live/****")
 
 
-def test_duration_ends_a_run_against_a_silent_ingest(tmp_path):
+# a silent port, and an ingest that completes the RTMP handshake and never answers `connect`
+@pytest.mark.parametrize("handshake, says", [(False, "did not answer the RTMP handshake"),
+                                             (True, "did not answer connect in time")])
+def test_duration_ends_a_run_against_a_silent_ingest(tmp_path, handshake, says):
     port = free_port()
-    with SilentListener() as silent:
+    with SilentListener(handshake=handshake) as silent:
         proc = start_broadcaster("run", "-c", str(_config(tmp_path, port)), "--size", "320x240",
                                  "--fps", "15", "--duration", "8",
                                  "--output", f"rtmp://127.0.0.1:{silent.port}/live/{KEY}")
@@ -65,21 +69,24 @@ def test_duration_ends_a_run_against_a_silent_ingest(tmp_path):
             if proc.poll() is None:
                 stop(proc, signal.SIGKILL)
         assert silent.accepted >= 2, "the connect was not retried"
+        if handshake:
+            assert silent.handshakes >= 2 and silent.bytes_after_handshake > 0, "no connect sent"
     assert proc.returncode == 0, err[-3000:]
-    assert "did not answer the RTMP handshake" in err, err[-3000:]
+    assert says in err, err[-3000:]
     assert "broadcast ended after" in err
     assert KEY not in err
 
 
-@pytest.mark.parametrize("scheme", ["rtmp", "rtmps"])
-def test_sigterm_ends_a_run_against_a_silent_ingest(tmp_path, scheme):
+@pytest.mark.parametrize("scheme, handshake", [("rtmp", False), ("rtmps", False), ("rtmp", True)])
+def test_sigterm_ends_a_run_against_a_silent_ingest(tmp_path, scheme, handshake):
     port = free_port()
-    with SilentListener() as silent:
+    with SilentListener(handshake=handshake) as silent:
         proc = start_broadcaster("run", "-c", str(_config(tmp_path, port)), "--size", "320x240",
                                  "--fps", "15",
                                  "--output", f"{scheme}://127.0.0.1:{silent.port}/live/{KEY}")
         try:
             _healthz_answers_throughout(port, proc, 2.5)
+            assert silent.handshakes >= 1 or not handshake
             proc.send_signal(signal.SIGTERM)
             sent = time.monotonic()
             _, err = proc.communicate(timeout=10)

@@ -31,6 +31,8 @@ def test_listener_defaults_and_ipv6():
     ("rtmp://h/app", "not an srt:// URL"),
     ("srt://h", "a port is required"),
     ("srt://h:99999", "bad host or port"),
+    ("srt://h:abc", "bad host or port"),
+    ("srt://h:0", "the port must be 1 to 65535, got 0"),
     ("srt://:9000?mode=caller", "caller mode needs a host"),
     ("srt://h:9000?mode=rendezvous", "rendezvous mode is not supported"),
     ("srt://h:9000?mode=pusher", "mode must be caller or listener"),

@@ -58,6 +58,7 @@ class EncoderSession:
         acc = astream.codec_context
         acc.layout = "stereo"
         acc.bit_rate = audio.bitrate_kbps * 1000
+        self.audio_kbps = audio.bitrate_kbps
         acc.time_base = Fraction(1, audio.sample_rate)
         acc.options = {"aac_coder": "fast"}
         self.video_stream, self.audio_stream = vs, astream

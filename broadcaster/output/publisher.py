@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import replace
 from typing import Callable
 
 import av
@@ -26,8 +27,8 @@ from broadcaster.output.pacing import PicturePacing
 from broadcaster.output.reconnect import ReconnectPolicy
 from broadcaster.output.stallguard import StallGuard, StallWatcher
 from broadcaster.redact import redact
-from broadcaster.transport.output import OutputHandle, Target, abort_connection, open_output, waits_for_caller
-from broadcaster.transport.rtmp_probe import tcp_accepts
+from broadcaster.transport.output import ConnectAbort, OutputHandle, Target, open_output, waits_for_caller
+from broadcaster.transport.rtmp_probe import handshake_answers, tcp_accepts
 
 log = logging.getLogger(__name__)
 STABLE_SESSION_S = 10.0   # a session that carried this much media resets the backoff
@@ -66,7 +67,9 @@ class Publisher:
         self.queue = queue
         self.stats = stats
         self._stop = threading.Event()      # set when the thread ends: aborts a listener wait
-        self._open = opener or (lambda t: open_output(t, config.output, stop=self._stop))
+        self._connecting = ConnectAbort()    # the connect attempt in progress, for its guard
+        self._open = opener or (lambda t: open_output(t, config.output, stop=self._stop,
+                                                      connecting=self._connecting))
         self.events = events or PublisherEvents()
         self._session_sent = False
         self._last_video = None
@@ -76,6 +79,7 @@ class Publisher:
         self.reconnect = ReconnectPolicy(self.backoff, rc.probe_s if target.kind == "rtmp" else 0.0)
         self._probe: dict | None = None       # a port check running in the background
         self.bitrate_kbps = config.video.bitrate_kbps
+        self.audio_kbps = config.audio.bitrate_kbps     # the next session's audio
         self._requested_kbps: int | None = None
         self._pacing = PicturePacing(fps)   # rate control: every n-th picture, or audio only
         self._padding_kbps = 0              # rate control: a probe's filler, kbit/s
@@ -110,6 +114,17 @@ class Publisher:
     def set_session_bitrate(self, kbps: int) -> None:
         """The video bitrate the next session opens at (rate control's starting point)."""
         self.bitrate_kbps = int(kbps)
+
+    def set_session_audio_bitrate(self, kbps: int) -> None:
+        """The audio bitrate the next session opens at (rate control: lower on a narrow
+        link; AAC's bitrate is fixed while a session lasts)."""
+        self.audio_kbps = int(kbps)
+
+    @property
+    def session_audio_kbps(self) -> int | None:
+        """The audio bitrate of the session on air, or None between sessions."""
+        session = self._session
+        return session.audio_kbps if session is not None else None
 
     def request_bitrate(self, kbps: int) -> None:
         """Ask for a new video bitrate; applied by the encoder thread at the next slot."""
@@ -258,7 +273,8 @@ class Publisher:
                           "the output URL. A live service keeps retrying with backoff, so the "
                           "stream comes back once the ingest and this URL agree; this is "
                           "logged once, each retry only as a warning", redact(str(error)))
-            delay = self.reconnect.failed(time.monotonic(), getattr(error, "absent", False))
+            delay = self.reconnect.failed(time.monotonic(), getattr(error, "absent", False),
+                                          getattr(error, "hung", False))
             log.warning("connect failed: %s; retrying in %.1f s (attempt %d)", redact(str(error)),
                         delay, self.backoff.attempt)
             return
@@ -271,11 +287,13 @@ class Publisher:
         self.events.on_connect_attempt()
         log.info("connecting to %s", self.target.shown)
 
+        connecting = self._connecting = ConnectAbort()
+
         def attempt():
             handle = None
             # a connect or handshake that hangs (an ingest that accepts but never answers)
             if not waits_for_caller(self.target):
-                self._connect_guard.begin(lambda: abort_connection(self.target))
+                self._connect_guard.begin(connecting.abort)
             try:
                 handle = self._open(self.target)
                 state["session"] = self._new_session(handle)   # connects, handshakes, sends headers
@@ -292,34 +310,43 @@ class Publisher:
         threading.Thread(target=attempt, name="connect", daemon=True).start()
 
     def _check_port(self) -> None:
-        """While the ingest is absent: a TCP connect check in the background, one at a time;
-        its answer may move the next attempt to now."""
+        """While the ingest is absent (or hung): a TCP connect (or RTMP handshake) check in the
+        background, one at a time; its answer may move the next attempt to now."""
         probe = self._probe
         if probe is not None:
             if not probe["done"].is_set():
                 return
             self._probe = None
             if self.reconnect.probed(time.monotonic(), probe["accepted"]):
-                log.info("%s accepts connections again: reconnecting now", self.target.shown)
+                log.info("%s %s again: reconnecting now", self.target.shown,
+                         "answers the handshake" if probe["handshake"] else "accepts connections")
             return
         if not self.reconnect.probe_due(time.monotonic()):
             return
-        probe = {"done": threading.Event(), "accepted": False}
+        handshake = self.reconnect.checks_handshake
+        probe = {"done": threading.Event(), "accepted": False, "handshake": handshake}
         self._probe = probe
         host, port = self.target.rtmp_peer
+        tls = self.target.rtmp_tls
         timeout = self.reconnect.probe_interval_s
 
         def check():
             try:
-                probe["accepted"] = tcp_accepts(host, port, timeout)
+                if handshake:   # a distant ingest needs a few round trips for it
+                    probe["accepted"] = handshake_answers(host, port, tls, max(1.0, timeout))
+                else:
+                    probe["accepted"] = tcp_accepts(host, port, timeout)
             finally:
                 probe["done"].set()
 
         threading.Thread(target=check, name="ingest-check", daemon=True).start()
 
     def _new_session(self, handle: OutputHandle) -> EncoderSession:
+        audio = self.config.audio
+        if self.audio_kbps != audio.bitrate_kbps:
+            audio = replace(audio, bitrate_kbps=self.audio_kbps)
         session = EncoderSession(handle.container, self.width, self.height, self.fps,
-                                 self.config.video, self.config.audio, self.bitrate_kbps)
+                                 self.config.video, audio, self.bitrate_kbps)
         handle.container.start_encoding()   # opens the connection and writes the header now
         return session
 
@@ -334,8 +361,8 @@ class Publisher:
             self.stats.reconnects += 1
         self.stats.connects += 1
         self.stats.connected = True
-        log.info("on air: %s (%dx%d@%d, video ceiling %d kbit/s)", self.target.shown, self.width,
-                 self.height, self.fps, self.config.video.bitrate_kbps)
+        log.info("on air: %s (%dx%d@%d, video ceiling %d kbit/s, audio %d kbit/s)", self.target.shown,
+                 self.width, self.height, self.fps, self.config.video.bitrate_kbps, session.audio_kbps)
 
     def _end_session(self, flush: bool, reason: str | None) -> None:
         session, handle = self._session, self._handle

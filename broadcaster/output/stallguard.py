@@ -1,9 +1,10 @@
 """Aborts an ingest connection whose write (or connect) has been blocked too long.
 
 A stalled ingest never errors by itself: the kernel swallows seconds of media, then send()
-simply blocks, for as long as TCP's own timeouts allow (many minutes). PyAV gives no write
-timeout for output URLs, so a watcher thread notices the blocked call and aborts the socket
-underneath it; the blocked call then fails, and the publisher reconnects with backoff.
+simply blocks. A watcher thread notices a blocked mux call (which may send several times)
+and aborts the connection underneath it; the blocked call then fails, and the publisher
+reconnects with backoff. (The RTMP client's own send timeout is a little longer: it ends a
+send nobody watches.)
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ import logging
 import resource
 import threading
 import time
-import weakref
 from typing import Callable
 
 from aiohttp import web
@@ -52,25 +51,41 @@ class CappedConnections:
     """A protocol factory that keeps at most `limit` connections open: when full, the oldest
     connection with no request in progress (a half-open or idle client) is closed to make room;
     when every one is busy, the new connection is closed at once. Either way one descriptor is
-    held per allowed connection, so a flood cannot exhaust the process's file limit."""
+    held per allowed connection, so a flood cannot exhaust the process's file limit.
 
-    def __init__(self, server: web.Server, limit: int, on_full: Callable[[], None]) -> None:
-        self.server, self.limit, self.on_full = server, limit, on_full
-        self._closing: weakref.WeakSet = weakref.WeakSet()   # closed, connection_lost not yet run
+    A connection counts until its handler lets go of the transport (aiohttp's `connected`), so
+    one already closing is neither counted nor closed twice. asyncio drops an accepted socket
+    without a word when the factory raises, so an unexpected error here goes to `on_error` and
+    the new connection is served uncapped rather than reset."""
+
+    def __init__(self, server: web.Server, limit: int, on_full: Callable[[], None],
+                 on_error: Callable[[Exception], None]) -> None:
+        self.server, self.limit = server, limit
+        self.on_full, self.on_error = on_full, on_error
 
     def __call__(self) -> asyncio.BaseProtocol:
-        connections = [h for h in self.server.connections if h not in self._closing]
-        if len(connections) >= self.limit:
-            self.on_full()
-            # aiohttp's RequestHandler marks a request being handled (WebSockets included);
-            # without that attribute every connection counts as busy.
-            idle = next((h for h in connections
-                         if not getattr(h, "_request_in_progress", True)), None)
-            if idle is None:
+        try:
+            if not self._make_room():
                 return _CloseAtOnce()
-            self._closing.add(idle)
-            idle.force_close()
+        except Exception as exc:  # noqa: BLE001 - reported; the connection is still served
+            self.on_error(exc)
         return self.server()
+
+    def _make_room(self) -> bool:
+        """False when full of busy connections; otherwise True, the oldest idle one closed if
+        the cap is reached."""
+        connections = [h for h in self.server.connections if h.connected]
+        if len(connections) < self.limit:
+            return True
+        self.on_full()
+        # aiohttp's RequestHandler marks a request being handled (WebSockets included);
+        # without that attribute every connection counts as busy.
+        idle = next((h for h in connections
+                     if not getattr(h, "_request_in_progress", True)), None)
+        if idle is None:
+            return False
+        idle.force_close()
+        return True
 
 
 def raise_open_file_limit(wanted: int = WANTED_OPEN_FILES) -> int:
@@ -122,7 +137,8 @@ class ControlServer:
             raise_open_file_limit()
             self._runner = web.AppRunner(self.app, access_log=None, keepalive_timeout=IDLE_CONNECTION_S)
             await self._runner.setup()
-            factory = CappedConnections(self._runner.server, MAX_CONNECTIONS, self._refused)
+            factory = CappedConnections(self._runner.server, MAX_CONNECTIONS, self._refused,
+                                        self._admit_failed)
             self._listener = await self.loop.create_server(factory, self.host, self.port,
                                                            reuse_address=True)
             sockets = self._listener.sockets or []
@@ -134,6 +150,10 @@ class ControlServer:
     def _refused(self) -> None:
         self._storm("connections", f"control endpoint: {MAX_CONNECTIONS} connections open; "
                                    "closing idle ones")
+
+    def _admit_failed(self, exc: Exception) -> None:
+        self._storm("admit", f"control endpoint: cannot apply the connection cap, serving the "
+                             f"connection anyway: {type(exc).__name__}: {exc}")
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
         """Errors the loop itself reports (failed accepts: 'Too many open files'), one line a

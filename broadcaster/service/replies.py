@@ -19,3 +19,17 @@ def json_error(status: int, reason: str, detail: str) -> web.Response:
 def json_refusal(http_error: type, reason: str, detail: str) -> web.HTTPException:
     """An aiohttp HTTP error (web.HTTPBadRequest, ...) to raise, with the same JSON body."""
     return http_error(text=error_text(reason, detail), content_type="application/json")
+
+
+async def json_field(request: web.Request, key: str, kind: type, problem: str):
+    """The body's `key` when it is a (non-empty) `kind`; else a 400 refusal saying `problem`."""
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        raise json_refusal(web.HTTPBadRequest, "bad_json", "the body must be a JSON object")
+    value = data.get(key)
+    if not isinstance(value, kind) or (kind is str and not value):
+        raise json_refusal(web.HTTPBadRequest, "bad_field", problem)
+    return value

@@ -1,12 +1,15 @@
 """Opening an output container for a target URL: RTMP/RTMPS (FLV), SRT (MPEG-TS) or a file.
 
-Errors leave here with the stream key masked: FFmpeg puts the URL in its messages.
+Network outputs are Python sinks PyAV muxes into (rtmp_client, srt): PyAV opens an output
+URL holding the GIL, with no timeouts, so FFmpeg's own network protocols are not used. Errors
+leave here with the stream key masked.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,7 +19,7 @@ import av
 from broadcaster.config import FILE_EXTENSIONS, OutputSettings
 from broadcaster.errors import OutputError
 from broadcaster.redact import redact, redact_url
-from broadcaster.transport.rtmp_probe import rtmp_handshake
+from broadcaster.transport.rtmp_probe import default_port
 
 log = logging.getLogger(__name__)
 LISTENER_WAIT_S = 86400.0
@@ -48,7 +51,7 @@ class Target:
         """The ingest's host and TCP port of an rtmp:// or rtmps:// target (FFmpeg's defaults:
         port 1935, 443 for rtmps; localhost without a host)."""
         parts = urlsplit(self.url)
-        return parts.hostname or "127.0.0.1", parts.port or (443 if self.rtmp_tls else 1935)
+        return parts.hostname or "127.0.0.1", parts.port or default_port(self.rtmp_tls)
 
     @property
     def rtmp_tls(self) -> bool:
@@ -73,11 +76,14 @@ class OutputHandle:
     def __init__(self, container, target: Target, sink=None):
         self.container = container
         self.target = target
-        self.sink = sink     # the SRT socket sink, when there is one
+        self.sink = sink     # the RTMP or SRT sink, when there is one
 
     def abort(self) -> None:
-        """Unblock a write stuck on this connection (see stallguard)."""
-        abort_connection(self.target)
+        """Unblock a write stuck on this connection (see stallguard). SRT detects its own
+        stalls (SRTO_SNDTIMEO)."""
+        abort = getattr(self.sink, "abort", None)
+        if abort is not None:
+            abort()
 
     def close(self) -> None:
         if self.sink is not None:
@@ -93,10 +99,36 @@ def claim_new_file(path: Path) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
 
 
-def open_output(target: Target, settings: OutputSettings, stop=None) -> OutputHandle:
+class ConnectAbort:
+    """Lets another thread (the connect guard) end a connection open_output() is making."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._abort = None
+        self.aborted = False
+
+    def attach(self, abort) -> None:
+        """The connection in progress is ended by abort() (at once, when already asked to)."""
+        with self._lock:
+            self._abort = abort
+            aborted = self.aborted
+        if aborted:
+            abort()
+
+    def abort(self) -> None:
+        with self._lock:
+            self.aborted = True
+            abort = self._abort
+        if abort is not None:
+            abort()
+
+
+def open_output(target: Target, settings: OutputSettings, stop=None,
+                connecting: ConnectAbort | None = None) -> OutputHandle:
     """Open (connect) the output. Raises ConnectionError/OSError for retryable failures,
     OutputError for ones that retrying cannot fix. `stop` (a threading.Event) ends an SRT
-    listener's wait for a caller, so shutdown never hangs there."""
+    listener's wait for a caller, so shutdown never hangs there; `connecting` lets the
+    caller's connect guard abort an RTMP connect."""
     if target.kind == "file":
         path = Path(target.url)
         try:
@@ -114,22 +146,19 @@ def open_output(target: Target, settings: OutputSettings, stop=None) -> OutputHa
             raise OutputError(f"cannot write {path}: {redact(str(exc))}") from None
         return OutputHandle(container, target)
     if target.kind == "rtmp":
-        # PyAV connects output URLs holding the GIL, without protocol options (rw_timeout
-        # would be ignored): an ingest that accepts and stays silent would freeze the whole
-        # process there. Python completes a handshake first, with a deadline (rtmp_probe);
-        # write stalls are caught by the publisher's StallGuard.
-        host, port = target.rtmp_peer
-        rtmp_handshake(host, port, target.rtmp_tls, settings.connect_timeout_s, target.shown)
+        from broadcaster.transport.rtmp_client import open_rtmp
         try:
-            container = av.open(target.url, mode="w", format="flv", container_options=LIVE_MUX_OPTIONS)
-        except av.error.FFmpegError as exc:
-            raise ConnectionError(f"cannot connect to {target.shown}: {_reason(exc)}") from None
-        except OSError as exc:
-            raise ConnectionError(f"cannot connect to {target.shown}: {_reason(exc)}") from None
-        return OutputHandle(container, target)
+            sink = open_rtmp(target.url, target.shown, connect_timeout_s=settings.connect_timeout_s,
+                             write_timeout_s=settings.write_timeout_s,
+                             on_connected=connecting.attach if connecting is not None else None)
+        except ValueError as exc:
+            raise OutputError(f"output {target.shown}: {exc}") from None
+        return _muxing_into(sink, "flv", target)
     if target.kind == "srt":
         try:
-            from broadcaster.transport.srt import open_srt  # libsrt binding (optional system library)
+            from broadcaster.transport.srt import (
+                open_srt,  # libsrt binding (optional system library)
+            )
         except ImportError as exc:
             raise OutputError(f"SRT output is not available: {exc}") from None
         from broadcaster.transport.srt_url import SrtUrlError, parse_srt_url
@@ -146,13 +175,19 @@ def open_output(target: Target, settings: OutputSettings, stop=None) -> OutputHa
         else:
             timeout = LISTENER_WAIT_S
         sink = open_srt(url, connect_timeout_s=timeout, stop=stop)
-        try:
-            container = av.open(sink, mode="w", format="mpegts", container_options=LIVE_MUX_OPTIONS)
-        except BaseException:
-            sink.close()
-            raise
-        return OutputHandle(container, target, sink)
+        return _muxing_into(sink, "mpegts", target)
     raise OutputError(f"unsupported output {target.shown}")
+
+
+def _muxing_into(sink, container_format: str, target: Target) -> OutputHandle:
+    """A live muxer writing into a connected sink (closed again if the muxer cannot open)."""
+    try:
+        container = av.open(sink, mode="w", format=container_format,
+                            container_options=LIVE_MUX_OPTIONS)
+    except BaseException:
+        sink.close()
+        raise
+    return OutputHandle(container, target, sink)
 
 
 def waits_for_caller(target: Target) -> bool:
@@ -165,23 +200,3 @@ def waits_for_caller(target: Target) -> bool:
     except SrtUrlError:
         return False
 
-
-def abort_connection(target: Target) -> bool:
-    """Shut down this process's TCP connection to an RTMP ingest (FFmpeg owns the socket):
-    a send() or handshake blocked on it fails at once. SRT detects its own stalls."""
-    if target.kind != "rtmp":
-        return False
-    from broadcaster.transport.tcpinfo import find_tcp_socket_fd, shutdown_socket
-    handle = find_tcp_socket_fd(*target.rtmp_peer)
-    if handle is None:
-        return False
-    shutdown_socket(handle)
-    return True
-
-
-def _reason(exc: BaseException) -> str:
-    """The OS-level reason without FFmpeg's copy of the URL."""
-    strerror = getattr(exc, "strerror", None)
-    if strerror:
-        return redact(str(strerror))
-    return redact(str(exc))

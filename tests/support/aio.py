@@ -29,11 +29,13 @@ class LoopThread:
             self.loop.close()
 
 
-async def start_site(app: web.Application, **runner_options) -> tuple[web.AppRunner, int]:
-    """Serve app on a free 127.0.0.1 port; returns the runner (cleanup() stops it) and the port."""
+async def start_site(app: web.Application, port: int = 0,
+                     **runner_options) -> tuple[web.AppRunner, int]:
+    """Serve app on 127.0.0.1:port (0: a free one); returns the runner (cleanup() stops it) and
+    the port."""
     runner = web.AppRunner(app, **runner_options)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner, runner.addresses[0][1]
 
 
@@ -51,10 +53,12 @@ class AppServer:
     def add_routes(self, app: web.Application) -> None:
         raise NotImplementedError
 
-    async def start(self) -> str:
+    async def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1:port (0: a free one); start it again on the same port after
+        close() to bring a server that was down back."""
         app = web.Application()
         self.add_routes(app)
-        self.runner, port = await start_site(app, **self.runner_options)
+        self.runner, port = await start_site(app, port, **self.runner_options)
         self.base_url = f"http://127.0.0.1:{port}{self.prefix}"
         return self.base_url
 

@@ -11,7 +11,8 @@ from tests.support.polling import wait_for
 from tests.support.servers.nginx_rtmp import NginxRtmp
 
 
-def _on_air(control_port: int) -> bool:
+def on_air(control_port: int) -> bool:
+    """/healthz says the broadcast is on air (its packets reach the ingest)."""
     status, body = healthz(control_port, timeout=1)
     return status == 200 and body["on_air"]
 
@@ -20,13 +21,13 @@ def seconds_back_on_air(nginx: NginxRtmp, control_port: int, down_s: float,
                         proc=None, timeout: float = 120.0) -> float:
     """One outage of down_s seconds; returns the delay from the ingest accepting again to on
     air (nginx.start() returns within 50 ms of its port accepting)."""
-    wait_for(lambda: _on_air(control_port), timeout, interval=0.1, what="on air", proc=proc)
+    wait_for(lambda: on_air(control_port), timeout, interval=0.1, what="on air", proc=proc)
     nginx.stop()
-    wait_for(lambda: not _on_air(control_port), 15, interval=0.05,
+    wait_for(lambda: not on_air(control_port), 15, interval=0.05,
              what="the broadcaster to notice the ingest is gone", proc=proc)
     time.sleep(down_s)
     nginx.start()
     accepted = time.monotonic()
-    wait_for(lambda: _on_air(control_port), timeout, interval=0.02,
+    wait_for(lambda: on_air(control_port), timeout, interval=0.02,
              what="on air again after the ingest returned", proc=proc)
     return time.monotonic() - accepted

@@ -26,6 +26,7 @@ from broadcaster.redact import redact_url
 from broadcaster.scene import list_scenes
 from broadcaster.service.preview import PreviewFeed
 from broadcaster.service.replies import json_error, json_refusal
+from broadcaster.service.replies import json_field as _json_field
 from broadcaster.stages import Tick
 
 log = logging.getLogger(__name__)
@@ -169,18 +170,4 @@ def _aged(entry: dict, now: float) -> dict:
     aged = {k: v for k, v in entry.items() if k != "at"}
     aged["ago"] = round(now - entry["at"], 1)
     return aged
-
-
-async def _json_field(request: web.Request, key: str, kind: type, problem: str):
-    """The body's `key` when it is a (non-empty) `kind`; else a 400 refusal saying `problem`."""
-    try:
-        data = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        data = None
-    if not isinstance(data, dict):
-        raise json_refusal(web.HTTPBadRequest, "bad_json", "the body must be a JSON object")
-    value = data.get(key)
-    if not isinstance(value, kind) or (kind is str and not value):
-        raise json_refusal(web.HTTPBadRequest, "bad_field", problem)
-    return value
 

@@ -16,9 +16,12 @@ RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 
 class NginxRtmp:
     """nginx-rtmp on 127.0.0.1:port; with record, every published stream is recorded as FLV
-    under record_dir."""
+    under record_dir. meta: nginx-rtmp's `meta` (on: players get metadata nginx rebuilds;
+    copy: the publisher's own onMetaData, as sent). on_publish: a URL nginx asks before it
+    accepts a stream (2xx: accept; see servers.publish_auth)."""
 
-    def __init__(self, workdir: Path, port: int | None = None, record: bool = True):
+    def __init__(self, workdir: Path, port: int | None = None, record: bool = True,
+                 meta: str = "on", on_publish: str | None = None):
         self.workdir = workdir
         self.port = port or free_port()
         self.record_dir = workdir / "rec"
@@ -43,6 +46,8 @@ rtmp {{
         chunk_size 4096;
         application live {{
             live on;
+            meta {meta};
+            {f"on_publish {on_publish};" if on_publish else ""}
             {recording}
         }}
     }}
