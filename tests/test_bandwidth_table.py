@@ -17,7 +17,7 @@ from broadcaster.service.bandwidth import (
 
 CONFIG = {"video": {"bitrate_kbps": 1500, "fps": 25}, "output": {"url": "rtmp://h/live/k"},
           "asr": {"opus_bitrate_kbps": 16}, "llm": {"tokens_per_second": 50},
-          "tts": {"mp3_bitrate_kbps": 48}}
+          "tts": {"engines": [{"engine": "edge", "voice": "en-US-AriaNeural"}]}}
 
 
 def test_three_deployments_differ_only_in_remote_links():

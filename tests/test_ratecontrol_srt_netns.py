@@ -12,6 +12,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.support import yardstick
@@ -80,5 +81,13 @@ def test_srt_meter_reads_the_link_rate_while_the_queue_grows_and_drains():
     assert len(busy) >= 25, rows                       # a queue stood for most of the run
     assert any(r["queue"] > 300 for r in rows if r["t"] < 4.0)      # it grew ...
     assert any(r["busy"] for r in rows if r["t"] > 4.5)             # ... and drained
-    # the tbf counts 14 bytes of Ethernet header per packet that libsrt does not
-    assert all(0.9 * 3000 <= b <= 1.04 * 3000 for b in busy), busy
+    # The tbf counts 14 bytes of Ethernet header per packet that libsrt does not. A single
+    # reading can miss when the sender itself is starved of CPU; a meter that reads the
+    # acknowledged rate errs one way per phase, so the median of each phase must sit on the
+    # link rate and most single readings near it.
+    growing = [r["busy"] for r in rows if r["busy"] and r["t"] < 4.0]
+    draining = [r["busy"] for r in rows if r["busy"] and r["t"] > 4.5]
+    for phase in (growing, draining):
+        assert phase and 0.93 * 3000 <= float(np.median(phase)) <= 1.03 * 3000, (growing, draining)
+    near = [b for b in busy if 0.9 * 3000 <= b <= 1.04 * 3000]
+    assert len(near) >= 0.8 * len(busy), busy

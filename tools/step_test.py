@@ -19,6 +19,9 @@ loopback ports and the broadcaster pushes through throttling proxies (tools/thro
 a token bucket on the upstream direction, TCP with a small receive window so the backlog stays
 in the sender's socket, UDP with a 300 ms drop-tail queue) whose rate follows the schedule.
 --link auto (default): netns where a namespace with tc can be made, else proxy (says why).
+--reconnect-at S (RTMP): the ingest is stopped and started again S s into the schedule, so the
+broadcaster reconnects; each session nginx-rtmp recorded is read for its audio bitrate (a
+reconnect on a link measured to be narrow opens with less audio).
 For each protocol (nginx-rtmp, an srt-live-transmit listener) and each mode (controller on,
 off = fixed bitrate, the baseline) it runs `broadcaster run` with a per-tick trace
 (ratecontrol.trace), then writes DIR/step_test.csv (all traces with the capacity),
@@ -198,9 +201,10 @@ def write_bed_scene(work: Path) -> Path:
 
 def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Path, busy: bool,
             link=None, bed: bool = True, size: str = SIZE, fps: int = FPS,
-            ceiling: int = CEILING_KBPS) -> dict:
+            ceiling: int = CEILING_KBPS, reconnect_at: float | None = None) -> dict:
     """One broadcast through the shaped link; returns its trace rows, capacity changes and
-    what the ingest recorded (video packet times and sizes: freezes, the ingest's bitrate)."""
+    what the ingest recorded (video packet times and sizes: freezes, the ingest's bitrate;
+    the audio bitrate of each session). reconnect_at: restart the RTMP ingest then."""
     link = link or NetnsLink()
     work = Path(tempfile.mkdtemp(prefix=f"step-{protocol}-{mode}-"))
     trace = out / f"trace_{protocol}_{mode}.csv"
@@ -217,6 +221,9 @@ def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Pa
     srt_recording = work / "ingest.ts"
     changes = []
     recorded = None
+    audio: list = []
+    if reconnect_at is not None and protocol != "rtmp":
+        raise SystemExit("--reconnect-at restarts nginx-rtmp: use it with --protocols rtmp")
     try:        # whatever fails, the link (proxy threads), server and broadcaster are stopped
         if protocol == "rtmp":
             ingest = NginxRtmp(work, server_port, record=True)
@@ -235,13 +242,19 @@ def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Pa
         # the schedule starts when the stream is on air
         wait_for(lambda: any(r["connected"] == "1" and r["send_kbps"] for r in read_trace(trace)), 60,
                  what=f"{protocol}: the broadcast to come on air (see {log.name})", proc=proc)
-        t = time.monotonic()
+        t = start = time.monotonic()
         for i, (kbit, dur) in enumerate(schedule):
             if i:
                 link.set_rate(kbit)
             changes.append((time.monotonic(), kbit))
             t += dur
-            time.sleep(max(0.0, t - time.monotonic()))
+            while (left := t - time.monotonic()) > 0:
+                if reconnect_at is not None and time.monotonic() - start >= reconnect_at:
+                    reconnect_at = None
+                    ingest.stop()        # the broadcaster sees the ingest go, and come back
+                    ingest.start()
+                    server = ingest.proc
+                time.sleep(min(left, 0.05))
         changes.append((time.monotonic(), None))
     finally:
         if proc is not None:
@@ -255,23 +268,39 @@ def run_one(protocol: str, mode: str, schedule: list[tuple[int, float]], out: Pa
             [srt_recording] if srt_recording.exists() else []
         if files and files[-1].stat().st_size > 0:
             recorded = ingest_video(files[-1])
+        audio = [ingest_audio_kbps(f) for f in files if f.stat().st_size > 0]
         shutil.rmtree(work, ignore_errors=True)
     return {"protocol": protocol, "mode": mode, "rows": read_trace(trace), "changes": changes,
-            "link": link.name, "link_stats": link_stats, "fps": fps, "recorded": recorded}
+            "link": link.name, "link_stats": link_stats, "fps": fps, "recorded": recorded,
+            "audio_kbps_per_session": audio}
 
 
-def ingest_video(path: Path) -> list[tuple[float, int]]:
-    """(pts in seconds, bytes) of every video packet the ingest recorded, in pts order."""
+def ingest_packets(path: Path, kind: str) -> list[tuple[float, int]]:
+    """(pts in seconds, bytes) of every `kind` ("video" or "audio") packet the ingest
+    recorded, in pts order."""
     import av
     packets = []
     try:
         with av.open(str(path)) as container:
-            for packet in container.demux(video=0):
+            for packet in container.demux(**{kind: 0}):
                 if packet.pts is not None and packet.size:
                     packets.append((float(packet.pts * packet.time_base), packet.size))
     except (av.error.FFmpegError, IndexError) as exc:
         print(f"  the recording {path.name} could not be read: {exc}", flush=True)
     return sorted(packets)
+
+
+def ingest_video(path: Path) -> list[tuple[float, int]]:
+    """(pts in seconds, bytes) of every video packet the ingest recorded, in pts order."""
+    return ingest_packets(path, "video")
+
+
+def ingest_audio_kbps(path: Path) -> float | None:
+    """The audio bitrate of one recorded session: its audio packets' bytes over their span."""
+    packets = ingest_packets(path, "audio")
+    if len(packets) < 2 or packets[-1][0] <= packets[0][0]:
+        return None
+    return sum(n for _, n in packets[:-1]) * 8 / 1000 / (packets[-1][0] - packets[0][0])
 
 
 # -- figures ------------------------------------------------------------------------------
@@ -359,6 +388,7 @@ def figures(result) -> dict:
         "frames_dropped": last["dropped"] - first["dropped"],
         "reconnects": last["reconnects"] - first["reconnects"],
         "offline_ticks": sum(not p["connected"] for p in s),
+        "audio_kbps_per_session": result.get("audio_kbps_per_session", []),
         **ingest_figures(result, steps),
     }
 
@@ -525,7 +555,8 @@ def run_all(args, out: Path, schedule, link) -> int:
         for mode in args.modes.split(","):
             print(f"step test: {protocol} with rate control {mode} ...", flush=True)
             r = run_one(protocol, mode, schedule, out, busy=not args.no_busy_picture, link=link,
-                        bed=not args.silent, size=args.size, fps=args.fps, ceiling=args.ceiling)
+                        bed=not args.silent, size=args.size, fps=args.fps, ceiling=args.ceiling,
+                        reconnect_at=args.reconnect_at)
             r["figures"] = figures(r)
             results.append(r)
             if r["link_stats"]:
@@ -544,6 +575,10 @@ def run_all(args, out: Path, schedule, link) -> int:
           f"audio bed {'off (silent anchor)' if args.silent else 'on'}")
     print(f"link: {link.label}")
     print(report(results))
+    for r in results:
+        if args.reconnect_at is not None:
+            print(f"{r['protocol']} {r['mode']}: audio per recorded session (kbit/s): "
+                  + fmt_list(r["figures"]["audio_kbps_per_session"]))
     print(f"wrote {out / 'step_test.csv'}, {out / 'step_test.png'}, {out / 'figures.json'}")
     return 0
 
@@ -558,8 +593,8 @@ def broadcast(argv: list[str]) -> int:
         original = compose.Compositor.compose
         rng = np.random.default_rng(1)
 
-        def busy(self, frame_index, speech, caption):
-            frame = original(self, frame_index, speech, caption).copy()
+        def busy(self, *args, **kwargs):
+            frame = original(self, *args, **kwargs).copy()
             h = self.scene.canvas.height
             band = frame[h // 2:h]
             band[:] = 90 + rng.integers(0, 48, size=band.shape, dtype=np.uint8)
@@ -592,6 +627,8 @@ def main() -> int:
     p.add_argument("--link", choices=("auto", "netns", "proxy"), default="auto",
                    help="netns: tc tbf in a network namespace (root); proxy: throttling "
                         "TCP/UDP proxies on loopback (no root); auto: netns if possible")
+    p.add_argument("--reconnect-at", type=float,
+                   help="RTMP: restart the ingest this many s into the schedule (a reconnect)")
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.narrow:

@@ -4,7 +4,7 @@ and applies its decisions (bitrate, frame-rate cut, audio only).
 One small thread of its own, so the measurement keeps its rhythm while the encoder thread is
 busy or blocked in a write. Each output session gets a link reader (reader.py): for SRT it is
 the only caller of SrtSink.stats() (which resets libsrt's interval counters); for RTMP it
-finds FFmpeg's TCP socket and reads TCP_INFO. With tcp_notsent_lowat the kernel holds little
+reads TCP_INFO of the RtmpSink's socket. With tcp_notsent_lowat the kernel holds little
 unsent media, so a backlog waits in the SlotQueue instead, where it is counted: the queueing
 delay handed to the controller is the link's queue plus the slots waiting for the encoder.
 """
@@ -53,6 +53,7 @@ class LinkMonitor:
         self.decision: RateDecision | None = None
         self.last_sample: LinkSample | None = None
         self._requested: int | None = None
+        self._next_audio = int(settings.controller.audio_kbps)   # the next session's audio
         self._logged_kbps: int | None = None
         self._handle = None
         self._reader: LinkReader | None = None
@@ -113,6 +114,8 @@ class LinkMonitor:
             self._reader = reader_for(handle, self.settings.tcp_notsent_lowat, now)
             self._wire.clear()
             self._session_at = now
+        if self.controller is not None:
+            self._plan_audio()
         sample = self._reader.sample(now) if self._reader is not None else None
         if sample is None:
             self._write_trace(now, None)
@@ -127,6 +130,19 @@ class LinkMonitor:
         if self.on_sample is not None:
             self.on_sample(sample.send_rate_kbps * 1000.0, sample.queue_delay_ms / 1000.0)
         self._write_trace(now, sample, slot_ms)
+
+    def _plan_audio(self) -> None:
+        """Budget the audio of the session on air, and choose the next session's (a
+        reconnect on a link measured to be narrow opens with less audio: audio_rate.py)."""
+        on_air = self.publisher.session_audio_kbps
+        if on_air is not None:
+            self.controller.budget_audio(on_air)
+        audio = self.controller.session_audio_kbps(int(self.settings.controller.audio_kbps))
+        if audio != self._next_audio:
+            self._next_audio = audio
+            self.publisher.set_session_audio_bitrate(audio)
+            log.debug("rate control: a new session would open with audio at %d kbit/s "
+                      "(link capacity %s kbit/s)", audio, _f(self.controller.capacity_kbps))
 
     def _offered_kbps(self, now: float) -> float | None:
         """What the encoder handed to the output over the last OFFERED_WINDOW_S."""

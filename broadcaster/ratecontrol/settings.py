@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from broadcaster.config import AudioSettings, VideoSettings
-from broadcaster.ratecontrol.controller import RateControlConfig
+from broadcaster.ratecontrol.tuning import RateControlConfig
 from broadcaster.schema import Section
 
 KEYS = ("enabled", "tick_ms", "start_kbps", "max_fps_divisor", "high_delay_ms",

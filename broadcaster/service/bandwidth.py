@@ -40,11 +40,11 @@ CONFIG_KEYS: dict[str, tuple[str, float | str]] = {
     "llm_bytes_per_token": ("llm.wire_bytes_per_token", 230.0),  # one SSE chunk per token
     "llm_prompt_bytes": ("llm.prompt_bytes", 3000.0),
     "llm_replies_per_min": ("llm.replies_per_minute", 4.0),
-    "tts_mp3_kbps": ("tts.mp3_bitrate_kbps", 48.0),     # edge-tts audio-24khz-48kbitrate-mono-mp3
     "control_host": ("control.host", "127.0.0.1"),
     "control_port": ("control.port", 8080.0),
 }
 
+EDGE_MP3_KBPS = 48.0  # edge-tts always asks for audio-24khz-48kbitrate-mono-mp3
 AUDIO_FRAME_SAMPLES = 1024  # AAC-LC
 AUDIO_RATE = 48000
 PCM_ASR_KBPS = 16000 * 16 / 1000  # raw 16 kHz s16 mono, for comparison: 256 kbit/s
@@ -79,9 +79,9 @@ class Inputs:
     llm_bytes_per_token: float
     llm_prompt_bytes: float
     llm_replies_per_min: float
-    tts_mp3_kbps: float
     control_host: str
     control_port: float
+    tts_mp3_kbps: float = EDGE_MP3_KBPS
     tts_remote: tuple[str, int] | None = None   # (engine, PCM rate) of a streamed server
 
     @classmethod
