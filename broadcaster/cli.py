@@ -72,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     asr.add_argument("--server", metavar="URL", help="ws://host:port of a running asr-serve (default: local)")
     asr.add_argument("--token-env", default=TOKEN_ENV, metavar="NAME",
                      help="environment variable holding the asr-serve token")
-    asr.add_argument("--model", help="ASR model name or folder (default: the packaged tiny.en)")
+    asr.add_argument("--model", help="ASR model name or folder (default: mic.asr.model, else the "
+                                      "language's packaged default: tiny.en, base)")
+    asr.add_argument("--language", help="Whisper language code or auto (default: mic.asr.language, en)")
 
     serve = sub.add_parser("asr-serve", help="serve speech recognition over WebSocket (Opus in, text out)")
     _common(serve)
@@ -80,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=port_number, default=8766, help="port to listen on (0: any free port)")
     serve.add_argument("--token-env", default=TOKEN_ENV, metavar="NAME",
                        help="environment variable holding the shared token (8+ characters)")
-    serve.add_argument("--model", help="ASR model name or folder (default: the packaged tiny.en)")
+    serve.add_argument("--model", help="ASR model name or folder (default: mic.asr.model, else the "
+                                        "language's packaged default: tiny.en, base)")
+    serve.add_argument("--language", help="Whisper language code or auto (default: mic.asr.language, en)")
 
     check = sub.add_parser("check", help="validate the config and every scene")
     _common(check)
@@ -285,7 +289,9 @@ def cmd_asr(args, config: Config) -> int:
             raise ConfigError("command line", "--server", f"must be a ws:// or wss:// URL, got "
                               f"{redact(args.server)!r}")
         token = _token_from_env(args.token_env, "--token-env")
-    return transcribe_file_main(args.file, args.server, token=token, model=args.model)
+    mic = _asr_settings(args, config)
+    return transcribe_file_main(args.file, args.server, token=token, model=mic.model, language=mic.language,
+                                turn_end=mic.turn_end, vad_config=mic.vad)
 
 
 def cmd_asr_serve(args, config: Config) -> int:
@@ -296,7 +302,24 @@ def cmd_asr_serve(args, config: Config) -> int:
     token = _token_from_env(args.token_env, "--token-env")
     if len(token) < 8:
         raise ConfigError("command line", "--token-env", f"${args.token_env} must hold at least 8 characters")
-    return serve_main(args.host, args.port, token, args.model)
+    mic = _asr_settings(args, config)
+    return serve_main(args.host, args.port, token, mic.model, mic.language, mic.turn_end, mic.vad)
+
+
+def _asr_settings(args, config: Config):
+    """The config's mic settings (ASR model, language, VAD, turn end) with --model and
+    --language applied, checked as the config's are."""
+    from broadcaster.mic.host import mic_settings
+    data = dict(config.features.get("mic") or {})
+    asr = dict(data.get("asr") or {})
+    asr.update({name: getattr(args, name) for name in ("model", "language") if getattr(args, name)})
+    data["asr"] = asr
+    try:
+        return mic_settings(data, config.source)
+    except ConfigError as exc:
+        if exc.key in ("mic.asr.model", "mic.asr.language") and (args.model or args.language):
+            raise ConfigError("command line", f"--{exc.key.rsplit('.', 1)[1]}", exc.message) from None
+        raise
 
 
 def cmd_bandwidth(args, config: Config) -> int:

@@ -13,6 +13,7 @@ from broadcaster.mic.host import (
     EchoGate,
     HostVoice,
     MicSettings,
+    OnsetOffsets,
     TappedSource,
     clean_transcript,
     mic_settings,
@@ -38,6 +39,44 @@ def test_mixer_host_input_is_off_until_enabled_then_primed_bounded_and_gained():
     mixer.push_host(np.full((9600, 2), 0.4, np.float32))    # 200 ms > max 100 ms: oldest dropped
     assert mixer.host_dropped == 4800
     assert np.allclose(mixer.pull(4800).stereo, 0.2) and not mixer.pull(480).stereo.any()
+
+
+def test_mixer_host_voice_is_not_heard_late_when_the_mic_started_first():
+    """The mic ran 0.4 s before the broadcast pulled its first slot: that backlog is dropped
+    down to the prime at the broadcast's first slot, so what the host says next is on air within the
+    prime, not 0.4 s late for the rest of the show. A late chunk is counted as an underrun."""
+    mixer = AudioMixer(48000)
+    mixer.enable_host(prime_s=0.06, max_s=0.5)
+    slot = 1920                                                    # 40 ms
+    mixer.push_host(np.full((19200, 2), 0.1, np.float32))          # 400 ms before the first pull
+    assert np.allclose(mixer.pull(slot).stereo, 0.1)
+    assert mixer.host_dropped == 19200 - 2880                      # kept: the newest 60 ms
+    mixer.push_host(np.full((slot, 2), 0.5, np.float32))           # the host speaks, now
+    out = mixer.pull(slot).stereo[:, 0]
+    assert np.allclose(out[:960], 0.1) and np.allclose(out[960:], 0.5)   # heard 20 ms later
+    assert mixer.host_underruns == 0
+    mixer.push_host(np.full((slot, 2), 0.5, np.float32))
+    mixer.pull(slot)
+    mixer.pull(slot)                                               # the next chunk is late
+    assert mixer.host_underruns == 1 and mixer.host_prime_s == pytest.approx(0.10)
+
+
+def test_mixer_host_jitter_buffer_grows_while_the_loop_keeps_running_dry():
+    """A steady mic against a loop that takes a little more than it gets (its clock runs
+    fast against the mic's): each underrun raises the prime a step, to the cap and no further,
+    so the holes come ever more rarely instead of every few seconds."""
+    mixer = AudioMixer(48000)
+    mixer.enable_host(prime_s=0.06, max_s=0.6, max_prime_s=0.3)
+    gaps = []
+    for tick in range(3000):                                       # 120 s of 40 ms slots
+        mixer.push_host(np.full((1900, 2), 0.5, np.float32))       # 1 % short of the slot
+        before = mixer.host_underruns
+        mixer.pull(1920)
+        if mixer.host_underruns > before:
+            gaps.append(tick)
+    assert mixer.host_prime_s == pytest.approx(0.3)
+    spacing = np.diff(gaps)
+    assert len(gaps) >= 7 and spacing[-1] > 3 * spacing[0], gaps
 
 
 def test_mixer_ducks_the_bed_under_the_host_and_mixes_over_speech():
@@ -78,6 +117,7 @@ def test_mixer_host_input_is_thread_safe_under_a_concurrent_pusher():
 def test_host_voice_resamples_16k_mono_frames_to_48k_stereo():
     mixer = AudioMixer(48000)
     mixer.enable_host(max_s=2.0, prime_s=0.0)
+    mixer.pull(480)                                  # started: what is pushed now is kept
     voice = HostVoice(mixer)
     tone = _tone(440, 16000, 1.0)
     for i in range(0, len(tone), 320):
@@ -140,3 +180,12 @@ def test_tapped_source_passes_frames_through_and_notes_errors():
     assert tapped.ended.is_set() and isinstance(tapped.error, OSError) and tapped.finite
     tapped.close()
     assert src.closed
+
+
+def test_onset_offsets_keep_only_recent_utterances_whose_final_never_came():
+    offsets = OnsetOffsets(keep=4)
+    for utt in range(1000):            # finals lost (a failing ASR): nothing is taken
+        offsets.note(utt, utt * 0.5)
+    assert len(offsets) == 4
+    assert offsets.take(999) == 499.5 and offsets.take(10) is None
+    assert len(offsets) == 3

@@ -12,7 +12,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from broadcaster import redact
 from broadcaster.service.health import Health
-from broadcaster.service.metrics import LINKS, STAGES, Metrics, RateMeter
+from broadcaster.service.metrics import (
+    LINKS,
+    MAX_CHAT_SOURCES,
+    MAX_CURRENCIES,
+    STAGES,
+    Metrics,
+    RateMeter,
+)
 from broadcaster.service.routes import add_service_routes
 from tests.support.aio import serve_app
 
@@ -114,6 +121,49 @@ def test_metrics_exposition_names_types_and_values():
                   "broadcaster_link_bytes_per_second", link="tts_download",
                   direction="down") == 0
     assert _value(families, "broadcaster_on_air", "broadcaster_on_air") == 1
+
+
+def test_chat_sources_are_bounded_so_metrics_cannot_grow_without_end():
+    """/chat takes any short platform name: a client naming a new one in every message gets
+    the first MAX_CHAT_SOURCES their own series, and every later one counted as "other"."""
+    metrics = Metrics(process_metrics=False)
+    for i in range(500):
+        metrics.chat_in(f"bridge{i}")
+        metrics.chat_selected(f"bridge{i}")
+    metrics.chat_in("bridge3")
+    families = _families(metrics.render_metrics().decode())
+    for family in ("broadcaster_chat_messages_in", "broadcaster_chat_messages_selected"):
+        sources = {s.labels["source"] for s in families[family].samples if s.name.endswith("_total")}
+        assert sources == {f"bridge{i}" for i in range(MAX_CHAT_SOURCES)} | {"other"}
+    assert _value(families, "broadcaster_chat_messages_in", "broadcaster_chat_messages_in_total",
+                  source="other") == 500 - MAX_CHAT_SOURCES
+    assert _value(families, "broadcaster_chat_messages_in", "broadcaster_chat_messages_in_total",
+                  source="bridge3") == 2
+
+
+def test_viewer_events_and_gift_money_are_counted_with_bounded_labels():
+    metrics = Metrics(process_metrics=False)
+    for _ in range(3):
+        metrics.chat_event("bilibili", "gift", 0.1, "CNY")
+    metrics.chat_event("bilibili", "follow")
+    metrics.chat_event("bilibili", "superlike")                 # a kind we do not know
+    metrics.chat_event("youtube", "gift", 4.99, "USD")
+    metrics.chat_event("youtube", "gift", float("nan"), "USD")  # never a NaN in a counter
+    for i in range(20):
+        metrics.chat_event("bridge", "gift", 1.0, f"c{i}")
+    metrics.chat_event("bridge", "gift", 1.0, "Not A Currency!")
+    families = _families(metrics.render_metrics().decode())
+    events = "broadcaster_chat_events", "broadcaster_chat_events_total"
+    assert families[events[0]].type == "counter"
+    assert _value(families, *events, source="bilibili", kind="gift") == 3
+    assert _value(families, *events, source="bilibili", kind="follow") == 1
+    assert _value(families, *events, source="bilibili", kind="other") == 1
+    assert _value(families, *events, source="youtube", kind="gift") == 2
+    paid = "broadcaster_chat_paid_amount", "broadcaster_chat_paid_amount_total"
+    assert _value(families, *paid, source="bilibili", currency="cny") == pytest.approx(0.3)
+    assert _value(families, *paid, source="youtube", currency="usd") == pytest.approx(4.99)
+    currencies = {s.labels["currency"] for s in families[paid[0]].samples if s.name == paid[1]}
+    assert len(currencies) == MAX_CURRENCIES + 1 and "other" in currencies, currencies
 
 
 def test_bad_names_are_rejected_so_no_text_becomes_a_label():

@@ -1,6 +1,8 @@
 """Real Piper synthesis, edge-tts over its wire format on loopback, and the fallback chain."""
 import asyncio
 import logging
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,15 +17,11 @@ from broadcaster.tts import (
     gated_rms_dbfs,
     prepare_speech,
 )
+from tests.support.broadcaster_proc import run_env
+from tests.support.media import speech_band_energy
 from tests.support.ports import free_port
-from tests.support.servers.edge_tts import EdgeWireServer
+from tests.support.servers.edge_tts import EdgeWireServer, edge_tts_served_by
 from tests.support.sinks import TimedSink
-
-
-def speech_band_energy(pcm: np.ndarray, rate: int) -> float:
-    spec = np.abs(np.fft.rfft(pcm)) ** 2
-    freqs = np.fft.rfftfreq(len(pcm), 1 / rate)
-    return float(spec[(freqs > 100) & (freqs < 4000)].sum() / max(spec.sum(), 1e-12))
 
 
 def test_piper_packaged_voice_speaks_plausibly(piper):
@@ -48,15 +46,8 @@ def test_piper_bad_voice_path_names_the_file(tmp_path):
 
 @pytest.fixture
 def edge_server(piper, monkeypatch):
-    def speak(text):
-        out = piper.synthesize(text)
-        return out.pcm, out.rate
-
-    server = EdgeWireServer(speak).start()
-    import edge_tts.communicate
-    monkeypatch.setattr(edge_tts.communicate, "WSS_URL", server.wss_url)
-    yield server
-    server.stop()
+    with edge_tts_served_by(piper, monkeypatch) as server:
+        yield server
 
 
 def test_edge_tts_over_its_wire_format(edge_server):
@@ -148,3 +139,31 @@ def test_piper_voice_by_path_and_bad_config(tmp_path):
         PiperEngine(model, bad)
     with pytest.raises(TTSError, match="voice name is empty"):
         EdgeTTSEngine("")
+
+
+PIPER_MEMORY_SCRIPT = """
+import random
+from pathlib import Path
+from broadcaster.tts import PiperEngine
+
+def rss_mb():
+    return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+
+engine = PiperEngine()
+loaded = rss_mb()
+rng = random.Random(1)
+words = "good question thanks for asking here is a short answer for you one moment please".split()
+for _ in range(40):
+    engine.synthesize(" ".join(rng.choice(words) for _ in range(rng.choice([3, 6, 10, 16, 24]))) + ".")
+print(rss_mb() - loaded)
+"""
+
+
+def test_piper_gives_its_onnx_arena_back_after_each_sentence():
+    """Sentences of varied length must not leave the process holding the largest arena it
+    ever needed (ONNX Runtime's default: about 150 MB more after 20 sentences)."""
+    done = subprocess.run([sys.executable, "-c", PIPER_MEMORY_SCRIPT], capture_output=True,
+                          text=True, timeout=120, env=run_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    grown_mb = float(done.stdout.strip().splitlines()[-1])
+    assert grown_mb < 100, f"RSS grew {grown_mb:.0f} MB over 40 sentences"

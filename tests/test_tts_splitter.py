@@ -63,3 +63,35 @@ def test_first_fragment_cut():
     assert cut("Short one here.") == ["Short one here."]
     assert cut("大家好啊朋友们，欢迎收看今晚的新闻节目。") == ["大家好啊朋友们，", "欢迎收看今晚的新闻节目。"]
     assert cut("你好，欢迎。") == ["你好，欢迎。"]
+
+
+MIXED = ("今天的新闻有三条。First, OpenAI发布了GPT-6! 第二条：气温3.5度，比昨天高0.5度。"
+         "第三条来自U.S.总统Dr. Smith的讲话!接下来是天气?好的")
+MIXED_SENTENCES = ["今天的新闻有三条。", "First, OpenAI发布了GPT-6!", "第二条：气温3.5度，比昨天高0.5度。",
+                   "第三条来自U.S.总统Dr. Smith的讲话!", "接下来是天气?", "好的"]
+
+
+def test_mixed_chinese_and_english_sentences():
+    """Half-width ! ? . end a sentence when Chinese follows at once (no space); decimals,
+    initialisms (U.S.) and abbreviations (Dr.) inside Chinese do not."""
+    for chunk in (1, 2, 7, len(MIXED)):
+        assert feed_all(MIXED, chunk=chunk) == MIXED_SENTENCES, chunk
+
+
+def test_mixed_first_fragment_cut_at_a_full_width_comma():
+    """A mixed first sentence is cut at its first clause mark with four words or characters
+    on each side (a Latin word counts as one), not at a space."""
+    from broadcaster.tts import split_first_fragment as cut
+    assert cut("First, OpenAI发布了GPT-6，这是今年最大的科技新闻。") == [
+        "First, OpenAI发布了GPT-6，", "这是今年最大的科技新闻。"]
+    assert cut("据Reuters报道，苹果公司今天发布了新款iPhone手机。") == [
+        "据Reuters报道，", "苹果公司今天发布了新款iPhone手机。"]
+    assert cut("气温3,500米以上有雪。") == ["气温3,500米以上有雪。"]  # a digit group, not a clause
+    assert cut("GPT-6来了，大家好。") == ["GPT-6来了，大家好。"]      # too short a tail to cut
+
+
+def test_clauses_for_clause_by_clause_engines():
+    from broadcaster.tts.splitter import clauses
+    assert clauses("大家好，欢迎收看今晚的新闻节目。") == ["大家好，", "欢迎收看今晚的新闻节目。"]
+    assert clauses("气温3.5度，湿度1,000！！好的") == ["气温3.5度，", "湿度1,000！！", "好的"]
+    assert clauses("“你好！”他说。") == ["“你好！”", "他说。"]

@@ -99,3 +99,46 @@ def test_interrupt_while_text_is_stalled_returns_at_once(piper):
         stage.close()
     assert report.interrupted and took < 0.2
     assert [c for _, _, c, _ in sink.items] == ["First sentence here."]
+
+
+def test_a_replaced_engine_is_closed_after_the_sentence_in_progress(piper):
+    """A reload swaps the voice: the old engine's model is released, but not under the sentence
+    it is still speaking."""
+    import threading
+
+    from broadcaster.tts.engine import Synthesized
+
+    started, release = threading.Event(), threading.Event()
+    events: list[str] = []
+
+    class SlowEngine:
+        name = "slow"
+
+        def synthesize(self, text: str) -> Synthesized:
+            started.set()
+            release.wait(5)
+            events.append("spoken")
+            return Synthesized(np.full(2400, 0.1, np.float32), 24000, self.name)
+
+        def close(self) -> None:
+            events.append("closed")
+
+    sink = TimedSink()
+    stage = SpeechStage(SlowEngine(), sink)
+
+    async def main():
+        task = asyncio.create_task(stage.say("One sentence.", line_id=1))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait, 5)
+        stage.set_engine(piper, -20.0)
+        await asyncio.sleep(0.2)
+        assert events == []            # not closed under the sentence it is speaking
+        release.set()
+        await task
+        await asyncio.sleep(0.2)
+
+    try:
+        asyncio.run(main())
+    finally:
+        stage.close()
+    assert events == ["spoken", "closed"]
+    assert stage.engine is piper

@@ -45,6 +45,14 @@ def test_a_good_reference_clip_loads_with_its_transcript(host_wav, tmp_path):
     assert 2.0 < ref.duration_s < 6.0
 
 
+def test_the_scene_voice_reaches_a_cloning_engine_beside_an_offline_one(host_wav, tmp_path):
+    """A local engine before or after the cloning one leaves the scene's voice in place."""
+    ref = voice_reference({"reference": "voice/host.wav", "text": PROMPT}, "s.yaml", tmp_path)
+    fish = {"engine": "fish_speech", "url": "http://gpu:8080"}
+    for engines in ([fish, "piper"], ["piper", fish]):
+        assert tts_settings({"engines": engines}, "s.yaml", voice=ref).voice is ref
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: write_wav(p, np.sin(np.arange(16000) / 5) * 9000, 16000), "too short"),
     (lambda p: write_wav(p, np.sin(np.arange(16000 * 31) / 5) * 9000, 16000), "too long"),

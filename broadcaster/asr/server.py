@@ -18,7 +18,8 @@ import signal
 import numpy as np
 
 from broadcaster.asr import protocol as P
-from broadcaster.asr.streaming import StreamingTranscriber, Transcript
+from broadcaster.asr.streaming import StreamingTranscriber, Transcript, turn_end_gate
+from broadcaster.asr.turn_end import TurnEndConfig
 from broadcaster.mic.vad import SpeechOnset, VadConfig, VadSegmenter
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,9 @@ class _Session:
     def __init__(self, server: "AsrServer", ws, session_id: int) -> None:
         self.server, self.ws, self.id = server, ws, session_id
         self.decoder = P.OpusDecoder()
-        self.segmenter = VadSegmenter(server.vad_config)
-        self.st = StreamingTranscriber(server.asr, server.partial_interval_s)
+        gate = turn_end_gate(server.vad_config, server.turn_end)
+        self.segmenter = VadSegmenter(server.vad_config, turn_end=gate)
+        self.st = StreamingTranscriber(server.asr, server.partial_interval_s, gate=gate)
         self.expected_seq: int | None = None
         self.gaps = GapFill()
         self.frames = 0
@@ -100,7 +102,8 @@ class _Session:
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         while (job := self.st.planner.next_job()) is not None:
-            tr = await loop.run_in_executor(self.server.executor, self.st.run_job, job)
+            tr = await loop.run_in_executor(self.server.executor, self.st.decode_job, job)
+            self.st.record(job, tr)
             await self.ws.send(transcript_message(tr))
 
     async def finish(self) -> None:
@@ -115,7 +118,8 @@ class AsrServer:
     """Serve until stop(); start() binds (port 0 picks a free one, see .port)."""
 
     def __init__(self, token: str, asr, host: str = "127.0.0.1", port: int = 8765,
-                 vad_config: VadConfig = VadConfig(), partial_interval_s: float = 0.6) -> None:
+                 vad_config: VadConfig = VadConfig(), partial_interval_s: float = 0.6,
+                 turn_end: TurnEndConfig | None = None) -> None:
         if not token or len(token) < 8:
             raise ValueError("asr-serve: the shared token must be at least 8 characters")
         from broadcaster.redact import register_secret
@@ -123,6 +127,7 @@ class AsrServer:
         self._token = token
         self.asr, self.host, self.port = asr, host, port
         self.vad_config, self.partial_interval_s = vad_config, partial_interval_s
+        self.turn_end = turn_end
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-decode")
         self._ids = itertools.count(1)
         self._server = None
@@ -208,12 +213,14 @@ class AsrServer:
                 pass
 
 
-def serve_main(host: str, port: int, token: str, model: str | None = None) -> int:
-    """`broadcaster asr-serve`: run until SIGINT/SIGTERM. Returns the exit status."""
+def serve_main(host: str, port: int, token: str, model: str | None = None, language: str = "en",
+               turn_end: TurnEndConfig | None = None, vad_config: VadConfig = VadConfig()) -> int:
+    """`broadcaster asr-serve`: run until SIGINT/SIGTERM. Returns the exit status. model,
+    language and turn_end mean what mic.asr.* and mic.turn_end mean for local ASR."""
     from broadcaster.asr.whisper import WhisperAsr
     try:
-        asr = WhisperAsr(model)
-        server = AsrServer(token, asr, host, port)
+        asr = WhisperAsr(model, language=language)
+        server = AsrServer(token, asr, host, port, vad_config=vad_config, turn_end=turn_end)
     except (ValueError, RuntimeError) as exc:
         log.error("asr-serve: %s", exc)
         print(f"asr-serve: {exc}")
@@ -221,7 +228,8 @@ def serve_main(host: str, port: int, token: str, model: str | None = None) -> in
 
     async def main() -> None:
         await server.start()
-        print(f"asr-serve: listening on ws://{host}:{server.port} (model {asr.model_path})", flush=True)
+        print(f"asr-serve: listening on ws://{host}:{server.port} (model {asr.model_path}, "
+              f"language {asr.language})", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,6 +10,8 @@
         - {type: youtube, live_chat_id: null, video_id: abc, api_key_env: YOUTUBE_API_KEY,
            token_env: YOUTUBE_OAUTH_TOKEN, base_url: https://www.googleapis.com/youtube/v3}
         - {type: stdin, user: host}
+        - {type: bilibili, room_id: 123456, uid: 0, key_env: BILIBILI_KEY, buvid: "",
+           url: wss://broadcastlv.chat.bilibili.com/sub, heartbeat_s: 30}
 Errors name the key at fault (chat.sources[1].channel ...).
 """
 
@@ -19,13 +21,16 @@ import inspect
 from dataclasses import dataclass, field
 
 from broadcaster.backoff import Backoff
+from broadcaster.chat.bilibili import BilibiliSource
 from broadcaster.chat.irc import TwitchIrcSource
 from broadcaster.chat.selection import SelectionConfig
 from broadcaster.chat.source import ChatSource
 from broadcaster.chat.stdin import StdinSource
 from broadcaster.chat.youtube import YouTubeChatSource
+from broadcaster.schema import is_number
 
-SOURCE_TYPES = {"twitch": TwitchIrcSource, "youtube": YouTubeChatSource, "stdin": StdinSource}
+SOURCE_TYPES = {"twitch": TwitchIrcSource, "youtube": YouTubeChatSource, "stdin": StdinSource,
+                "bilibili": BilibiliSource}
 _NOT_FROM_CONFIG = {"backoff", "fd", "self"}
 
 
@@ -72,14 +77,38 @@ def build_source(entry: object, where: str, backoff=None) -> ChatSource:
                      and name not in entry)
     if missing:
         raise ValueError(f"{where}: missing key(s) {missing} for type {kind}")
+    settings = dict(entry)
     if "backoff" in params and backoff is not None:
         entry["backoff"] = backoff()
     try:
-        return cls(**entry)
+        source = cls(**entry)
     except TypeError as exc:
         raise ValueError(f"{where}: {exc}") from None
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
+    # what the source's own checks let through (NaN passes every comparison)
+    for name, value in settings.items():
+        _check_value(value, params[name], f"{where}.{name}")
+    return source
+
+
+def _check_value(value: object, param: inspect.Parameter, where: str) -> None:
+    """A source's number settings (ports, seconds, counts, ids) are finite and positive (or
+    zero where zero is the default, e.g. an anonymous uid), its flags true or false; NaN and
+    infinity pass every range comparison, so they are refused here."""
+    annotation = param.annotation
+    if annotation == "bool" and not isinstance(value, bool):
+        raise ValueError(f"{where}: expected true or false, got {value!r}")
+    if annotation not in ("int", "float"):
+        return
+    zero_ok = param.default == 0 and not isinstance(param.default, bool)
+    if not is_number(value) or value < 0 or (value == 0 and not zero_ok):
+        raise ValueError(f"{where}: expected a {'non-negative' if zero_ok else 'positive'} number, "
+                         f"got {value!r}")
+    if annotation == "int" and not float(value).is_integer():
+        raise ValueError(f"{where}: expected a whole number, got {value!r}")
+    if where.endswith(".port") and value > 65535:
+        raise ValueError(f"{where}: expected a port from 1 to 65535, got {value!r}")
 
 
 def chat_settings_from_dict(data: dict | None, where: str = "chat") -> ChatSettings:

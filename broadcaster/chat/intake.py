@@ -3,7 +3,8 @@
 ChatIntake.offer is both the sources' emit and the on_message of add_chat_routes; the
 conversation calls `pick()` when a chat turn is due. Listeners (the conversation's wake-up,
 the status view's last chat) hear each accepted message; decision listeners (metrics) hear
-every decision. A bounded log of what happened to recent messages (refused with the reason,
+every decision. Events (gifts, follows, entrances) are never queued: event listeners (the
+scene's thank-yous) hear them. A bounded log of what happened to recent messages (refused with the reason,
 picked, removed) serves the studio page. One asyncio loop owns it.
 """
 
@@ -15,8 +16,8 @@ import time
 from collections import deque
 from typing import Callable
 
-from broadcaster.chat.message import ChatMessage
-from broadcaster.chat.selection import Accepted, ChatSelector, Decision, Refused
+from broadcaster.chat.message import ChatEvent, ChatMessage
+from broadcaster.chat.selection import Accepted, ChatSelector, Decision, Noted, Refused
 from broadcaster.chat.source import ChatSource
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,14 @@ class ChatIntake:
         self.listeners: list[Callable[[ChatMessage], None]] = []
         # every decision, accepted or refused (metrics): callback(message, decision)
         self.decision_listeners: list[Callable[[ChatMessage, Decision], None]] = []
+        # gifts, follows, entrances: callback(event)
+        self.event_listeners: list[Callable[[ChatEvent], None]] = []
         self._available = asyncio.Event()
         self._log: deque[dict] = deque(maxlen=log_size)
 
-    def offer(self, msg: ChatMessage) -> Decision:
+    def offer(self, msg: ChatMessage | ChatEvent) -> Decision:
+        if isinstance(msg, ChatEvent):
+            return self._notice(msg)
         decision = self.selector.offer(msg, self.clock())
         if isinstance(decision, Refused):
             self._note(msg, "refused", decision.reason)
@@ -46,6 +51,14 @@ class ChatIntake:
                 except Exception:  # noqa: BLE001 - an overlay bug must not drop chat
                     log.exception("chat listener failed")
         return decision
+
+    def _notice(self, event: ChatEvent) -> Noted:
+        for listener in self.event_listeners:
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - a listener bug must not drop chat
+                log.exception("chat event listener failed")
+        return Noted(event)
 
     def pick(self) -> ChatMessage | None:
         msg = self.selector.pick(self.clock())

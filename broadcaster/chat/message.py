@@ -45,3 +45,26 @@ class ChatMessage:
         return {"platform": self.platform, "user": self.user, "text": self.text,
                 "moderator": self.moderator, "member": self.member,
                 "paid_amount": self.paid_amount, "currency": self.currency, "id": self.id}
+
+
+@dataclass(frozen=True)
+class ChatEvent:
+    """Something a viewer did that is not a line to answer: a gift, a follow, an entrance.
+
+    Sources emit it like a message; the intake hands it to its event listeners (the scene's
+    thank-yous) instead of the selection queue. A gift bought with money carries paid_amount
+    (major currency unit), so it ranks with paid messages wherever viewers are ordered.
+    """
+
+    platform: str
+    kind: str                   # gift | follow | entrance
+    user: str
+    time: float = field(default_factory=time.monotonic)
+    gift: str = ""
+    count: int = 0
+    paid_amount: float = 0.0
+    currency: str = ""
+
+    @property
+    def paid(self) -> bool:
+        return self.paid_amount > 0

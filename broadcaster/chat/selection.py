@@ -15,7 +15,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Union
 
-from broadcaster.chat.message import ChatMessage
+from broadcaster.chat.message import ChatEvent, ChatMessage
 from broadcaster.chat.sanitize import clean_text, compile_word_pattern, dedup_key
 from broadcaster.schema import is_number
 
@@ -95,14 +95,22 @@ class Refused:
     accepted: bool = field(default=False, init=False)
 
 
-Decision = Union[Accepted, Refused]
+@dataclass(frozen=True)
+class Noted:
+    """An event (gift, follow, entrance): not a line to answer, so never queued; the intake
+    passed it to its event listeners."""
+    event: ChatEvent
+    accepted: bool = field(default=True, init=False)
 
 
-def tier(msg: ChatMessage) -> int:
+Decision = Union[Accepted, Refused, Noted]
+
+
+def tier(msg: ChatMessage | ChatEvent) -> int:
     """Priority tier: paid 2, moderator 1, everyone else 0."""
     if msg.paid:
         return 2
-    if msg.moderator:
+    if getattr(msg, "moderator", False):
         return 1
     return 0
 

@@ -1,7 +1,7 @@
 """The shape every chat source has, and the reconnect loop they share.
 
 A source is an object with `async def run(emit, stop) -> None`: it calls emit(ChatMessage)
-for each message (synchronously, from the event loop) until `stop` is set, reconnecting with
+for each message (and emit(ChatEvent) for gifts, follows and entrances, where it has them) (synchronously, from the event loop) until `stop` is set, reconnecting with
 Backoff on any failure, and never raises (a broken chat must never stop the broadcast).
 """
 
@@ -12,10 +12,10 @@ import logging
 from typing import Awaitable, Callable, Protocol
 
 from broadcaster.backoff import Backoff
-from broadcaster.chat.message import ChatMessage
+from broadcaster.chat.message import ChatEvent, ChatMessage
 from broadcaster.redact import redact
 
-Emit = Callable[[ChatMessage], None]
+Emit = Callable[[ChatMessage | ChatEvent], None]
 
 
 class ChatSource(Protocol):

@@ -1,7 +1,7 @@
 """The anchor's side of the conversation, on the control loop (asyncio).
 
 Takes turns (turns.choose_turn), turns each into text (the responder for viewers and the
-host, the text itself for /say and the script), streams that text into the speech stage
+host, the text itself for /say, the script and thank-yous for gifts and follows), streams that text into the speech stage
 sentence by sentence, and waits for the line to finish on air before the next. Anything can
 interrupt: /say with interrupt, or the host starting to talk (barge-in).
 Per-turn timings (selection, LLM, TTS, on air, muxed) are kept for /turns and /metrics.
@@ -18,7 +18,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable, Protocol
 
-from broadcaster.chat.message import ChatMessage
+from broadcaster.chat.message import ChatEvent, ChatMessage
+from broadcaster.dialogue.thanks import ThanksQueue
 from broadcaster.dialogue.turns import ScriptSchedule, choose_turn
 from broadcaster.reply.responder import Responder
 from broadcaster.tts.splitter import SentenceSplitter
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class TurnReport:
     line_id: int
-    kind: str                       # host | say | chat | script
+    kind: str                       # host | say | chat | script | thanks
     user: str | None
     text: str
     arrived: float                  # monotonic times; None until reached
@@ -127,7 +128,8 @@ class Conversation:
     on_turn_start(item) and on_turn_end(item, report) on the loop around each turn."""
 
     def __init__(self, stage, responder: Responder, mixer, *, intake=None,
-                 script: ScriptSchedule | None = None, host_name: str = "Host",
+                 script: ScriptSchedule | None = None, thanks: ThanksQueue | None = None,
+                 host_name: str = "Host",
                  turns: TurnLog | None = None, gap_s: float = 0.35, max_say_queue: int = 32,
                  on_interrupt: Callable[[], None] | None = None,
                  on_turn_start: Callable[[_Pending], None] | None = None,
@@ -135,6 +137,8 @@ class Conversation:
         self.stage, self.responder, self.mixer = stage, responder, mixer
         self.intake = intake
         self.script = script
+        self.thanks = thanks
+        self._last_kind: str | None = None
         self.host_name = host_name
         self.turns = turns or TurnLog()
         self.gap_s = gap_s
@@ -168,6 +172,15 @@ class Conversation:
 
     def set_script(self, script: ScriptSchedule | None) -> None:
         self.script = script
+
+    def set_thanks(self, thanks: ThanksQueue | None) -> None:
+        self.thanks = thanks
+
+    def thank(self, event: ChatEvent) -> None:
+        """A gift, follow or entrance (on the loop): thanked in a line of its own when the
+        scene thanks its kind, folded with others and rate-limited (thanks.ThanksQueue)."""
+        if self.thanks is not None and self.thanks.note(event, time.monotonic()):
+            self._poke()
 
     # -- inputs (say/host are thread-safe) ---------------------------------------------
     def say(self, text: str, interrupt: bool = False) -> bool:
@@ -217,18 +230,22 @@ class Conversation:
             now = time.monotonic()
             due = self.script is not None and self.script.due(now, self.quiet_since, self.started_at)
             held = self.floor_held()
-            kind = None if held else choose_turn(self.pending(), due)
+            thanks_due = self.thanks is not None and self.thanks.due(now)
+            kind = None if held else choose_turn(self.pending(), due, thanks_due, self._last_kind)
             item = self._take(kind, now) if kind else None
             if item is None:
                 wait = 0.1 if held else 1.0
                 if self.script is not None:
                     wait = min(wait, max(0.05, self.script.next_wait(now, self.quiet_since, self.started_at)))
+                if self.thanks is not None:
+                    wait = min(wait, max(0.05, self.thanks.next_wait(now)))
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), wait)
                 except asyncio.TimeoutError:
                     pass
                 continue
+            self._last_kind = item.kind
             try:
                 await self._speak_turn(item)
             except asyncio.CancelledError:
@@ -249,6 +266,9 @@ class Conversation:
             return _Pending("chat", msg.text, msg.time, user=msg.user, message=msg)
         if kind == "script":
             return _Pending("script", self.script.take(), now)
+        if kind == "thanks":
+            text = self.thanks.take(now)
+            return _Pending("thanks", text, now) if text else None
         return None
 
     async def _speak_turn(self, item: _Pending) -> None:

@@ -2,6 +2,7 @@
 the control loop.
 
     chat sources / POST /chat / WebSocket ─> ChatIntake (moderation, selection) ─┐
+      gifts, follows (chat events) ─> ThanksQueue (the scene's thanks:) ──────────┤
     POST /say, scene script, host transcripts ─────────────────────────────────── Conversation
                                                        responder ─> SpeechStage ─> mixer
 Off air (the ingest is down) no turn starts and the mixer holds the speech (offair.py).
@@ -24,6 +25,7 @@ from broadcaster.chat.stdin import StdinSource
 from broadcaster.chat.web import add_chat_routes, broadcast
 from broadcaster.dialogue.conversation import Conversation, TrackingSink, TurnLog
 from broadcaster.dialogue.offair import OffAirHold
+from broadcaster.dialogue.thanks import ThanksQueue, thanks_settings
 from broadcaster.dialogue.turns import script_schedule
 from broadcaster.errors import ConfigError
 from broadcaster.render.overlay import ChatOverlay, overlay_spec
@@ -31,9 +33,8 @@ from broadcaster.reply.factory import make_responder
 from broadcaster.scene import Scene
 from broadcaster.service.replies import json_error as _error
 from broadcaster.stages import Interrupt, LinesMuxed, Reload, Tick
-from broadcaster.tts.settings import build_engine, tts_settings
+from broadcaster.tts.settings import build_engine, voice_settings
 from broadcaster.tts.stage import SpeechStage
-from broadcaster.tts.voice import voice_reference
 
 log = logging.getLogger(__name__)
 MAX_SAY_CHARS = 2000
@@ -54,16 +55,6 @@ def persona_of(scene: Scene) -> Persona:
                    sec.text("rules", "", allow_empty=True))
 
 
-def voice_settings(config, scene: Scene):
-    """The scene's tts: section, or the config's when the scene has none, with the scene's
-    voice: reference clip (checked here, so `broadcaster check` refuses a bad one)."""
-    voice = voice_reference(scene.features.get("voice"), scene.source, scene.base_dir)
-    if scene.features.get("tts"):
-        return tts_settings(scene.features["tts"], scene.source, base_dir=scene.base_dir, voice=voice)
-    return tts_settings(config.features.get("tts"), config.source, base_dir=config.base_dir,
-                        voice=voice)
-
-
 def build_responder(config, scene: Scene, override: str | None):
     settings = scene.features.get("responder") or config.features.get("responder") or {}
     persona = persona_of(scene)
@@ -80,7 +71,10 @@ def chat_settings(config):
     try:
         return chat_settings_from_dict(config.features.get("chat"))
     except ValueError as exc:
-        raise ConfigError(config.source, "chat", str(exc).split(": ", 1)[-1]) from None
+        key, _, message = str(exc).partition(": ")   # "chat.sources[1]: what is wrong"
+        if not key.startswith("chat") or not message:
+            key, message = "chat", str(exc)
+        raise ConfigError(config.source, key, message) from None
 
 
 def greeting_of(scene: Scene) -> str | None:
@@ -103,6 +97,7 @@ def validate_live(config, scene: Scene) -> None:
     asyncio.run(responder.close())
     chat_settings(config)
     script_schedule(scene.features.get("script"), scene.source)
+    thanks_settings(scene.features.get("thanks"), scene.source)
     greeting_of(scene)
     if scene.features.get("chat_overlay"):
         overlay_spec(scene.features["chat_overlay"], scene.source, scene.canvas.width, scene.canvas.height)
@@ -135,7 +130,8 @@ class Live:
         self.conversation = Conversation(
             self.stage, self.responder, station.broadcast.mixer,
             intake=self.intake if answer_chat else None,
-            script=script_schedule(scene.features.get("script"), scene.source), turns=self.turns,
+            script=script_schedule(scene.features.get("script"), scene.source),
+            thanks=_thanks_queue(scene), turns=self.turns,
             on_interrupt=lambda: station.events.interrupt.publish(Interrupt(time.monotonic())),
             on_turn_start=self._turn_start, on_turn_end=self._turn_end)
         self.overlay = self._make_overlay(scene)
@@ -166,7 +162,11 @@ class Live:
             if isinstance(decision, Refused):
                 metrics.chat_dropped(decision.reason)
         self.intake.decision_listeners.append(on_decision)
+        self.intake.event_listeners.append(
+            lambda event: metrics.chat_event(_label(event.platform), event.kind, event.paid_amount, event.currency))
         self.intake.listeners.append(lambda msg: station.runtime.set_last_chat(msg.user, msg.text))
+        if self.conversation.intake is not None:
+            self.intake.event_listeners.append(self.conversation.thank)
         control = station.control
         if self.chat_http:
             add_chat_routes(control.app, self.intake.offer)
@@ -241,7 +241,8 @@ class Live:
         for stage, a, b in (("llm_first_token", report.picked, report.first_delta),
                             ("llm_first_sentence", report.picked, report.first_sentence),
                             ("tts_first_audio", report.first_sentence, report.audio_ready)):
-            if a is not None and b is not None and report.kind in ("chat", "host", "say", "script"):
+            if a is not None and b is not None and report.kind in ("chat", "host", "say", "script",
+                                                                   "thanks"):
                 if stage.startswith("llm") and report.kind not in ("chat", "host"):
                     continue
                 metrics.observe_stage(stage, max(0.0, b - a))
@@ -271,9 +272,11 @@ class Live:
         return web.json_response({"status": "queued", "interrupt": interrupt}, status=202)
 
     async def _post_interrupt(self, request: web.Request) -> web.Response:
-        """Stop talking now; answers the frame slot at which the cut went on air."""
-        frame = self.station.broadcast.frame_index
+        """Stop talking now; answers the frame slot at which the cut went on air (the mixer
+        knows it: the media loop may pull a slot between any read here and the cut)."""
         self.conversation.interrupt()
+        mixer = self.station.broadcast.mixer
+        frame = mixer.cut_slot if mixer.cut_slot is not None else self.station.broadcast.frame_index
         return web.json_response({"status": "interrupted", "frame": frame})
 
     async def _get_turns(self, request: web.Request) -> web.Response:
@@ -281,10 +284,11 @@ class Live:
 
     # -- SIGHUP ------------------------------------------------------------------------
     def _on_reload(self, event: Reload) -> None:
-        """Persona, responder, voice, script and overlay follow the reloaded scene."""
+        """Persona, responder, voice, script, thank-yous and overlay follow the reloaded scene."""
         config, scene = event.config, event.scene
         tts = voice_settings(config, scene)
         responder = build_responder(config, scene, self.responder_override)
+        settings = thanks_settings(scene.features.get("thanks"), scene.source)
         if tts != self.tts:
             self.engine = build_engine(tts, count_bytes=self.station.runtime.metrics.tts_bytes)
             self.stage.set_engine(self.engine, tts.level_dbfs)
@@ -293,10 +297,19 @@ class Live:
         old, self.responder = self.responder, responder
         self.conversation.set_responder(responder)
         self.conversation.set_script(script_schedule(scene.features.get("script"), scene.source))
+        if settings is None or self.conversation.thanks is None:
+            self.conversation.set_thanks(ThanksQueue(settings) if settings else None)
+        else:
+            self.conversation.thanks.reconfigure(settings)
         self.overlay = self._make_overlay(scene)
         self.station.broadcast.compositor.set_overlay("chat", None)
         if self.station.control.loop.is_running():
             asyncio.run_coroutine_threadsafe(old.close(), self.station.control.loop)
+
+
+def _thanks_queue(scene: Scene) -> ThanksQueue | None:
+    settings = thanks_settings(scene.features.get("thanks"), scene.source)
+    return ThanksQueue(settings) if settings is not None else None
 
 
 def _label(value: str) -> str:

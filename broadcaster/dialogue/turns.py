@@ -1,8 +1,10 @@
 """Turn-taking, as pure policy: who the anchor answers next, and when a scripted line is due.
 
-The host (microphone) always goes first, then lines queued with /say, then a viewer picked by
-the chat selector; a scripted line is spoken only after the anchor has been quiet for its
-interval. All inputs are counts and times, so it is tested with plain numbers.
+The host (microphone) always goes first, then lines queued with /say, then a due thank-you
+(gifts, follows), then a viewer picked by the chat selector; a scripted line is spoken only
+after the anchor has been quiet for its interval. A thank-you goes before waiting viewers
+(it is short and thanks them promptly) but never twice in a row while a viewer waits, so a
+stream of gifts delays a question by at most one short line. All inputs are counts and times, so it is tested with plain numbers.
 """
 
 from __future__ import annotations
@@ -12,10 +14,17 @@ from dataclasses import dataclass
 PRIORITY = ("host", "say", "chat")
 
 
-def choose_turn(pending: dict[str, int], script_due: bool) -> str | None:
+def choose_turn(pending: dict[str, int], script_due: bool, thanks_due: bool = False,
+                last_kind: str | None = None) -> str | None:
+    """The kind of the next turn (host, say, thanks, chat, script) or None; last_kind is the
+    kind of the turn just spoken."""
     for kind in PRIORITY:
+        if kind == "chat" and thanks_due and last_kind != "thanks":
+            return "thanks"
         if pending.get(kind, 0) > 0:
             return kind
+    if thanks_due:
+        return "thanks"
     return "script" if script_due else None
 
 

@@ -29,17 +29,20 @@ from typing import Callable, Iterator
 import numpy as np
 
 from broadcaster.asr.protocol import TOKEN_ENV
+from broadcaster.asr.switchable import AsrChoice, SwitchableAsr
+from broadcaster.asr.turn_end import TurnEndConfig
 from broadcaster.backoff import Backoff
 from broadcaster.errors import ConfigError
 from broadcaster.mic.capture import MicSource
 from broadcaster.mic.vad import WINDOW, SpeechOnset, VadConfig
 from broadcaster.redact import redact, redact_url
 from broadcaster.schema import Section
-from broadcaster.stages import Tick
+from broadcaster.stages import Reload, Tick
 
 log = logging.getLogger(__name__)
 
 ECHO_MODES = ("headphones", "speakers")
+TURN_END_MODES = ("transcript", "silence")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -49,7 +52,9 @@ class MicSettings:
     device: str | int | None = None      # name, index, audio file, '-' (stdin), None = default
     host_name: str = "Host"
     vad: VadConfig = field(default_factory=VadConfig)
-    model: str | None = None              # ASR model name or folder; None = packaged tiny.en
+    model: str | None = None              # ASR model name or folder; None = the language's default
+    language: str = "en"                  # Whisper language code or 'auto'
+    turn_end: TurnEndConfig | None = field(default_factory=TurnEndConfig)  # None: silence alone
     server: str | None = None             # ws(s)://host:port of a remote asr-serve
     token_env: str = TOKEN_ENV
     mix_into_broadcast: bool = False
@@ -62,7 +67,7 @@ class MicSettings:
 def mic_settings(data, source: str, key: str = "mic") -> MicSettings:
     """The `mic:` section of config.yaml, validated (errors name the file and key)."""
     sec = Section(data, source, key)
-    sec.allow_only(("enabled", "device", "host_name", "vad", "asr", "mix_into_broadcast",
+    sec.allow_only(("enabled", "device", "host_name", "vad", "asr", "turn_end", "mix_into_broadcast",
                     "host_gain", "duck", "echo"))
     device = sec.raw("device")
     if device is not None and (isinstance(device, bool) or not isinstance(device, (str, int))):
@@ -78,7 +83,9 @@ def mic_settings(data, source: str, key: str = "mic") -> MicSettings:
         onset_min_ms=vad.number("onset_min_ms", 0, minimum=0, maximum=1000),
         speech_pad_ms=vad.number("speech_pad_ms", 200, minimum=0, maximum=1000))
     asr = sec.section("asr")
-    asr.allow_only(("model", "server", "token_env"))
+    asr.allow_only(("model", "language", "server", "token_env"))
+    language, model = asr_model_settings(asr)
+    turn_end = turn_end_settings(sec.section("turn_end"), vad_config.min_silence_ms)
     server = asr.text("server") if asr.has("server") else None
     if server is not None and not server.startswith(("ws://", "wss://")):
         raise asr.error("server", f"must be a ws:// or wss:// URL of `broadcaster asr-serve`, "
@@ -89,11 +96,44 @@ def mic_settings(data, source: str, key: str = "mic") -> MicSettings:
     return MicSettings(
         enabled=sec.boolean("enabled", False), device=device,
         host_name=sec.text("host_name", "Host"), vad=vad_config,
-        model=asr.text("model") if asr.has("model") else None, server=server, token_env=token_env,
+        model=model, language=language, turn_end=turn_end, server=server, token_env=token_env,
         mix_into_broadcast=sec.boolean("mix_into_broadcast", False),
         host_gain=sec.number("host_gain", 1.0, minimum=0, maximum=4),
         duck=sec.number("duck", 0.4, minimum=0, maximum=1),
         echo=sec.text("echo", "headphones", choices=ECHO_MODES), source=source)
+
+
+def asr_model_settings(asr: Section) -> tuple[str, str | None]:
+    """(language, model) of a `mic.asr` section: a Whisper code or auto, and a packaged model
+    name or model folder that can transcribe it (None: the language's default)."""
+    from broadcaster.asr.models import MULTILINGUAL_DEFAULT, check_language, check_model_spec
+    language = asr.text("language", "en")
+    try:
+        check_language(language)
+    except ValueError as exc:
+        raise asr.error("language", str(exc)) from None
+    model = asr.text("model") if asr.has("model") else None
+    if model is not None:
+        try:
+            check_model_spec(model)
+        except ValueError as exc:
+            raise asr.error("model", str(exc)) from None
+        if model.endswith(".en") and language not in ("en", "auto"):
+            raise asr.error("model", f"{model} is English-only and {asr.path('language')} is {language!r}: "
+                                     f"use a multilingual model ({MULTILINGUAL_DEFAULT}) or leave model unset")
+    return language, model
+
+
+def turn_end_settings(sec: Section, min_silence_ms: float) -> TurnEndConfig | None:
+    """`mic.turn_end`: mode transcript (the pause's words set the wait) or silence (the VAD's
+    min_silence_ms alone); None for silence."""
+    sec.allow_only(("mode", "complete_ms", "hold_ms"))
+    mode = sec.text("mode", "transcript", choices=TURN_END_MODES)
+    complete = sec.number("complete_ms", min(200.0, min_silence_ms), minimum=50, maximum=min_silence_ms)
+    hold = sec.number("hold_ms", max(1000.0, min_silence_ms), minimum=min_silence_ms, maximum=5000)
+    if mode == "silence":
+        return None
+    return TurnEndConfig(complete_ms=complete, unclear_ms=min_silence_ms, hold_ms=hold)
 
 
 def with_mic_override(settings: MicSettings, spec: str | None) -> MicSettings:
@@ -188,6 +228,35 @@ class TappedSource:
         return self.source.finite
 
 
+class OnsetOffsets:
+    """Per utterance, the wall-clock offset of its VAD stream time, kept from its onset until
+    its final transcript. An utterance whose final never comes (a failed or remote ASR) must
+    not stay forever: only the last `keep` utterances are held. Noted from the capture
+    thread, taken from the ASR's."""
+
+    def __init__(self, keep: int = 32):
+        self.keep = keep
+        self._offsets: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def note(self, utt_id: int, offset: float) -> None:
+        with self._lock:
+            self._offsets[utt_id] = offset
+            while len(self._offsets) > self.keep:
+                del self._offsets[next(iter(self._offsets))]    # the oldest
+
+    def take(self, utt_id: int) -> float | None:
+        with self._lock:
+            return self._offsets.pop(utt_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._offsets.clear()
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+
 class HostMic:
     """A station stage (with the station's live side): the host's voice into the conversation."""
 
@@ -214,9 +283,11 @@ class HostMic:
         else:
             from broadcaster.asr.whisper import WhisperAsr
             try:
-                self.asr = WhisperAsr(settings.model)
+                model = WhisperAsr(settings.model, language=settings.language)
             except (ValueError, RuntimeError) as exc:
                 raise ConfigError(settings.source, "mic.asr.model", str(exc)) from None
+            self.asr = SwitchableAsr(model, AsrChoice(settings.language, settings.model))
+        self._switching: threading.Thread | None = None
         self.voice = None
         if settings.mix_into_broadcast:
             self.mixer.enable_host(settings.host_gain, settings.duck)
@@ -228,7 +299,7 @@ class HostMic:
         self.frames_in = 0
         self.frames_gated = 0
         self.restarts = 0
-        self._utt_offset: dict[int, float] = {}
+        self._utt_offset = OnsetOffsets()
         self._floor_since: float | None = None
         self._pipeline = None
         self._uplink_seen = 0
@@ -237,6 +308,7 @@ class HostMic:
         self._thread = threading.Thread(target=self._supervise, name="host-mic", daemon=True)
         self.conversation.add_floor_holder(self)
         station.events.tick.subscribe(self._on_tick)
+        station.events.reload.subscribe(self._on_reload)
         station.control.app.router.add_get("/mic", self._get_mic)
         station.add_stage(self)          # added after the live side, so it stops first
 
@@ -266,7 +338,7 @@ class HostMic:
                                      vad_config=self.settings.vad)
         from broadcaster.asr.streaming import MicPipeline
         return MicPipeline(tapped, self.asr, self._on_transcript, on_onset=self._on_onset,
-                           vad_config=self.settings.vad)
+                           vad_config=self.settings.vad, turn_end=self.settings.turn_end)
 
     def _supervise(self) -> None:
         """Run the pipeline; when the input fails, reopen it with backoff (never raise)."""
@@ -336,6 +408,47 @@ class HostMic:
             self.metrics.link_bytes("asr_uplink", sent - self._uplink_seen)
         self._uplink_seen = sent
 
+    def _on_reload(self, event: Reload) -> None:
+        """Config and scene re-read: a local mic whose language (the scene's voice, unless the
+        config names one) or model changed loads the new model in the background and
+        switches to it between two decodes; until then, and if it cannot load, the old one
+        goes on listening."""
+        if self.asr is None:
+            return
+        try:
+            base = mic_settings(event.config.features.get("mic"), event.config.source)
+        except ConfigError as exc:
+            log.warning("reload: the mic keeps its ASR model: %s", exc)
+            return
+        wanted = with_scene_language(base, event.config, event.scene)
+        choice = AsrChoice(wanted.language, wanted.model)
+        if choice == self.asr.choice:
+            return
+        if self._switching is not None and self._switching.is_alive():
+            log.warning("reload: the mic is still loading its last model; %s/%s not loaded",
+                        choice.language, choice.model or "default")
+            return
+        self._switching = threading.Thread(target=self._switch_asr, args=(choice,),
+                                           name="mic-asr-switch", daemon=True)
+        self._switching.start()
+
+    def _switch_asr(self, choice: AsrChoice) -> None:
+        from broadcaster.asr.whisper import WhisperAsr
+        started = time.monotonic()
+        try:
+            model = WhisperAsr(choice.model, language=choice.language)
+        except (ValueError, RuntimeError, OSError) as exc:
+            log.warning("reload: the mic keeps listening in %r: cannot load the ASR model for %r: %s",
+                        self.asr.choice.language, choice.language, exc)
+            return
+        if self._stop.is_set():
+            return
+        self.asr.switch(model, choice)
+        from dataclasses import replace
+        self.settings = replace(self.settings, language=choice.language, model=choice.model)
+        log.info("reload: the mic now listens in %r (model %s, loaded in %.1f s)", choice.language,
+                 choice.model or "the language's default", time.monotonic() - started)
+
     def _on_tick(self, tick: Tick) -> None:
         self._tick = (tick.index, time.monotonic())     # pts <-> monotonic, for onset timing
 
@@ -369,7 +482,8 @@ class HostMic:
         n, at = self._tick      # slot n was pulled just before `at` (so pts_s errs early)
         fps = self.station.broadcast.fps
         # the stream time of the window's last sample is when the onset could first be seen
-        self._utt_offset[onset.utt_id] = onset.wall - (onset.t + WINDOW / 16000)
+        if not self.settings.server:     # a remote ASR's transcripts carry their own timing
+            self._utt_offset.note(onset.utt_id, onset.wall - (onset.t + WINDOW / 16000))
         record = {"utt": onset.utt_id, "t": round(onset.t, 3), "barge_in": speaking,
                   "frame_index": frame_index, "pts_s": round(n / fps + (onset.wall - at), 4),
                   "wall": onset.wall}
@@ -395,7 +509,7 @@ class HostMic:
             return
         text = clean_transcript(tr.text)
         now = time.monotonic()
-        offset = self._utt_offset.pop(tr.utt_id, None) if not self.settings.server else None
+        offset = self._utt_offset.take(tr.utt_id)
         lag = None
         if offset is not None and tr.speech_end is not None:
             lag = now - (offset + tr.speech_end)
@@ -409,12 +523,21 @@ class HostMic:
         log.info("mic: host said (utterance %d, text %s ms after the speech ended, asr %.0f ms): %s",
                  tr.utt_id, "?" if lag is None else f"{lag * 1000:.0f}", tr.latency_s * 1000, redact(text))
 
+    def _host_voice_stats(self) -> dict | None:
+        if self.voice is None:
+            return None
+        return {"dropped_s": round(self.mixer.host_dropped / self.mixer.sample_rate, 3),
+                "underruns": self.mixer.host_underruns,
+                "jitter_buffer_ms": round(self.mixer.host_prime_s * 1000)}
+
     async def _get_mic(self, request):
         from aiohttp import web
         return web.json_response({
             "state": self.state, "muted": self.muted, "input": self._shown(), "asr": "remote" if self.settings.server else "local",
+            "language": self.settings.language,
             "echo": self.settings.echo, "mix_into_broadcast": self.settings.mix_into_broadcast,
             "frames_in": self.frames_in, "frames_gated": self.frames_gated, "restarts": self.restarts,
+            "host_voice": self._host_voice_stats(),
             "fps": self.station.broadcast.fps, "onsets": list(self.onsets), "finals": list(self.finals)})
 
 
@@ -425,4 +548,25 @@ def attach_host_mic(station, mic_override: str | None = None) -> HostMic | None:
     settings = with_mic_override(mic_settings(config.features.get("mic"), config.source), mic_override)
     if not settings.enabled:
         return None
-    return HostMic(station, settings)
+    return HostMic(station, with_scene_language(settings, config, station.broadcast.scene))
+
+
+def with_scene_language(settings: MicSettings, config, scene) -> MicSettings:
+    """A local mic whose config names neither `mic.asr.language` nor a model listens in the
+    language the scene's voice speaks: a Chinese scene's host is heard in Chinese."""
+    asr = ((config.features.get("mic") or {}).get("asr") or {})
+    if settings.server or not isinstance(asr, dict) or "language" in asr or settings.model:
+        return settings
+    from broadcaster.tts.settings import voice_settings
+    language = voice_settings(config, scene).language
+    if not language or language == settings.language:
+        return settings
+    from broadcaster.asr.models import check_language
+    try:
+        check_language(language)
+    except ValueError:
+        return settings       # a language Whisper has no code for: keep the configured one
+    from dataclasses import replace
+    log.info("mic: listening in %r, the language of the scene's voice (set mic.asr.language "
+             "to choose another)", language)
+    return replace(settings, language=language)

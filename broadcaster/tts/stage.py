@@ -74,9 +74,12 @@ class SpeechStage:
         self._stream_gains: dict[str, float] = {}   # per engine, the last streamed sentence's gain
 
     def set_engine(self, engine: TTSEngine, target_dbfs: float) -> None:
-        """The next sentence is synthesized by `engine` at `target_dbfs` (a reload)."""
-        self.engine = engine
+        """The next sentence is synthesized by `engine` at `target_dbfs` (a reload). The engine
+        it replaces is closed on the synthesis thread, once the sentence in progress is done."""
+        old, self.engine = self.engine, engine
         self.target_dbfs = target_dbfs
+        if old is not engine and not self._closed:
+            self._executor.submit(_close_engine, old)
 
     def interrupt(self, cut_sink: bool = True) -> None:
         """Stop the current line now (callable from any thread): queued sentences are dropped,
@@ -216,3 +219,11 @@ class SpeechStage:
         self._closed = True
         self._generation += 1
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _close_engine(engine: TTSEngine) -> None:
+    """Release a replaced engine (its model, sessions, connections); a failure is logged."""
+    try:
+        engine.close()
+    except Exception as exc:   # noqa: BLE001 - a bad close must not stop the next sentence
+        log.warning("closing the replaced voice %s failed: %s", getattr(engine, "name", "?"), exc)

@@ -12,6 +12,8 @@ import asyncio
 import io
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html import unescape
 
 import av
@@ -51,7 +53,8 @@ def _audio_msg(request_id: str, data: bytes, with_type: bool = True) -> bytes:
 
 
 class EdgeWireServer:
-    """Runs on a LoopThread on 127.0.0.1; `requests` records (voice, text, query)."""
+    """Runs on a LoopThread on 127.0.0.1; `requests` records voice, text, query, the SSML
+    body and its xml:lang."""
 
     def __init__(self, speak) -> None:
         self._speak = speak  # text -> (pcm float32, rate)
@@ -82,7 +85,9 @@ class EdgeWireServer:
             rid = headers["X-RequestId"]
             voice = re.search(r"<voice name='([^']+)'>", body).group(1)
             text = unescape(re.sub(r"<[^>]+>", "", body.split("<prosody", 1)[1].split(">", 1)[1])).strip()
-            self.requests.append({"voice": voice, "text": text, "query": dict(request.query)})
+            lang = re.search(r"xml:lang='([^']+)'", body)
+            self.requests.append({"voice": voice, "text": text, "query": dict(request.query),
+                                  "ssml": body, "lang": lang.group(1) if lang else None})
             pcm, rate = await asyncio.get_running_loop().run_in_executor(None, self._speak, text)
             mp3 = encode_mp3_24k(pcm, rate)
             await ws.send_str(_text_msg(rid, "turn.start", '{"context":{"serviceTag":"test"}}'))
@@ -110,3 +115,19 @@ class EdgeWireServer:
         if self._runner is not None:
             self._loop.run(self._runner.cleanup())
         self._loop.close()
+
+
+@contextmanager
+def edge_tts_served_by(engine, monkeypatch) -> Iterator[EdgeWireServer]:
+    """An EdgeWireServer speaking with a local TTS engine, edge-tts pointed at it."""
+    def speak(text):
+        out = engine.synthesize(text)
+        return out.pcm, out.rate
+
+    server = EdgeWireServer(speak).start()
+    import edge_tts.communicate
+    monkeypatch.setattr(edge_tts.communicate, "WSS_URL", server.wss_url)
+    try:
+        yield server
+    finally:
+        server.stop()

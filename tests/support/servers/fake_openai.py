@@ -45,6 +45,11 @@ class FakeOpenAI(AppServer):
         self.requests: list[dict] = []
         self._n = 0
 
+    def set_behaviour(self, *behaviour) -> None:
+        """From now on every request gets this behaviour (e.g. ("slow_first", 4, text))."""
+        self.behaviours = [behaviour]
+        self._n = 0
+
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._completions)
 

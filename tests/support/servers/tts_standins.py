@@ -37,6 +37,17 @@ def speak_with(engine):
     return speak
 
 
+def speak_espeak(voice: str):
+    """A stand-in's voice from espeak-ng (e.g. "cmn": Mandarin, which no offline engine of
+    the broadcaster speaks yet): text -> (float32 pcm, rate)."""
+    from tests.support.data.speech import espeak
+
+    def speak(text: str):
+        data, rate = espeak(text, voice)
+        return data.astype(np.float32) / 32768, rate
+    return speak
+
+
 def s16le(pcm: np.ndarray) -> bytes:
     return (np.clip(pcm, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
@@ -89,6 +100,11 @@ class StreamingTTSStandIn:
     def serve(self):
         # stalled answers are cut at shutdown instead of being waited for
         return serve_app(self.app(), shutdown_timeout=0.2)
+
+    def set_behaviour(self, *behaviour) -> None:
+        """From now on every request gets this behaviour (e.g. ("status", 500))."""
+        self.behaviours = [behaviour]
+        self._n = 0
 
     def next_behaviour(self) -> tuple:
         behaviour = self.behaviours[min(self._n, len(self.behaviours) - 1)]
