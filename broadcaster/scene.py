@@ -16,7 +16,8 @@ from broadcaster.schema import Section, load_yaml_mapping
 RGBA = tuple[int, int, int, int]
 # Keys the live side reads and validates (tts and voice, responder, persona, script,
 # chat_overlay, greeting); passed through untouched here.
-FEATURE_KEYS = ("script", "persona", "tts", "responder", "chat_overlay", "voice", "greeting")
+FEATURE_KEYS = ("script", "persona", "tts", "responder", "chat_overlay", "voice", "greeting",
+                "thanks")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class AnchorSpec:
     portrait: Path | None = None
     model: Path | None = None
     options: dict = field(default_factory=dict)
+    video: Path | None = None         # wav2lip: a presenter clip looped instead of a still portrait
+    clips: dict = field(default_factory=dict)   # name -> action clip Path, played on request
 
 
 @dataclass(frozen=True)
@@ -258,13 +261,16 @@ def _box(sec: Section, canvas: Canvas) -> tuple[int, int, int, int]:
 
 
 def _anchor(sec: Section, base: Path, canvas: Canvas) -> AnchorSpec:
-    sec.allow_only(("x", "y", "width", "height", "renderer", "portrait", "model", "options"))
+    sec.allow_only(("x", "y", "width", "height", "renderer", "portrait", "model", "options",
+                    "video", "clips"))
     x, y, w, h = _box(sec, canvas)
     renderer = sec.text("renderer", "static", choices=("static", "puppet", "wav2lip"))
     options = sec.raw("options", {})
     if not isinstance(options, dict):
         raise sec.error("options", "must be a mapping")
-    portrait = _asset(sec, "portrait", base, image=True, required=renderer in ("static", "wav2lip"))
+    video, clips = _anchor_video(sec, base, renderer)
+    portrait = _asset(sec, "portrait", base, image=True,
+                      required=renderer == "static" or (renderer == "wav2lip" and video is None))
     model = _asset(sec, "model", base, required=renderer == "wav2lip")
     if renderer == "puppet" and "assets" in options:
         assets = Path(str(options["assets"]))
@@ -277,7 +283,43 @@ def _anchor(sec: Section, base: Path, canvas: Canvas) -> AnchorSpec:
         if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int) and v >= 0 for v in box)):
             raise ConfigError(sec.source, sec.path("options.face_box"),
                               "must be [x, y, width, height] in pixels of the portrait")
-    return AnchorSpec(x, y, w, h, renderer=renderer, portrait=portrait, model=model, options=options)
+    for key, low, high in (("batch_size", 1, 64), ("mouth_every", 1, 10)):
+        value = options.get(key)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool)
+                                      and low <= value <= high):
+            raise ConfigError(sec.source, sec.path(f"options.{key}"),
+                              f"must be a whole number from {low} to {high}")
+    return AnchorSpec(x, y, w, h, renderer=renderer, portrait=portrait, model=model, options=options,
+                      video=video, clips=clips)
+
+
+def _clip_asset(sec: Section, name: str, base: Path) -> Path:
+    from broadcaster.avatar.videoclip import probe_clip
+    path = _asset(sec, name, base)
+    problem = probe_clip(path)
+    if problem:
+        raise sec.error(name, f"{path} {problem}")
+    return path
+
+
+def _anchor_video(sec: Section, base: Path, renderer: str) -> tuple[Path | None, dict]:
+    """The presenter clip and the named action clips; a video is for the wav2lip renderer."""
+    if not (sec.has("video") or sec.has("clips")):
+        return None, {}
+    key = "video" if sec.has("video") else "clips"
+    if renderer != "wav2lip":
+        raise sec.error(key, "needs renderer: wav2lip")
+    video = _clip_asset(sec, "video", base)
+    clips = {}
+    if sec.has("clips"):
+        raw = sec.raw("clips")
+        if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                               for k, v in raw.items()):
+            raise sec.error("clips", "must map names to video files, e.g. {wave: wave.mp4}")
+        clips_sec = sec.section("clips")
+        for name in raw:
+            clips[name] = _clip_asset(clips_sec, name, base)
+    return video, clips
 
 
 def _captions(sec: Section, base: Path, canvas: Canvas) -> CaptionSpec:

@@ -46,6 +46,7 @@ class Tick:
     video_dropped: bool         # the encoder queue was full: this slot carries audio only
     render_s: float             # time spent composing the picture
     frame: "np.ndarray | None" = None   # the new yuv420p picture (None: the previous one repeats)
+    anchor_late: bool = False   # the anchor's lip frame was not ready: the slot shows its idle frame
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,8 @@ class Station:
         self.control = ControlServer(config.control.host, config.control.port,
                                      serve_http=config.control.enabled, token=config.control.token)
         self.runtime.add_routes(self.control.app)
+        from broadcaster.service.anchor_routes import add_anchor_routes
+        add_anchor_routes(self.control.app, lambda: self.broadcast.anchor)
         self._stages: list[Stage] = []
         self._reload_requested = threading.Event()
         self.live = None
@@ -125,6 +127,8 @@ class Station:
                               dropped=1 if tick.video_dropped else 0)
         if tick.rendered:
             self.runtime.metrics.observe_stage("render", tick.render_s)
+        if tick.anchor_late:
+            self.runtime.metrics.anchor_late_frame()
         # a network output's link monitor measures send rate and queueing delay at the socket;
         # a file output has no link: report what is written and what waits for the encoder
         if self.broadcast.link_monitor is None:

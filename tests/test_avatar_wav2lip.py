@@ -148,3 +148,52 @@ def test_wrong_model_is_rejected(portrait):
     image, box = portrait
     with pytest.raises(ValueError, match=r"wav2lip model .*puppet.onnx: expected 2 inputs"):
         Wav2LipAnchor(640, 480, image=image, model=DEFAULT_ASSETS / "puppet.onnx", face_box=box)
+
+
+def test_the_model_computes_only_the_mouth_and_the_same_numbers_there(model_path):
+    """Wav2LipModel trims the graph to the rows of the lower half (the mouth, all that is
+    pasted): the lower half matches the whole model's to float rounding, at less cost, and
+    the upper half is zero."""
+    import onnxruntime as ort
+
+    from broadcaster.avatar.lower_half import trim_to_lower_half
+    from broadcaster.avatar.wav2lip import Wav2LipModel
+    model = Wav2LipModel(model_path, prefer_gpu=False)
+    assert 0.4 < model.rows_computed < 0.7
+    whole = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    mels = rng.standard_normal((4, 80, 16)).astype(np.float32)
+    faces = rng.random((4, 6, 96, 96)).astype(np.float32)
+    want = whole.run(None, {model.mel_name: mels[:, None], model.face_name: faces})[0]
+    got = model.infer(mels, faces)
+    assert got.shape == want.shape == (4, 3, 96, 96)
+    diff = float(np.abs(got[:, :, 48:] - want[:, :, 48:]).max())
+    print(f"lower half: max abs difference from the whole model {diff:.2e}")
+    assert diff < 1e-5 and not got[:, :, :48].any()
+    # the arithmetic done: fewer multiply-adds in the trimmed graph's convolutions (the time
+    # it saves is tools/bench_anchor.py's figure; this machine is shared)
+
+    def conv_macs(session_bytes):
+        import onnx
+        m = onnx.shape_inference.infer_shapes(onnx.load_from_string(session_bytes))
+        shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+                  for v in list(m.graph.value_info) + list(m.graph.output)}
+        weights = {i.name: list(i.dims) for i in m.graph.initializer}
+        total = 0
+        for node in m.graph.node:
+            if node.op_type in ("Conv", "ConvTranspose") and node.output[0] in shapes:
+                w = weights.get(node.input[1]) or shapes.get(node.input[1])
+                out = shapes[node.output[0]]
+                per_out = w[1] * w[2] * w[3] if node.op_type == "Conv" else w[0] * w[2] * w[3] / 4
+                total += out[1] * out[2] * out[3] * per_out
+        return total
+
+    raw = model_path.read_bytes()
+    trimmed, _ = trim_to_lower_half(raw)
+    assert conv_macs(trimmed) < 0.75 * conv_macs(raw)
+
+
+def test_a_graph_that_is_not_wav2lip_is_left_whole():
+    from broadcaster.avatar.lower_half import trim_to_lower_half
+    raw = (DEFAULT_ASSETS / "puppet.onnx").read_bytes()
+    assert trim_to_lower_half(raw) == (raw, 1.0)

@@ -68,6 +68,8 @@ def test_mixer_plays_speech_then_silence_with_captions_and_cut_has_no_click():
     fade = after[:240]
     assert np.abs(np.diff(np.concatenate([[tone[999]], fade]))).max() < 0.05   # no jump
     assert not after[240:].any() and mixer.idle()
+    # the slot the cut was heard in: the next one pulled after cut(), counted from 0
+    assert mixer.slots_pulled == 5 and mixer.cut_slot == 4
 
 
 def test_mixer_bed_loops_and_ducks_under_speech():
@@ -79,6 +81,38 @@ def test_mixer_bed_loops_and_ducks_under_speech():
     mixer.pull(2400)
     ducked = mixer.pull(2400).stereo
     assert ducked[-1, 0] == pytest.approx(0.1)
+
+
+def test_mixer_start_gate_holds_a_line_after_silence_only_and_at_most_its_cap():
+    mixer = AudioMixer(48000)
+    tone = (0.5 * np.sin(np.arange(48000) * 2 * np.pi * 220 / 48000)).astype(np.float32)
+    asked, ready = [], [False, False, True]
+    mixer.set_start_gate(lambda pos: asked.append(pos) or ready[len(asked) - 1], max_hold_s=0.3)
+    mixer.pull(2400)
+    assert asked == []                              # nothing queued: nothing to ask
+    mixer.push(tone[:4800], "first", 1)
+    mixer.push(tone[4800:9600], "second", 2)        # queued behind: continues, never asked
+    held = [mixer.pull(2400) for _ in range(2)]
+    assert all(c.speech_pos is None and not c.speech.any() and not c.started for c in held)
+    chunk = mixer.pull(2400)                        # the gate said yes: the line, from its start
+    assert asked == [0, 0, 0] and chunk.started == (1,) and chunk.speech_pos == 0
+    assert np.array_equal(chunk.speech, tone[:2400])
+    played = np.concatenate([chunk.speech] + [mixer.pull(2400).speech for _ in range(3)])
+    assert np.array_equal(played, tone[:9600]) and asked == [0, 0, 0]
+    assert mixer.start_holds == [4800]
+    # a gate that never says yes holds a line for its cap, then the line plays anyway
+    mixer.set_start_gate(lambda pos: asked.append(pos) or False, max_hold_s=0.1)
+    mixer.push(tone[:4800], "third", 3)
+    chunks = [mixer.pull(2400) for _ in range(4)]
+    assert [c.speech_pos for c in chunks] == [None, None, 9600, 9600 + 2400]
+    assert mixer.start_holds[-1] == 4800 and asked[3:] == [9600, 9600]     # not asked past the cap
+    # after a cut the next line is asked again
+    mixer.set_start_gate(lambda pos: asked.append(pos) or True)
+    mixer.push(tone[:9600], "fourth", 4)
+    mixer.pull(2400)
+    mixer.cut()
+    mixer.push(tone[:2400], "fifth", 5)
+    assert mixer.pull(2400).started == (5,) and asked[-2:] == [14400, 24000]
 
 
 def test_mixer_refuses_beyond_its_bound():
@@ -135,3 +169,31 @@ def test_scene_scaled_to_another_canvas_scales_its_boxes_and_overlay():
         assert small.anchor.x + small.anchor.width <= size[0]
         assert small.features["chat_overlay"]["y"] + small.features["chat_overlay"]["height"] <= size[1]
         validate_live(load_config(root / "config.yaml"), small)
+
+
+def test_yuv_mix_is_a_crossfade_of_what_each_patch_shows():
+    from broadcaster.render.yuv import mix, same_alpha
+    rng = np.random.default_rng(7)
+    loop = rng.integers(0, 256, (40, 60, 4), dtype=np.uint8)
+    loop[..., 3] = 255
+    clip = rng.integers(0, 256, (40, 60, 4), dtype=np.uint8)
+    clip[..., 3] = 0
+    clip[8:32, 10:50, 3] = 255                  # a narrower clip: transparent at the sides
+    a, b = YuvaPatch.from_rgba(loop), YuvaPatch.from_rgba(clip)
+    background = rgb_to_yuv420(np.full((40, 60, 3), 200, np.uint8))
+    shown = []
+    for patch in (a, b):
+        frame = background.copy()
+        blend(frame, 60, 40, patch, 0, 0)
+        shown.append(frame.astype(float))
+    for t in (0.25, 0.5, 0.75):
+        frame = background.copy()
+        blend(frame, 60, 40, mix(a, b, t), 0, 0)
+        want = (1 - t) * shown[0] + t * shown[1]
+        assert np.abs(frame - want).max() <= 2, t        # no dark fringe where the clip is transparent
+    # frames of one clip share their alpha and mix plane by plane; the ends are the patches
+    c = same_alpha(rng.integers(0, 256, (40, 60, 4), dtype=np.uint8), a)
+    assert mix(a, c, 0.5).alpha_y is a.alpha_y
+    for t, want in ((0.0, a), (1.0, c)):
+        got = mix(a, c, t)
+        assert all(np.array_equal(getattr(got, k), getattr(want, k)) for k in ("y", "u", "v"))

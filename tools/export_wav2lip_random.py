@@ -90,9 +90,9 @@ class Wav2Lip(nn.Module):
         return self.output_block(x)
 
 
-def export(out: Path, seed: int = 0) -> Path:
-    torch.manual_seed(seed)
-    model = Wav2Lip().eval()
+def export_model(model: nn.Module, out: Path) -> Path:
+    """Export a Wav2Lip module (eval mode) to ONNX with a dynamic batch axis."""
+    model = model.eval()
     mel = torch.randn(2, 1, 80, 16)
     faces = torch.rand(2, 6, 96, 96)
     with torch.no_grad():
@@ -102,6 +102,11 @@ def export(out: Path, seed: int = 0) -> Path:
                       input_names=["mel", "faces"], output_names=["output"],
                       dynamic_axes={"mel": {0: "batch"}, "faces": {0: "batch"}, "output": {0: "batch"}})
     return out
+
+
+def export(out: Path, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    return export_model(Wav2Lip(), out)
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ log = logging.getLogger(__name__)
 
 
 def build_anchor(scene: Scene):
-    """The anchor renderer the scene asks for: the ONNX puppet, a Wav2Lip export, or a still
-    portrait. An animated renderer that cannot load falls back to the still portrait (or no
+    """The anchor renderer the scene asks for: the ONNX puppet, a Wav2Lip export on a still
+    portrait or a looped presenter clip, or a still portrait. An animated renderer that cannot load falls back to the still portrait (or no
     anchor) with the reason in the log: a broken model must not keep the broadcast off air."""
     spec = scene.anchor
     if spec is None:
@@ -25,6 +25,13 @@ def build_anchor(scene: Scene):
             if assets is not None:
                 assets = Path(assets) if Path(assets).is_absolute() else scene.base_dir / assets
             return PuppetAnchor(spec.width, spec.height, fps=fps, assets=assets, model=spec.model)
+        if spec.renderer == "wav2lip" and spec.video is not None:
+            from broadcaster.avatar.video_anchor import VideoLoopAnchor
+            box = spec.options.get("face_box")
+            return VideoLoopAnchor(spec.width, spec.height, video=spec.video, model=spec.model,
+                                   fps=fps, face_box=tuple(box) if box else None, clips=spec.clips,
+                                   batch_size=spec.options.get("batch_size", 8),
+                                   mouth_every=spec.options.get("mouth_every"))
         if spec.renderer == "wav2lip":
             from broadcaster.avatar.wav2lip import Wav2LipAnchor
             box = spec.options.get("face_box")

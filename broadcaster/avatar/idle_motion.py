@@ -8,36 +8,64 @@ from __future__ import annotations
 import bisect
 import math
 import random
+from collections import OrderedDict
 
 
 class BlinkSchedule:
-    """Blink start times: gaps of 2-6 s (gamma-shaped, mean about 3.5 s), sometimes a double blink."""
+    """Blink start times: gaps of 2-6 s (gamma-shaped, mean about 3.5 s), sometimes a double blink.
+
+    Time is cut into BLOCK_S blocks, each drawn from its own seed, so any time's blinks are
+    computed without those before it and only the last few blocks are kept: days on air
+    hold a few dozen start times, not one per blink since the start. Where two blocks meet
+    the gap is the rest of one plus the first of the next (at most about 12 s, once a block)."""
+
+    BLOCK_S = 60.0
+    KEEP_BLOCKS = 4
 
     def __init__(self, seed: int = 0, blink_s: float = 0.16) -> None:
-        self._rng = random.Random(seed)
+        self.seed = seed
         self.blink_s = blink_s
-        self._starts: list[float] = []
-        self._horizon = 0.0
+        self._blocks: OrderedDict[int, list[float]] = OrderedDict()
 
-    def _extend(self, until: float) -> None:
-        while self._horizon <= until + 10.0:
-            gap = min(6.0, max(1.8, self._rng.gammavariate(6.0, 0.58)))
-            self._horizon += gap
-            self._starts.append(self._horizon)
-            if self._rng.random() < 0.12:  # double blink
-                self._horizon += 0.35
-                self._starts.append(self._horizon)
+    def _starts(self, block: int) -> list[float]:
+        starts = self._blocks.get(block)
+        if starts is not None:
+            self._blocks.move_to_end(block)
+            return starts
+        rng = random.Random(self.seed * 1_000_003 + block)
+        end = (block + 1) * self.BLOCK_S
+        t, starts = block * self.BLOCK_S, []
+        while True:
+            # the first gap counts from the block's start, so blocks never blink closer than a gap
+            t += min(6.0, max(1.8, rng.gammavariate(6.0, 0.58)))
+            if t >= end:
+                break
+            starts.append(t)
+            if rng.random() < 0.12 and t + 0.35 < end:  # double blink
+                t += 0.35
+                starts.append(t)
+        self._blocks[block] = starts
+        while len(self._blocks) > self.KEEP_BLOCKS:
+            self._blocks.popitem(last=False)
+        return starts
 
     def value(self, t: float) -> float:
         """Lid closure in [0, 1] at time t (seconds)."""
-        self._extend(t)
-        i = bisect.bisect_right(self._starts, t) - 1
+        block = math.floor(t / self.BLOCK_S)
+        starts = self._starts(block)
+        i = bisect.bisect_right(starts, t) - 1
         if i < 0:
-            return 0.0
-        phase = (t - self._starts[i]) / self.blink_s
+            # a blink begun at the end of the block before may still be closing the lids
+            earlier = self._starts(block - 1) if block > 0 else []
+            if not earlier:
+                return 0.0
+            start = earlier[-1]
+        else:
+            start = starts[i]
+        phase = (t - start) / self.blink_s
         if phase >= 1.0:
             return 0.0
-        return 1.0 - abs(2.0 * phase - 1.0) ** 1.5 if phase < 1.0 else 0.0
+        return 1.0 - abs(2.0 * phase - 1.0) ** 1.5
 
 
 class HeadMotion:

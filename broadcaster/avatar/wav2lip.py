@@ -4,7 +4,7 @@ Model contract (as exported from Rudrabha/Wav2Lip): inputs mel (B, 1, 80, 16) an
 (B, 6, 96, 96) = [face with lower half zeroed, reference face] in BGR / 255; output (B, 3, 96, 96)
 BGR in [0, 1]. Input names are read from the session (the first 4-D input whose 2nd dim is 1 is
 the mel). The face is a still image from the scene; the predicted face's lower half is pasted
-back through a feathered mask.
+back through a feathered mask (mouth_paste.py: only the lower half of the box is touched).
 
 Live rendering sees only audio already on air, so each frame uses the 16 mel frames (200 ms)
 that END at this frame; Wav2Lip's offline recipe (render_clip) uses the window that starts at
@@ -12,6 +12,7 @@ the frame. Silent frames skip inference and show the still image: idle is the po
 """
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from pathlib import Path
@@ -21,49 +22,61 @@ import av
 import cv2
 import numpy as np
 
+from broadcaster.avatar.mouth_paste import FACE_SIZE, MouthPaster, prediction_mouth
 from broadcaster.avatar.onnx_session import open_session
 from broadcaster.avatar.wav2lip_mel import MEL_STEP, SAMPLE_RATE, mel_chunks, melspectrogram
 from broadcaster.tts.levels import resample_to_broadcast
 
 log = logging.getLogger(__name__)
 
-FACE_SIZE = 96
 BROADCAST_RATE = 48_000
 FACE_PADS = (0, 10, 0, 0)  # top, bottom, left, right, as Wav2Lip's inference.py default
 
 
-def detect_face_box(image_rgb: np.ndarray, source: str = "image") -> tuple[int, int, int, int]:
-    """Largest frontal face (x0, y0, x1, y1) with OpenCV's shipped Haar cascade."""
+@functools.lru_cache(maxsize=1)
+def _face_cascade():
     haar_dir = getattr(getattr(cv2, "data", None), "haarcascades", None)
     xml = Path(haar_dir or "") / "haarcascade_frontalface_default.xml"
     if not hasattr(cv2, "CascadeClassifier") or not xml.is_file():
+        return None
+    return cv2.CascadeClassifier(str(xml))
+
+
+def find_face(image_rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Largest frontal face (x0, y0, x1, y1) with OpenCV's shipped Haar cascade, or None."""
+    cascade = _face_cascade()
+    if cascade is None:
         raise ValueError(
-            f"no face box given for {source} and this OpenCV ({cv2.__version__}) ships no Haar cascade: "
-            "set the anchor's face_box in the scene (or install opencv-python-headless<5)")
-    cascade = cv2.CascadeClassifier(str(xml))
-    gray = cv2.cvtColor(image_rgb[..., :3], cv2.COLOR_RGB2GRAY)
+            f"this OpenCV ({cv2.__version__}) ships no Haar cascade to find the face: set the "
+            "anchor's face_box in the scene (or install opencv-python-headless<5)")
+    gray = cv2.cvtColor(np.ascontiguousarray(image_rgb[..., :3]), cv2.COLOR_RGB2GRAY)
     faces = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(48, 48))
     if len(faces) == 0:
-        raise ValueError(f"no face found in {source}: set the anchor's face_box in the scene")
+        return None
     x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
     return int(x), int(y), int(x + w), int(y + h)
 
 
-def feather_mask(h: int, w: int, feather: float = 0.12) -> np.ndarray:
-    """(h, w, 1) float mask: 0 on the upper half, 1 on the lower half, soft edges all round."""
-    mask = np.zeros((h, w), np.float32)
-    f = max(1, int(round(min(h, w) * feather)))
-    mask[h // 2 + f // 2: h - f, f: w - f] = 1.0
-    k = 2 * f + 1
-    return cv2.GaussianBlur(mask, (k, k), f / 2.0)[..., None]
+def detect_face_box(image_rgb: np.ndarray, source: str = "image") -> tuple[int, int, int, int]:
+    """Largest frontal face (x0, y0, x1, y1); ValueError naming `source` when none is found."""
+    try:
+        box = find_face(image_rgb)
+    except ValueError as exc:
+        raise ValueError(f"no face box given for {source} and {exc}") from None
+    if box is None:
+        raise ValueError(f"no face found in {source}: set the anchor's face_box in the scene")
+    return box
 
 
 class Wav2LipModel:
-    """The ONNX session plus the batched call."""
+    """The ONNX session plus the batched call. Only the lower half of a prediction is ever
+    used (the mouth), so the graph is trimmed to compute that (lower_half.py): the same
+    numbers there, about two thirds of the time on a CPU; the upper half comes back zero."""
 
     def __init__(self, model_path: str | Path, *, intra_op_threads: int = 1, prefer_gpu: bool = True) -> None:
+        self.rows_computed = 1.0      # the share of the decoder's rows the session computes
         self.session = open_session(model_path, intra_op_threads=intra_op_threads, prefer_gpu=prefer_gpu,
-                                    purpose="wav2lip")
+                                    purpose="wav2lip", rewrite=self._mouth_only)
         inputs = self.session.get_inputs()
         if len(inputs) != 2:
             raise ValueError(f"wav2lip model {model_path}: expected 2 inputs (mel, faces), found {len(inputs)}")
@@ -74,8 +87,22 @@ class Wav2LipModel:
                              "are not mel (B,1,80,16) and faces (B,6,96,96)")
         self.mel_name, self.face_name = mel[0].name, face[0].name
 
+    def _mouth_only(self, model_bytes: bytes) -> bytes:
+        """The model trimmed to the rows of the mouth, or as it is where it cannot be."""
+        try:
+            from broadcaster.avatar.lower_half import trim_to_lower_half
+            trimmed, self.rows_computed = trim_to_lower_half(model_bytes, FACE_SIZE)
+        except Exception as exc:   # no onnx package, or a graph it cannot read: all of it runs
+            log.info("wav2lip model runs whole, not trimmed to the mouth (%s: %s)",
+                     exc.__class__.__name__, exc)
+            return model_bytes
+        log.info("wav2lip model trimmed to the mouth: its decoder computes %.0f%% of its rows",
+                 self.rows_computed * 100)
+        return trimmed
+
     def infer(self, mels: np.ndarray, faces: np.ndarray) -> np.ndarray:
-        """mels (B, 80, 16), faces (B, 6, 96, 96) float32 -> (B, 3, 96, 96) in [0, 1]."""
+        """mels (B, 80, 16), faces (B, 6, 96, 96) float32 -> (B, 3, 96, 96) in [0, 1]; only
+        the lower half (the mouth) is computed, the upper half is zero."""
         (out,) = self.session.run(None, {self.mel_name: mels[:, None].astype(np.float32),
                                          self.face_name: faces.astype(np.float32)})
         return out
@@ -123,7 +150,9 @@ class Wav2LipAnchor:
         self.face_box = (x0, y0, x1, y1)
         face96 = cv2.resize(self._base[y0:y1, x0:x1, :3], (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
         self._face = face_input(face96)
-        self._mask = feather_mask(y1 - y0, x1 - x0)
+        self._paster = MouthPaster()
+        self._buffers = [np.empty_like(self._base) for _ in range(2)]
+        self._flip = 0
         self._silence = 10 ** (silence_dbfs / 20)
         history = int(SAMPLE_RATE * (MEL_STEP / 80.0 + 0.05))  # 200 ms window + STFT context
         self._resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
@@ -133,11 +162,7 @@ class Wav2LipAnchor:
         self.last_inferred = False
 
     def _paste(self, pred: np.ndarray, frame: np.ndarray) -> None:
-        x0, y0, x1, y1 = self.face_box
-        rgb = (pred.transpose(1, 2, 0)[..., ::-1] * 255.0).clip(0, 255).astype(np.float32)
-        rgb = cv2.resize(rgb, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        region = frame[y0:y1, x0:x1, :3].astype(np.float32)
-        frame[y0:y1, x0:x1, :3] = (rgb * self._mask + region * (1.0 - self._mask) + 0.5).astype(np.uint8)
+        self._paster.paste(prediction_mouth(pred), frame, self.face_box)
 
     def _resample_live(self, speech: np.ndarray) -> np.ndarray:
         """48 kHz -> 16 kHz with one resampler kept across frames (no seams between chunks)."""
@@ -163,12 +188,15 @@ class Wav2LipAnchor:
     def render(self, frame_index: int, speech: np.ndarray) -> np.ndarray:
         """RGBA (h, w, 4): the still portrait, mouth re-synthesized from the last 200 ms of audio."""
         window = self._push_audio(speech)
-        frame = self._base.copy()
         self.last_inferred = float(np.sqrt(np.mean(window[-len(window) // 2:] ** 2))) > self._silence
-        if self.last_inferred:
-            mel = melspectrogram(window)[:, -MEL_STEP:]
-            pred = self.model.infer(mel[None], self._face[None])[0]
-            self._paste(pred, frame)
+        if not self.last_inferred:
+            return self._base          # the same array: the compositor does not convert it again
+        mel = melspectrogram(window)[:, -MEL_STEP:]
+        pred = self.model.infer(mel[None], self._face[None])[0]
+        self._flip ^= 1                # two buffers: the frame handed out is never the one painted
+        frame = self._buffers[self._flip]
+        np.copyto(frame, self._base)
+        self._paste(pred, frame)
         return frame
 
     def render_clip(self, speech: np.ndarray, batch_size: int = 16) -> list[np.ndarray]:

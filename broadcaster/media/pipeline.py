@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from broadcaster.avatar.factory import build_anchor
+from broadcaster.avatar.renderer import SpeechAhead
 from broadcaster.config import Config, resolve_output_path
 from broadcaster.media.clock import FrameClock, Pacer
 from broadcaster.media.mixer import AudioMixer, load_bed
@@ -43,6 +44,8 @@ class Broadcast:
         bed = load_bed(scene.audio.file, config.audio.sample_rate) if scene.audio.file else None
         self.mixer = AudioMixer(config.audio.sample_rate, bed, scene.audio.volume, scene.audio.duck)
         self.anchor = anchor if anchor is not None else build_anchor(scene)
+        self.mixer.add_speech_listener(self._speech_queued)
+        self.mixer.set_start_gate(self.speech_may_start)
         self.compositor = Compositor(scene, self.anchor)
         self.stats = BroadcastStats()
         self.queue = SlotQueue(soft_limit=max(2, self.fps // 2), hard_limit=self.fps * 10)
@@ -82,10 +85,25 @@ class Broadcast:
     def show_scene(self, scene: Scene, compositor: Compositor, bed) -> None:
         """Put a reloaded scene on air: the next frame uses the new compositor (one reference
         swap, no lock on the media thread), the bed changes at the next slot."""
+        old = self.anchor
         self.compositor = compositor
         self.anchor = compositor.anchor
         self.scene = scene
         self.mixer.set_bed(bed, scene.audio.volume, scene.audio.duck)
+        if old is not self.anchor and isinstance(old, SpeechAhead):
+            old.close()
+
+    def _speech_queued(self, pcm, stream_pos: int, plays_in: int) -> None:
+        """The mixer queued speech: an anchor that renders ahead starts on it now."""
+        anchor = self.anchor
+        if isinstance(anchor, SpeechAhead):
+            anchor.speech_queued(pcm, stream_pos, plays_in)
+
+    def speech_may_start(self, stream_pos: int) -> bool:
+        """A line after silence goes on air once an anchor that renders ahead has its first
+        mouth (the mixer caps the wait); any other anchor never holds it."""
+        anchor = self.anchor
+        return anchor.speech_may_start(stream_pos) if isinstance(anchor, SpeechAhead) else True
 
     def reset_anchor(self) -> None:
         """The anchor stops mid-gesture (an interruption): back to idle at the next frame."""
@@ -122,10 +140,13 @@ class Broadcast:
                 mixed_at = time.monotonic()
                 video = None
                 render_s = 0.0
+                anchor_late = False
                 if render or n == 0:
                     started = time.perf_counter()
-                    video = self.compositor.compose(n, chunk.speech, chunk.caption)
+                    compositor = self.compositor
+                    video = compositor.compose(n, chunk.speech, chunk.caption, chunk.speech_pos)
                     render_s = time.perf_counter() - started
+                    anchor_late = isinstance(compositor.anchor, SpeechAhead) and compositor.anchor.last_late
                     self.stats.frames_rendered += 1
                 else:
                     self.stats.frames_repeated += 1
@@ -137,7 +158,8 @@ class Broadcast:
                     log.warning("encoder %d slots behind: dropped slot %d (audio included)",
                                 len(self.queue), lost.index)
                 if self._on_tick is not None:
-                    self._on_tick(Tick(n, chunk, mixed_at, render, video_dropped, render_s, video))
+                    self._on_tick(Tick(n, chunk, mixed_at, render, video_dropped, render_s, video,
+                                       anchor_late))
                 n += 1
                 self.frame_index = n
         except BaseException:
@@ -145,6 +167,8 @@ class Broadcast:
             raise
         finally:
             self.queue.close()
+            if isinstance(self.anchor, SpeechAhead):
+                self.anchor.close()
             self.publisher.join()
             if self.link_monitor is not None:
                 self.link_monitor.close()

@@ -12,6 +12,7 @@ import threading
 import numpy as np
 from PIL import Image, ImageDraw
 
+from broadcaster.avatar.renderer import SpeechAhead
 from broadcaster.errors import ConfigError
 from broadcaster.imagefile import ImageFileError, read_image_rgba
 from broadcaster.render.captions import CaptionRenderer
@@ -56,15 +57,22 @@ class Compositor:
             else:
                 self._overlays[name] = (patch, x, y)
 
-    def compose(self, frame_index: int, speech: np.ndarray, caption: str | None) -> np.ndarray:
+    def compose(self, frame_index: int, speech: np.ndarray, caption: str | None,
+                speech_pos: int | None = None) -> np.ndarray:
+        """speech_pos: the slot's place in the speech stream (MixChunk.speech_pos), for an
+        anchor that rendered ahead (SpeechAhead)."""
         frame = self.base.copy()
         spec = self.scene.anchor
         if self.anchor is not None and spec is not None and not self.anchor.static:
-            rgba = self.anchor.render(frame_index, speech)
-            if rgba is not self._anchor_source:     # an unchanged frame is not converted again
-                self._anchor_source = rgba
-                self._anchor_patch = YuvaPatch.from_rgba(rgba)
-            blend(frame, self.width, self.height, self._anchor_patch, spec.x, spec.y)
+            if isinstance(self.anchor, SpeechAhead):     # it converts its own pictures
+                patch = self.anchor.render_slot(frame_index, speech, speech_pos)
+            else:
+                rgba = self.anchor.render(frame_index, speech)
+                if rgba is not self._anchor_source:     # an unchanged frame is not converted again
+                    self._anchor_source = rgba
+                    self._anchor_patch = YuvaPatch.from_rgba(rgba)
+                patch = self._anchor_patch
+            blend(frame, self.width, self.height, patch, spec.x, spec.y)
         if self.captions is not None and caption:
             c = self.scene.captions
             blend(frame, self.width, self.height, self.captions.patch(caption), c.x, c.y)

@@ -83,6 +83,17 @@ class YuvaPatch:
     def height(self) -> int:
         return self.y.shape[0]
 
+    def yuv420(self) -> np.ndarray:
+        """The planes as one (h*3/2, w) yuv420p buffer (a copy, for snapshots and checks)."""
+        return np.concatenate([self.y.reshape(-1), self.u.reshape(-1),
+                               self.v.reshape(-1)]).reshape(self.height * 3 // 2, self.width)
+
+    def to_rgba(self) -> np.ndarray:
+        """Back to RGBA (for snapshots): colour through yuv420_to_rgb, alpha from alpha_y."""
+        rgb = yuv420_to_rgb(self.yuv420(), self.width, self.height)
+        alpha = (self.alpha_y - (self.alpha_y >= 129)).astype(np.uint8)    # from_rgba's a + (a >> 7)
+        return np.concatenate([rgb, alpha[..., None]], axis=2)
+
     @classmethod
     def from_rgba(cls, rgba: np.ndarray) -> "YuvaPatch":
         h, w = rgba.shape[0] // 2 * 2, rgba.shape[1] // 2 * 2
@@ -93,6 +104,52 @@ class YuvaPatch:
         alpha_y = a + (a >> 7)   # 0..255 -> 0..256
         alpha_c = (_subsample(alpha_y.astype(np.float32)) + 0.5).astype(np.uint16)
         return cls(y.copy(), u.copy(), v.copy(), alpha_y, alpha_c, bool((a == 255).all()))
+
+
+def same_alpha(rgba: np.ndarray, like: YuvaPatch) -> YuvaPatch:
+    """RGBA whose alpha is `like`'s (frames of one clip) converted with its alpha planes shared."""
+    h, w = like.height, like.width
+    frame = rgb_to_yuv420(np.ascontiguousarray(rgba[:h, :w, :3]))
+    y, u, v = planes(frame, w, h)
+    return YuvaPatch(y, u, v, like.alpha_y, like.alpha_c, like.opaque)
+
+
+def mix(a: YuvaPatch, b: YuvaPatch, t: float) -> YuvaPatch:
+    """(1 - t) * a + t * b: a crossfade of two patches of one size, so that blending it over
+    anything gives (1 - t) * (a over it) + t * (b over it). yuv is linear in rgb, so this is
+    the rgb crossfade up to rounding. Patches that share their alpha planes mix plane by plane;
+    different alphas mix premultiplied (no dark fringe where one of them is transparent)."""
+    w = int(round(min(1.0, max(0.0, t)) * 256))
+    if a.alpha_y is b.alpha_y:
+        def plane(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+            return ((p.astype(np.uint32) * (256 - w) + q.astype(np.uint32) * w + 128) >> 8).astype(np.uint8)
+        return YuvaPatch(plane(a.y, b.y), plane(a.u, b.u), plane(a.v, b.v), a.alpha_y, a.alpha_c,
+                         a.opaque and b.opaque)
+    alpha_y = (a.alpha_y.astype(np.uint32) * (256 - w) + b.alpha_y.astype(np.uint32) * w + 128) >> 8
+    alpha_c = (a.alpha_c.astype(np.uint32) * (256 - w) + b.alpha_c.astype(np.uint32) * w + 128) >> 8
+
+    def premultiplied(p, q, pa, qa, alpha) -> np.ndarray:
+        weighted = p.astype(np.float32) * pa * (256 - w) + q.astype(np.float32) * qa * w
+        return np.clip(weighted / (np.maximum(alpha, 1) * 256.0) + 0.5, 0, 255).astype(np.uint8)
+
+    y = premultiplied(a.y, b.y, a.alpha_y, b.alpha_y, alpha_y)
+    u = premultiplied(a.u, b.u, a.alpha_c, b.alpha_c, alpha_c)
+    v = premultiplied(a.v, b.v, a.alpha_c, b.alpha_c, alpha_c)
+    return YuvaPatch(y, u, v, alpha_y.astype(np.uint16), alpha_c.astype(np.uint16), a.opaque and b.opaque)
+
+
+def with_region(patch: YuvaPatch, rgb: np.ndarray, x: int, y: int) -> YuvaPatch:
+    """A copy of `patch` with the pixels from (x, y) replaced by `rgb`; x, y and the size of
+    rgb even, so only that region is converted. The alpha planes are shared."""
+    h, w = rgb.shape[:2]
+    region = rgb_to_yuv420(np.ascontiguousarray(rgb))
+    ry, ru, rv = planes(region, w, h)
+    out = YuvaPatch(patch.y.copy(), patch.u.copy(), patch.v.copy(), patch.alpha_y, patch.alpha_c,
+                    patch.opaque)
+    out.y[y:y + h, x:x + w] = ry
+    out.u[y // 2:(y + h) // 2, x // 2:(x + w) // 2] = ru
+    out.v[y // 2:(y + h) // 2, x // 2:(x + w) // 2] = rv
+    return out
 
 
 def blend(frame: np.ndarray, width: int, height: int, patch: YuvaPatch, x: int, y: int) -> None:

@@ -64,7 +64,9 @@ class StreamReport:
         return float(np.max(np.diff(k))) if len(k) > 1 else float("inf")
 
 
-def probe(path: Path | str, decode_audio: bool = False) -> StreamReport:
+def probe(path: Path | str, decode_audio: bool = False, decode_video: bool = True) -> StreamReport:
+    """Packets' timestamps (and decoded frames unless decode_video is False: frames_decoded
+    then stays 0) of a media file."""
     report = StreamReport()
     with av.open(str(path)) as container:
         vstreams, astreams = container.streams.video, container.streams.audio
@@ -86,7 +88,8 @@ def probe(path: Path | str, decode_audio: bool = False) -> StreamReport:
                 report.video_pts.append(t)
                 if packet.is_keyframe:
                     report.keyframes.append(t)
-                report.frames_decoded += len(packet.decode())
+                if decode_video:
+                    report.frames_decoded += len(packet.decode())
             elif packet.stream.type == "audio":
                 report.audio_pts.append(t)
                 dur = float(packet.duration * packet.time_base) if packet.duration else 1024 / report.audio_rate
@@ -98,12 +101,14 @@ def probe(path: Path | str, decode_audio: bool = False) -> StreamReport:
     return report
 
 
-def decode_frames_and_audio(path):
-    """Per video frame: (pts, rgb); per audio frame: (pts, mono float samples)."""
+def decode_frames_and_audio(path, region: tuple[slice, slice] | None = None):
+    """Per video frame: (pts, rgb); per audio frame: (pts, mono float samples). region
+    (rows, columns) keeps only that part of each picture (a long recording fits in memory)."""
     frames, audio = [], []
     with av.open(str(path)) as c:
         for f in c.decode(video=0):
-            frames.append((float(f.pts * f.time_base), f.to_ndarray(format="rgb24")))
+            rgb = f.to_ndarray(format="rgb24")
+            frames.append((float(f.pts * f.time_base), rgb if region is None else rgb[region].copy()))
     with av.open(str(path)) as c:
         for f in c.decode(audio=0):
             audio.append((float(f.pts * f.time_base), f.to_ndarray().mean(axis=0)))
@@ -121,3 +126,33 @@ def audio_rms_per_frame(audio, frame_pts, fps):
         chunk = samples[max(i, 0):max(i, 0) + rate // fps]
         out.append(float(np.sqrt(np.mean(chunk ** 2))) if len(chunk) else 0.0)
     return np.array(out)
+
+
+def speech_band_energy(pcm: np.ndarray, rate: int) -> float:
+    """The share of the signal's energy between 100 Hz and 4 kHz (speech: most of it)."""
+    spec = np.abs(np.fft.rfft(pcm)) ** 2
+    freqs = np.fft.rfftfreq(len(pcm), 1 / rate)
+    return float(spec[(freqs > 100) & (freqs < 4000)].sum() / max(spec.sum(), 1e-12))
+
+
+def decode_mono(path, rate: int) -> np.ndarray:
+    """A file's first audio stream as mono float32 at `rate`, through the broadcaster's own
+    decoder and swresample resampler."""
+    from broadcaster.tts.levels import decode_mono as decode_native, resample_to_broadcast
+    pcm, native_rate = decode_native(str(path))
+    return resample_to_broadcast(pcm, native_rate, rate)
+
+
+def find_offset(recording: np.ndarray, reference: np.ndarray, rate: int, within_s: float) -> tuple[float, float]:
+    """Where `reference` lies in `recording` (same rate): (seconds it starts later, which may be
+    negative, searched within ±within_s; normalised correlation there, 1.0 = same shape)."""
+    n = 1 << int(np.ceil(np.log2(len(recording) + len(reference))))
+    cc = np.fft.irfft(np.fft.rfft(recording, n) * np.conj(np.fft.rfft(reference, n)), n)
+    span = int(within_s * rate)
+    lags = np.concatenate([np.arange(0, span + 1), np.arange(-span, 0)])
+    lag = int(lags[np.argmax(cc[lags])])
+    start = max(lag, 0)
+    ref = reference[max(-lag, 0):][:len(recording) - start]
+    seg = recording[start:start + len(ref)]
+    corr = float(seg @ ref / (np.linalg.norm(seg) * np.linalg.norm(ref) + 1e-12))
+    return lag / rate, corr
