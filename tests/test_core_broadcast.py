@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.support.broadcaster_proc import healthz, run_broadcaster, start_broadcaster, write_config
+from tests.support.broadcaster_proc import healthz, run_broadcaster, start_broadcaster, wait_on_air, write_config
 from tests.support.media import probe
 from tests.support.polling import wait_for
 from tests.support.ports import free_port
@@ -65,9 +65,11 @@ def test_rtmp_link_trace_measures_the_flv_overhead(nginx, tmp_path):
 
 
 def test_broadcast_resumes_by_itself_when_the_ingest_restarts(nginx, tmp_path):
-    proc = start_broadcaster("run", "--output", nginx.url(KEY), "--duration", "16", "--control-port", "0")
+    port = free_port()
+    proc = start_broadcaster("run", "--output", nginx.url(KEY), "--duration", "16", "--control-port", str(port))
     try:
-        time.sleep(5)
+        wait_on_air(port)            # timed from the air, not from a start a busy machine slows
+        time.sleep(4)
         nginx.stop()                 # the ingest goes away mid-stream
         time.sleep(3)
         nginx.start()                # and comes back on the same port
@@ -89,10 +91,15 @@ def test_broadcast_resumes_by_itself_when_the_ingest_restarts(nginx, tmp_path):
 @pytest.mark.parametrize("ext", ["flv", "ts", "mkv"])
 def test_file_output_is_playable_to_its_end_after_sigterm(tmp_path, ext):
     path = tmp_path / f"out.{ext}"
-    proc = start_broadcaster("run", "--output", str(path), "--control-port", "0")
-    time.sleep(4)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    port = free_port()
+    proc = start_broadcaster("run", "--output", str(path), "--control-port", str(port))
+    try:
+        wait_on_air(port)
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        stop(proc, signal.SIGKILL)
     assert proc.returncode == 0, err
     assert "received SIGTERM" in err
     report = probe(path)
