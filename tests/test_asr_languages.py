@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from broadcaster.asr import models
+from broadcaster.asr.smart_turn import packaged_model_path
 from broadcaster.asr.run import transcribe_file_main
 from broadcaster.asr.streaming import MicPipeline
 from broadcaster.asr.turn_end import TurnEndConfig
@@ -122,11 +123,12 @@ def test_model_folder_without_model_files_is_named(tmp_path):
 
 def test_settings_defaults_and_silence_mode():
     s = mic_settings({"asr": {"language": "zh"}}, "config.yaml")
-    assert s.language == "zh" and s.model is None and s.turn_end == TurnEndConfig()
+    assert s.language == "zh" and s.model is None and s.turn_end == TurnEndConfig(model=packaged_model_path())
     assert models.default_model("zh") == "base" and models.default_model("en") == "tiny.en"
     assert mic_settings({"turn_end": {"mode": "silence"}}, "c.yaml").turn_end is None
     s = mic_settings({"vad": {"min_silence_ms": 700}, "turn_end": {"hold_ms": 1500}}, "c.yaml")
-    assert s.turn_end == TurnEndConfig(complete_ms=200, unclear_ms=700, hold_ms=1500)
+    assert s.turn_end == TurnEndConfig(complete_ms=200, unclear_ms=700, hold_ms=1500,
+                                      model=packaged_model_path())
 
 
 def test_base_model_is_joined_once_from_its_two_packages(tmp_path, monkeypatch):

