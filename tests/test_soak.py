@@ -14,7 +14,7 @@ import pytest
 from tests.support.broadcaster_proc import run_env
 from tests.support.paths import ROOT, TOOLS
 from tests.support.servers.nginx_rtmp import NginxRtmp
-from tests.support.soak_report import air_intervals, replies
+from tests.support.soak_report import air_intervals, healthz_failures, replies
 from tests.support.soak_schedule import FAULT_SECONDS, fault_schedule, tail_seconds
 
 MINUTES = 3
@@ -111,3 +111,11 @@ def test_a_reply_that_ends_off_air_is_lost_and_one_cut_then_replayed_is_not():
     assert (r["asked"], r["answered"], r["spoken_into_outage"], r["cut_and_replayed"]) == (4, 3, 1, 1)
     assert r["lost"][0]["user"] == "b"
     assert r["not_taken_up_queued_at_end"] == 1
+
+
+def test_healthz_counts_failures_once_the_endpoint_is_up():
+    refused, ok, off_air, error = {"status": None}, {"status": 200}, {"status": 503}, {"status": 500}
+    assert healthz_failures([refused, refused, ok, off_air, ok]) == (0, 2)     # starting up
+    assert healthz_failures([ok, refused, error, ok]) == (2, 0)                # down once up
+    assert healthz_failures([refused, refused]) == (2, 0)                      # never up
+    assert healthz_failures([]) == (0, 0)

@@ -205,6 +205,17 @@ def rss_fit(samples, since_mono: float) -> dict:
             "second_half_slope_mb_per_hour": None if late is None else round(float(late), 2)}
 
 
+def healthz_failures(health: list[dict]) -> tuple[int, int]:
+    """(failed /healthz samples, samples before its first answer). Until it first answers the
+    process is still starting (imports, models), which is no failure of the endpoint; after
+    that only 200 (on air) and 503 (off air, saying why) are answers. An endpoint that never
+    answered failed every sample."""
+    first = next((i for i, h in enumerate(health) if h.get("status") is not None), None)
+    if first is None:
+        return len(health), 0
+    return sum(1 for h in health[first:] if h.get("status") not in (200, 503)), first
+
+
 def warmup_end_mono(meta: dict) -> float:
     """The end of the first cycle of faults when there are several cycles, else the warm-up."""
     schedule = [Fault(**f) for f in meta["schedule"]]
@@ -238,6 +249,7 @@ def analyse(out: Path) -> dict:
     frame_ms = 1000.0 / meta["fps"]
     cpu = [(s["mono"], s["cpu_s"]) for s in samples if "cpu_s" in s]
     health = [s["healthz"] for s in samples if "healthz" in s]
+    health_failures, starting = healthz_failures(health)
     series = [s["metrics_series"] for s in samples if "metrics_series" in s]
     exited = next((e for e in events if e["kind"] == "broadcaster_exited"), {})
     report = {
@@ -271,7 +283,8 @@ def analyse(out: Path) -> dict:
         "threads_last": next((s["threads"] for s in reversed(samples) if "threads" in s), None),
         "fds_first_last": _first_last(s.get("fds") for s in samples),
         "metrics_series_first_last": _first_last(series),
-        "healthz_failures": sum(1 for h in health if h.get("status") not in (200, 503)),
+        "healthz_failures": health_failures,
+        "healthz_unanswered_at_start": starting,
         "healthz_max_ms": max((h.get("ms", 0) for h in health), default=None),
         "tracebacks": log_text.count(TRACEBACK),
         "error_lines": sum(1 for _, level, _, _ in lines if level in ("error", "critical")),
@@ -335,7 +348,8 @@ def markdown(r: dict) -> str:
         ("CPU", f"{r['cpu_percent_of_one_core']} % of one core"),
         ("Threads (last), fds / metrics series (first, last)",
          f"{r['threads_last']}, {r['fds_first_last']} / {r['metrics_series_first_last']}"),
-        ("/healthz", f"{r['healthz_failures']} failures, slowest {r['healthz_max_ms']} ms"),
+        ("/healthz", f"{r['healthz_failures']} failures, slowest {r['healthz_max_ms']} ms "
+                     f"(unanswered while starting: {r.get('healthz_unanswered_at_start', 0)})"),
         ("Log", f"{r['tracebacks']} tracebacks, {r['error_lines']} errors, {r['warning_lines']} warnings"),
         ("Exit", f"code {r['broadcaster_returncode']} after SIGTERM in {r['broadcaster_exit_s']} s; "
          f"{r['closing_line']}"),
