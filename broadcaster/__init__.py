@@ -3,9 +3,9 @@
 import os
 
 # numpy's OpenBLAS starts a thread per core and lets it spin after every small matrix product
-# (the yuv conversion, the mel filterbank): on a 2-core machine that spinning ate ~68 ms of a
-# second core per Wav2Lip frame. The work here is many small products on the media thread,
-# so one BLAS thread. Set before numpy loads; an operator's own setting wins.
+# (the yuv conversion, the mel filterbank), taking a core from the renderer. The work here is
+# many small products on the media thread, so one BLAS thread. Set before numpy loads; an
+# operator's own setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 __version__ = "0.1.0"

@@ -31,10 +31,9 @@ class _ArenaReleasingSession:
     """An ONNX Runtime session whose every run gives its CPU arena back afterwards.
 
     Piper's output length differs from run to run (the sentence, and its stochastic duration
-    predictor), and the arena keeps the largest pattern of blocks it ever needed: measured,
-    150 MB more after 20 sentences and still stepping up after 100. Released after each run,
-    the process stays about 150 MB smaller and flat, at no measurable cost per sentence.
-    Everything but run() is the wrapped session's."""
+    predictor), and the arena keeps the largest pattern of blocks it ever needed, so without
+    release it grows in steps for as long as the process speaks. Everything but run() is the
+    wrapped session's."""
 
     def __init__(self, session: ort.InferenceSession):
         self._session = session
